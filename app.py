@@ -1,0 +1,143 @@
+"""todo-api: a per-user To-Do REST API (the Todo-Backend contract) on Chalice.
+
+This module is the table of contents: the app, the Cognito authorizer, the routes
+and how the parts are composed. The logic lives in chalicelib/.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from datetime import UTC, datetime
+
+import boto3
+from botocore.config import Config
+from chalice.app import Chalice, CognitoUserPoolAuthorizer, CORSConfig, Request, Response
+
+from chalicelib import todos, web
+from chalicelib.errors import MethodNotAllowed
+from chalicelib.store import TodoStore
+
+app = Chalice(app_name="todo-api")
+
+# Chalice reads a stage's environment_variables before importing this module under
+# `chalice local`, `package` and `deploy`. Tests import it without them, and the
+# authorizer's ARN only matters to the deployed API, so only here is a fallback used.
+USER_POOL_ARN = os.environ.get(
+    "TODO_USER_POOL_ARN", "arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_unset"
+)
+authorizer = CognitoUserPoolAuthorizer("TodoUsers", provider_arns=[USER_POOL_ARN])
+
+# Tokens travel in the Authorization header, never in cookies, so any origin may call.
+cors = CORSConfig(
+    allow_origin="*",
+    allow_headers=["Authorization", "Content-Type"],
+    expose_headers=["Location", "Link"],
+    max_age=600,
+)
+
+ENTROPY_BYTES = 10
+DYNAMODB_CONFIG = Config(
+    # Explicit: the default retry mode differs between botocore versions, and Lambda's
+    # bundled botocore may be older than ours. 3 attempts x 2 s fit the 10 s timeout.
+    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=1,
+    read_timeout=2,
+)
+
+
+@functools.cache
+def todo_store() -> TodoStore:
+    """Built on first use, once per container: importing this module reads nothing."""
+    client = boto3.client("dynamodb", config=DYNAMODB_CONFIG)
+    return TodoStore(client, table_name=os.environ["TODO_TABLE"])
+
+
+def current_request() -> Request:
+    request = app.current_request
+    if request is None:  # only outside a request, which no route is
+        raise RuntimeError("no current request")
+    return request
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@app.route("/todos", methods=["POST"], authorizer=authorizer, cors=cors)
+def create_todo() -> Response:
+    request = current_request()
+    owner = web.caller(request)
+    base = web.base_url(request)
+    todo = todos.new_todo(web.body(request), owner=owner, now=now(), entropy=os.urandom(ENTROPY_BYTES))
+    todo_store().create(todo)
+    return Response(
+        body=todos.todo_json(todo, base),
+        status_code=201,
+        headers={"Location": todos.todo_url(base, todo.id)},
+    )
+
+
+@app.route("/todos", methods=["GET"], authorizer=authorizer, cors=cors)
+def list_todos() -> Response:
+    request = current_request()
+    owner = web.caller(request)
+    base = web.base_url(request)
+    query = todos.list_query(web.query(request), owner=owner)
+    page = todo_store().page(owner, completed=query.completed, limit=query.limit, after=query.after)
+    headers: dict[str, str | list[str]] = {}
+    if page.more:
+        headers["Link"] = todos.next_link(base, query, after_id=page.todos[-1].id, owner=owner)
+    return Response(body=[todos.todo_json(t, base) for t in page.todos], headers=headers)
+
+
+@app.route("/todos", methods=["DELETE"], authorizer=authorizer, cors=cors)
+def clear_todos() -> Response:
+    request = current_request()
+    owner = web.caller(request)
+    todo_store().clear(owner, completed=todos.clear_query(web.query(request)))
+    return Response(body="", status_code=204)
+
+
+@app.route("/todos/{todo_id}", methods=["GET"], authorizer=authorizer, cors=cors)
+def get_todo(todo_id: str) -> Response:
+    request = current_request()
+    owner = web.caller(request)
+    todo = todo_store().get(owner, todos.todo_id(todo_id))
+    return Response(body=todos.todo_json(todo, web.base_url(request)))
+
+
+@app.route("/todos/{todo_id}", methods=["PATCH"], authorizer=authorizer, cors=cors)
+def update_todo(todo_id: str) -> Response:
+    request = current_request()
+    owner = web.caller(request)
+    base = web.base_url(request)
+    patch = todos.todo_patch(web.body(request), now=now())
+    todo = todo_store().update(owner, todos.todo_id(todo_id), patch)
+    return Response(body=todos.todo_json(todo, base))
+
+
+@app.route("/todos/{todo_id}", methods=["DELETE"], authorizer=authorizer, cors=cors)
+def delete_todo(todo_id: str) -> Response:
+    owner = web.caller(current_request())
+    todo_store().delete(owner, todos.todo_id(todo_id))
+    return Response(body="", status_code=204)
+
+
+# API Gateway answers an undeclared method with 403 "Missing Authentication Token";
+# declaring the other methods makes it the 405 (with `Allow`) the contract promises.
+@app.route("/todos", methods=["PUT", "PATCH"], authorizer=authorizer, cors=cors)
+def todos_method_not_allowed() -> Response:
+    return _method_not_allowed("GET, POST, DELETE")
+
+
+@app.route("/todos/{todo_id}", methods=["POST", "PUT"], authorizer=authorizer, cors=cors)
+def todo_method_not_allowed(todo_id: str) -> Response:
+    return _method_not_allowed("GET, PATCH, DELETE")
+
+
+def _method_not_allowed(allow: str) -> Response:
+    request = current_request()
+    web.caller(request)  # as deployed: the authorizer answers first
+    error = MethodNotAllowed(f"{request.method} is not allowed here")
+    return web.error_response(error, {"Allow": allow})

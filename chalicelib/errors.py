@@ -1,0 +1,52 @@
+"""The API's errors: each class is one HTTP status and one `Code` in the error body.
+
+Chalice renders any `ChaliceViewError` raised by a view as
+``{"Code": <class name>, "Message": <message>}`` with the class's status code, so
+this hierarchy *is* the HTTP error map. Raise where the fact is known; never map
+errors by their message text.
+"""
+
+from chalice.app import (
+    BadRequestError,
+    ChaliceViewError,
+    MethodNotAllowedError,
+    NotFoundError,
+    UnauthorizedError,
+)
+
+
+class InvalidRequest(BadRequestError):
+    """The request is malformed: body, JSON, query string or headers."""
+
+
+class InvalidTodo(BadRequestError):
+    """The body is well-formed JSON but not a valid todo or change to one."""
+
+
+class InvalidCursor(BadRequestError):
+    """A pagination cursor that this API did not issue to this caller."""
+
+
+class Unauthenticated(UnauthorizedError):
+    """The request carries no verified identity."""
+
+
+class TodoNotFound(NotFoundError):
+    """No such todo for this caller (another user's todo is indistinguishable)."""
+
+    def __init__(self) -> None:
+        super().__init__("todo not found")
+
+
+class MethodNotAllowed(MethodNotAllowedError):
+    """The resource exists but does not support the request's method."""
+
+
+class PayloadTooLarge(ChaliceViewError):
+    STATUS_CODE = 413
+
+
+class ServiceUnavailable(ChaliceViewError):
+    """DynamoDB stayed unavailable within our retry budget; the client may retry."""
+
+    STATUS_CODE = 503

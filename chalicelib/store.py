@@ -1,0 +1,292 @@
+"""The only module that knows DynamoDB: the table's shape, keys, expressions, paging.
+
+One table. Partition key `owner` (the caller's verified `sub`), sort key `id` (a
+ULID, so a partition reads in creation order). Every request names the owner in
+its key, so another user's todo is indistinguishable from a missing one.
+
+Two sparse local secondary indexes serve `?completed=` exactly, one request per
+page, with strongly consistent reads (a GSI could not): an open todo carries
+`openId`, a completed one `doneId` (both equal to `id`), so each index holds only
+one kind. The attributes are kept in step with `completed` by the same request
+that changes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from chalicelib.errors import ServiceUnavailable, TodoNotFound
+from chalicelib.todos import Todo, TodoPatch
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+OPEN_INDEX = "open"
+DONE_INDEX = "done"
+_OPEN_KEY = "openId"
+_DONE_KEY = "doneId"
+
+
+def _lsi(name: str, sort_key: str) -> dict[str, Any]:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": "owner", "KeyType": "HASH"},
+            {"AttributeName": sort_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+# The table, in the property names that both CreateTable and CloudFormation's
+# AWS::DynamoDB::Table use: tests, `make run` and the template read it from here.
+TABLE_DEFINITION: dict[str, Any] = {
+    "BillingMode": "PAY_PER_REQUEST",
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"} for name in ("owner", "id", _OPEN_KEY, _DONE_KEY)
+    ],
+    "KeySchema": [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "id", "KeyType": "RANGE"},
+    ],
+    "LocalSecondaryIndexes": [_lsi(OPEN_INDEX, _OPEN_KEY), _lsi(DONE_INDEX, _DONE_KEY)],
+}
+
+# Throttling and server faults that survived the client's own retries.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_BATCH_SIZE = 25  # BatchWriteItem's maximum
+_BATCH_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Page:
+    todos: list[Todo]
+    more: bool
+
+
+def _s(value: str) -> dict[str, Any]:
+    return {"S": value}
+
+
+def _item(todo: Todo) -> dict[str, Any]:
+    item = {
+        "owner": _s(todo.owner),
+        "id": _s(todo.id),
+        "title": _s(todo.title),
+        "completed": {"BOOL": todo.completed},
+        "createdAt": _s(todo.created_at),
+        "updatedAt": _s(todo.updated_at),
+        (_DONE_KEY if todo.completed else _OPEN_KEY): _s(todo.id),
+    }
+    if todo.order is not None:
+        item["order"] = {"N": str(todo.order)}
+    return item
+
+
+def _todo(item: Mapping[str, Any]) -> Todo:
+    # The low-level client returns numbers as strings: no Decimal reaches the core.
+    return Todo(
+        owner=item["owner"]["S"],
+        id=item["id"]["S"],
+        title=item["title"]["S"],
+        completed=item["completed"]["BOOL"],
+        order=int(item["order"]["N"]) if "order" in item else None,
+        created_at=item["createdAt"]["S"],
+        updated_at=item["updatedAt"]["S"],
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def _dynamodb_errors() -> Iterator[None]:
+    """Faults that outlived the client's retry budget become a 503, not a 500."""
+    try:
+        yield
+    except ClientError as exc:
+        if _code(exc) in _UNAVAILABLE_CODES:
+            raise ServiceUnavailable("the data store is unavailable; retry later") from exc
+        raise
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise ServiceUnavailable("the data store is unavailable; retry later") from exc
+
+
+class TodoStore:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._sleep = sleep
+
+    def _key(self, owner: str, todo_id: str) -> dict[str, Any]:
+        return {"owner": _s(owner), "id": _s(todo_id)}
+
+    def create(self, todo: Todo) -> None:
+        item = _item(todo)
+        with _dynamodb_errors():
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#id)",
+                    ExpressionAttributeNames={"#id": "id"},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                # The SDK retries a put whose response was lost; the retry then meets
+                # our own item. That is success, not a collision.
+                if _code(exc) == "ConditionalCheckFailedException" and exc.response.get("Item") == item:
+                    return
+                raise
+
+    def get(self, owner: str, todo_id: str) -> Todo:
+        with _dynamodb_errors():
+            response = self._client.get_item(
+                TableName=self._table, Key=self._key(owner, todo_id), ConsistentRead=True
+            )
+        if "Item" not in response:
+            raise TodoNotFound()
+        return _todo(response["Item"])
+
+    def update(self, owner: str, todo_id: str, patch: TodoPatch) -> Todo:
+        names = {"#id": "id", "#updatedAt": "updatedAt"}
+        values: dict[str, Any] = {":updatedAt": _s(patch.updated_at)}
+        sets = ["#updatedAt = :updatedAt"]
+        removes = []
+        if patch.title is not None:
+            names["#title"] = "title"
+            values[":title"] = _s(patch.title)
+            sets.append("#title = :title")
+        if patch.completed is not None:
+            now_in, now_out = (_DONE_KEY, _OPEN_KEY) if patch.completed else (_OPEN_KEY, _DONE_KEY)
+            names.update({"#completed": "completed", "#in": now_in, "#out": now_out})
+            values.update({":completed": {"BOOL": patch.completed}, ":id": _s(todo_id)})
+            sets += ["#completed = :completed", "#in = :id"]
+            removes.append("#out")
+        if patch.set_order:
+            names["#order"] = "order"
+            if patch.order is None:
+                removes.append("#order")
+            else:
+                values[":order"] = {"N": str(patch.order)}
+                sets.append("#order = :order")
+        expression = "SET " + ", ".join(sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        with _dynamodb_errors():
+            try:
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(owner, todo_id),
+                    UpdateExpression=expression,
+                    ConditionExpression="attribute_exists(#id)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if _code(exc) == "ConditionalCheckFailedException":
+                    raise TodoNotFound() from exc
+                raise
+        return _todo(response["Attributes"])
+
+    def delete(self, owner: str, todo_id: str) -> None:
+        with _dynamodb_errors():
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=self._key(owner, todo_id),
+                    ConditionExpression="attribute_exists(#id)",
+                    ExpressionAttributeNames={"#id": "id"},
+                )
+            except ClientError as exc:
+                if _code(exc) == "ConditionalCheckFailedException":
+                    raise TodoNotFound() from exc
+                raise
+
+    def _query_args(self, owner: str, completed: bool | None) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":owner": _s(owner)},
+            "ConsistentRead": True,
+        }
+        if completed is not None:
+            args["IndexName"] = DONE_INDEX if completed else OPEN_INDEX
+        return args
+
+    def _start_key(self, owner: str, after: str, completed: bool | None) -> dict[str, Any]:
+        key = self._key(owner, after)
+        if completed is not None:
+            key[_DONE_KEY if completed else _OPEN_KEY] = _s(after)
+        return key
+
+    def page(self, owner: str, *, completed: bool | None, limit: int, after: str | None) -> Page:
+        """One page in id (creation) order: a single Query, whatever the filter."""
+        args = self._query_args(owner, completed)
+        # One more than asked tells whether another page exists, so the last page
+        # never carries a `next` link to an empty page.
+        args["Limit"] = limit + 1
+        if after is not None:
+            args["ExclusiveStartKey"] = self._start_key(owner, after, completed)
+        with _dynamodb_errors():
+            response = self._client.query(**args)
+        items = response["Items"]
+        todos = [_todo(item) for item in items[:limit]]
+        more = bool(todos) and (len(items) > limit or "LastEvaluatedKey" in response)
+        return Page(todos=todos, more=more)
+
+    def clear(self, owner: str, *, completed: bool | None) -> int:
+        """Delete the caller's todos (all, or those with `completed` as given).
+
+        Deletes what matched when the listing was read; a todo created meanwhile survives.
+        """
+        args = self._query_args(owner, completed)
+        args["ProjectionExpression"] = "#id"
+        args["ExpressionAttributeNames"]["#id"] = "id"
+        deleted = 0
+        while True:
+            with _dynamodb_errors():
+                response = self._client.query(**args)
+            ids = [item["id"]["S"] for item in response["Items"]]
+            for start in range(0, len(ids), _BATCH_SIZE):
+                self._delete_batch(owner, ids[start : start + _BATCH_SIZE])
+            deleted += len(ids)
+            if "LastEvaluatedKey" not in response:
+                return deleted
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _delete_batch(self, owner: str, ids: list[str]) -> None:
+        requests: list[Any] = [{"DeleteRequest": {"Key": self._key(owner, i)}} for i in ids]
+        for attempt in range(_BATCH_ATTEMPTS):
+            if attempt:
+                self._sleep(0.05 * 2**attempt)
+            with _dynamodb_errors():
+                response = self._client.batch_write_item(RequestItems={self._table: requests})
+            requests = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not requests:
+                return
+        raise ServiceUnavailable("the data store is busy; retry later")

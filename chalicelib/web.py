@@ -1,0 +1,73 @@
+"""The HTTP edge: what a Chalice request says about the caller, the body, the query and
+the API's own absolute URL. Knows Chalice's request, not DynamoDB."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chalice.app import ChaliceViewError, Request, Response
+
+from chalicelib.errors import InvalidRequest, Unauthenticated
+from chalicelib.todos import parse_body
+
+_MAX_SUB_CHARS = 128
+# A host name, IPv4 or bracketed IPv6 literal, with an optional port. Anything else
+# would be copied into `url` and `Location`, so it is refused.
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?")
+_PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*")
+
+
+def caller(request: Request) -> str:
+    """The verified identity: the `sub` claim the Cognito authorizer put in the context.
+
+    Never the body, path or query. The local gateway admits requests without a
+    token and then sets no claims: those stop here, before any data is touched.
+    """
+    authorizer = request.context.get("authorizer") or {}
+    claims = authorizer.get("claims") if isinstance(authorizer, dict) else None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS or not sub.isprintable():
+        raise Unauthenticated("a valid Cognito ID token is required")
+    return sub
+
+
+def body(request: Request) -> dict[str, Any]:
+    raw = request.raw_body
+    return parse_body(raw if isinstance(raw, bytes) else raw.encode("utf-8"))
+
+
+def query(request: Request) -> dict[str, list[str]]:
+    params = request.query_params
+    if params is None:
+        return {}
+    return {name: list(params.getlist(name)) for name in params}
+
+
+def base_url(request: Request) -> str:
+    """The API's root as the client reached it, e.g. ``https://abc.execute-api.../dev``.
+
+    Host from the `Host` header; scheme from `X-Forwarded-Proto` (API Gateway sets
+    https; `chalice local` sets nothing: http); the path prefix (API Gateway's stage
+    or a custom domain's base path) is what precedes `/todos` in the request path.
+    """
+    host = request.headers.get("host", "")
+    if not _HOST.fullmatch(host):
+        raise InvalidRequest("the Host header is missing or invalid")
+    scheme = request.headers.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
+    if scheme not in ("http", "https"):
+        raise InvalidRequest("the X-Forwarded-Proto header is invalid")
+    path = str(request.context.get("path") or "")
+    prefix = path[: path.rfind("/todos")] if "/todos" in path else ""
+    if not _PATH_PREFIX.fullmatch(prefix):
+        prefix = ""
+    return f"{scheme}://{host}{prefix}"
+
+
+def error_response(error: ChaliceViewError, headers: dict[str, str | list[str]]) -> Response:
+    """An error in the one body shape Chalice gives raised errors, plus headers."""
+    return Response(
+        body={"Code": type(error).__name__, "Message": str(error)},
+        status_code=error.STATUS_CODE,
+        headers=headers,
+    )

@@ -1,0 +1,104 @@
+"""Fixtures: every test runs on its own moto account with the real table definition."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+import app as todo_app
+from chalicelib.store import TABLE_DEFINITION, TodoStore
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "dev"
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
+HOST = "api.example.test"
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Fake credentials, moto, and a record of every DynamoDB operation sent."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    todo_app.todo_store.cache_clear()
+    with mock_aws():
+        # mock_aws() drops boto3's default session: make the new one here, so that
+        # every client made from it (the app's too) reports its calls to the hook.
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", record)  # type: ignore[union-attr]
+        yield calls
+    todo_app.todo_store.cache_clear()
+
+
+@pytest.fixture
+def dynamodb(aws: list[str]) -> Any:
+    client = boto3.client("dynamodb")
+    client.create_table(TableName=TABLE, **TABLE_DEFINITION)
+    return client
+
+
+@pytest.fixture
+def store(dynamodb: Any) -> TodoStore:
+    return TodoStore(dynamodb, table_name=TABLE, sleep=lambda _: None)
+
+
+@pytest.fixture
+def dynamodb_calls(aws: list[str]) -> list[str]:
+    """The DynamoDB operations this test has sent so far (the app's included)."""
+    return aws
+
+
+@pytest.fixture
+def api(dynamodb: Any) -> Iterator[Any]:
+    with Client(todo_app.app, stage_name=STAGE, project_dir=str(ROOT)) as client:
+        yield client.http
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def unsigned_token(**claims: Any) -> str:
+    """What the local gateway trusts without checking (API Gateway would verify it)."""
+    return f"{_b64({'alg': 'RS256', 'kid': 'test'})}.{_b64(claims)}.c2lnbmF0dXJl"
+
+
+def sub_of(user: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{user}"))
+
+
+@pytest.fixture
+def auth() -> Callable[..., dict[str, str]]:
+    def headers(user: str = "alice", **extra: str) -> dict[str, str]:
+        token = unsigned_token(sub=sub_of(user), **{"cognito:username": user, "token_use": "id"})
+        return {"Authorization": token, "Host": HOST, "Content-Type": "application/json", **extra}
+
+    return headers
+
+
+def items_in_table(dynamodb: Any) -> list[dict[str, Any]]:
+    """Every stored item, sorted: to show that a request changed nothing."""
+    items = dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda item: (item["owner"]["S"], item["id"]["S"]))

@@ -1,0 +1,169 @@
+"""The store against moto: keys, conditions, paging and the index attributes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib import todos
+from chalicelib.errors import TodoNotFound
+from chalicelib.store import TodoStore
+from tests.conftest import items_in_table
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def add(store: TodoStore, owner: str = "alice", n: int = 0, **fields: Any) -> todos.Todo:
+    todo = todos.new_todo(
+        {"title": f"todo {n}", **fields},
+        owner=owner,
+        now=NOW + timedelta(milliseconds=n),
+        entropy=n.to_bytes(10, "big"),
+    )
+    store.create(todo)
+    return todo
+
+
+def patch(**fields: Any) -> todos.TodoPatch:
+    return todos.todo_patch(fields, now=NOW + timedelta(hours=1))
+
+
+def test_created_todo_reads_back_equal(store: TodoStore) -> None:
+    todo = add(store, order=7)
+    assert store.get("alice", todo.id) == todo
+
+
+def test_stored_item_shape(store: TodoStore, dynamodb: Any) -> None:
+    todo = add(store, order=7)
+    [item] = items_in_table(dynamodb)
+    assert item == {
+        "owner": {"S": "alice"},
+        "id": {"S": todo.id},
+        "title": {"S": "todo 0"},
+        "completed": {"BOOL": False},
+        "order": {"N": "7"},
+        "createdAt": {"S": todo.created_at},
+        "updatedAt": {"S": todo.updated_at},
+        "openId": {"S": todo.id},
+    }
+
+
+def test_create_is_conditional_on_a_new_key(store: TodoStore, dynamodb: Any) -> None:
+    todo = add(store)
+    store.create(todo)  # the same item again: a retried put that met itself
+    clash = todos.Todo(**{**todo.__dict__, "title": "other"})
+    with pytest.raises(Exception, match="ConditionalCheckFailed"):
+        store.create(clash)
+    assert [i["title"]["S"] for i in items_in_table(dynamodb)] == ["todo 0"]
+
+
+def test_other_owner_cannot_get_update_or_delete(store: TodoStore, dynamodb: Any) -> None:
+    todo = add(store, owner="alice")
+    before = items_in_table(dynamodb)
+    with pytest.raises(TodoNotFound):
+        store.get("bob", todo.id)
+    with pytest.raises(TodoNotFound):
+        store.update("bob", todo.id, patch(title="mine now"))
+    with pytest.raises(TodoNotFound):
+        store.delete("bob", todo.id)
+    assert items_in_table(dynamodb) == before
+
+
+def test_update_and_delete_of_missing_ids_create_nothing(store: TodoStore, dynamodb: Any) -> None:
+    missing = todos.new_id(NOW, bytes(10))
+    with pytest.raises(TodoNotFound):
+        store.update("alice", missing, patch(completed=True))
+    with pytest.raises(TodoNotFound):
+        store.delete("alice", missing)
+    assert items_in_table(dynamodb) == []
+
+
+def test_delete_then_update_does_not_resurrect(store: TodoStore, dynamodb: Any) -> None:
+    todo = add(store)
+    store.delete("alice", todo.id)
+    with pytest.raises(TodoNotFound):
+        store.update("alice", todo.id, patch(title="back"))
+    assert items_in_table(dynamodb) == []
+
+
+def test_update_changes_only_given_fields(store: TodoStore) -> None:
+    todo = add(store, order=1)
+    updated = store.update("alice", todo.id, patch(completed=True))
+    assert updated == todos.Todo(**{**todo.__dict__, "completed": True, "updated_at": updated.updated_at})
+    assert updated.updated_at > todo.updated_at
+    assert store.get("alice", todo.id) == updated
+
+
+def test_update_can_remove_order(store: TodoStore) -> None:
+    todo = add(store, order=1)
+    assert store.update("alice", todo.id, patch(order=None)).order is None
+    assert store.update("alice", todo.id, patch(order=5)).order == 5
+
+
+def test_completion_moves_the_item_between_indexes(store: TodoStore, dynamodb: Any) -> None:
+    todo = add(store)
+    store.update("alice", todo.id, patch(completed=True))
+    [item] = items_in_table(dynamodb)
+    assert item["doneId"] == {"S": todo.id}
+    assert "openId" not in item
+    store.update("alice", todo.id, patch(completed=False))
+    [item] = items_in_table(dynamodb)
+    assert item["openId"] == {"S": todo.id}
+    assert "doneId" not in item
+
+
+def list_all(store: TodoStore, owner: str, completed: bool | None, limit: int) -> list[list[str]]:
+    pages, after = [], None
+    while True:
+        page = store.page(owner, completed=completed, limit=limit, after=after)
+        pages.append([t.id for t in page.todos])
+        if not page.more:
+            return pages
+        after = page.todos[-1].id
+
+
+@pytest.mark.parametrize(
+    ("completed", "wanted"), [(None, range(7)), (True, (0, 3, 6)), (False, (1, 2, 4, 5))]
+)
+def test_pages_hold_exactly_the_matching_todos(store: TodoStore, completed: bool | None, wanted: Any) -> None:
+    made = [add(store, n=n, completed=n % 3 == 0) for n in range(7)]
+    add(store, owner="bob", n=100, completed=True)
+    expected = [made[n].id for n in wanted]
+    pages = list_all(store, "alice", completed, limit=2)
+    assert [i for p in pages for i in p] == expected
+    assert all(len(p) == 2 for p in pages[:-1])
+    assert 1 <= len(pages[-1]) <= 2
+
+
+def test_last_full_page_says_no_more(store: TodoStore) -> None:
+    for n in range(4):
+        add(store, n=n)
+    assert [len(p) for p in list_all(store, "alice", None, limit=2)] == [2, 2]
+
+
+def test_each_page_is_one_query(store: TodoStore, dynamodb_calls: list[str]) -> None:
+    for n in range(5):
+        add(store, n=n)
+    dynamodb_calls.clear()
+    assert len(list_all(store, "alice", False, limit=2)) == 3
+    assert dynamodb_calls == ["Query"] * 3
+
+
+@pytest.mark.parametrize(("completed", "left"), [(None, []), (True, ["todo 1", "todo 2"])])
+def test_clear(store: TodoStore, dynamodb: Any, completed: bool | None, left: list[str]) -> None:
+    for n in range(3):
+        add(store, n=n, completed=n == 0)
+    add(store, owner="bob", n=9, completed=True)
+    assert store.clear("alice", completed=completed) == 3 - len(left)
+    remaining = items_in_table(dynamodb)
+    assert [i["title"]["S"] for i in remaining if i["owner"]["S"] == "alice"] == left
+    assert [i["owner"]["S"] for i in remaining if i["owner"]["S"] == "bob"] == ["bob"]
+
+
+def test_clear_pages_through_many_todos(store: TodoStore, dynamodb: Any) -> None:
+    for n in range(60):
+        add(store, n=n)
+    assert store.clear("alice", completed=None) == 60
+    assert items_in_table(dynamodb) == []
