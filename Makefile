@@ -11,7 +11,7 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install test lint typecheck check run clean
+.PHONY: install test lint typecheck check run token clean
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
 	touch $@
 
 test: $(STAMP)
@@ -36,3 +36,16 @@ check: lint typecheck test
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+
+# --- local ---------------------------------------------------------------------------
+PORT ?= 8000
+BACKEND_PORT ?= $(shell echo $$(($(PORT) + 1)))
+BACKEND ?= embedded
+
+run: $(STAMP)
+	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND)
+
+# Prints only the token on stdout, so that $(make -s token USER=alice) works.
+token: $(STAMP)
+	@test -n "$(USER)" || { echo "usage: make -s token USER=alice [PORT=8000]" >&2; exit 2; }
+	@$(BIN)/python -m tools.local token --port $(PORT) --backend-port $(BACKEND_PORT) "$(USER)"

@@ -15,6 +15,7 @@ from botocore.config import Config
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, CORSConfig, Request, Response
 
 from chalicelib import todos, web
+from chalicelib.auth import TokenVerifier, fetch_jwks
 from chalicelib.errors import MethodNotAllowed
 from chalicelib.store import TodoStore
 
@@ -53,6 +54,28 @@ def todo_store() -> TodoStore:
     return TodoStore(client, table_name=os.environ["TODO_TABLE"])
 
 
+@functools.cache
+def token_verifier() -> TokenVerifier | None:
+    """Only the local stage verifies tokens in the app (API Gateway does it when deployed)."""
+    if os.environ.get("TODO_VERIFY_TOKENS") != "true":
+        return None
+    issuer = os.environ["TODO_COGNITO_ISSUER"]
+    jwks_url = os.environ.get("TODO_JWKS_URL") or f"{issuer}/.well-known/jwks.json"
+    return TokenVerifier(
+        issuer=issuer,
+        client_id=os.environ["TODO_COGNITO_CLIENT_ID"],
+        fetch_jwks=functools.partial(fetch_jwks, jwks_url),
+    )
+
+
+def caller(request: Request) -> str:
+    """Who is asking: the `sub` of a verified Cognito ID token."""
+    verifier = token_verifier()
+    if verifier is None:
+        return web.owner(web.gateway_claims(request))
+    return web.owner(verifier.verify(request.headers.get("authorization")))
+
+
 def current_request() -> Request:
     request = app.current_request
     if request is None:  # only outside a request, which no route is
@@ -67,7 +90,7 @@ def now() -> datetime:
 @app.route("/todos", methods=["POST"], authorizer=authorizer, cors=cors)
 def create_todo() -> Response:
     request = current_request()
-    owner = web.caller(request)
+    owner = caller(request)
     base = web.base_url(request)
     todo = todos.new_todo(web.body(request), owner=owner, now=now(), entropy=os.urandom(ENTROPY_BYTES))
     todo_store().create(todo)
@@ -81,7 +104,7 @@ def create_todo() -> Response:
 @app.route("/todos", methods=["GET"], authorizer=authorizer, cors=cors)
 def list_todos() -> Response:
     request = current_request()
-    owner = web.caller(request)
+    owner = caller(request)
     base = web.base_url(request)
     query = todos.list_query(web.query(request), owner=owner)
     page = todo_store().page(owner, completed=query.completed, limit=query.limit, after=query.after)
@@ -94,7 +117,7 @@ def list_todos() -> Response:
 @app.route("/todos", methods=["DELETE"], authorizer=authorizer, cors=cors)
 def clear_todos() -> Response:
     request = current_request()
-    owner = web.caller(request)
+    owner = caller(request)
     todo_store().clear(owner, completed=todos.clear_query(web.query(request)))
     return Response(body="", status_code=204)
 
@@ -102,7 +125,7 @@ def clear_todos() -> Response:
 @app.route("/todos/{todo_id}", methods=["GET"], authorizer=authorizer, cors=cors)
 def get_todo(todo_id: str) -> Response:
     request = current_request()
-    owner = web.caller(request)
+    owner = caller(request)
     todo = todo_store().get(owner, todos.todo_id(todo_id))
     return Response(body=todos.todo_json(todo, web.base_url(request)))
 
@@ -110,7 +133,7 @@ def get_todo(todo_id: str) -> Response:
 @app.route("/todos/{todo_id}", methods=["PATCH"], authorizer=authorizer, cors=cors)
 def update_todo(todo_id: str) -> Response:
     request = current_request()
-    owner = web.caller(request)
+    owner = caller(request)
     base = web.base_url(request)
     patch = todos.todo_patch(web.body(request), now=now())
     todo = todo_store().update(owner, todos.todo_id(todo_id), patch)
@@ -119,7 +142,7 @@ def update_todo(todo_id: str) -> Response:
 
 @app.route("/todos/{todo_id}", methods=["DELETE"], authorizer=authorizer, cors=cors)
 def delete_todo(todo_id: str) -> Response:
-    owner = web.caller(current_request())
+    owner = caller(current_request())
     todo_store().delete(owner, todos.todo_id(todo_id))
     return Response(body="", status_code=204)
 
@@ -138,6 +161,6 @@ def todo_method_not_allowed(todo_id: str) -> Response:
 
 def _method_not_allowed(allow: str) -> Response:
     request = current_request()
-    web.caller(request)  # as deployed: the authorizer answers first
+    caller(request)  # as deployed: the authorizer answers first
     error = MethodNotAllowed(f"{request.method} is not allowed here")
     return web.error_response(error, {"Allow": allow})

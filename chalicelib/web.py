@@ -18,14 +18,19 @@ _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?")
 _PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*")
 
 
-def caller(request: Request) -> str:
-    """The verified identity: the `sub` claim the Cognito authorizer put in the context.
+def gateway_claims(request: Request) -> Any:
+    """The claims API Gateway's Cognito authorizer verified and put in the context.
 
-    Never the body, path or query. The local gateway admits requests without a
-    token and then sets no claims: those stop here, before any data is touched.
+    The local gateway puts unverified claims there, and none at all when a request
+    has no token: the local stage verifies tokens itself (chalicelib/auth.py).
     """
-    authorizer = request.context.get("authorizer") or {}
-    claims = authorizer.get("claims") if isinstance(authorizer, dict) else None
+    authorizer = request.context.get("authorizer")
+    return authorizer.get("claims") if isinstance(authorizer, dict) else None
+
+
+def owner(claims: Any) -> str:
+    """The owner of the caller's data: the verified `sub` claim, and nothing else
+    (never the body, path or query). Without one, no data is touched."""
     sub = claims.get("sub") if isinstance(claims, dict) else None
     if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS or not sub.isprintable():
         raise Unauthenticated("a valid Cognito ID token is required")

@@ -43,6 +43,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         calls.append(model.name)
 
     todo_app.todo_store.cache_clear()
+    todo_app.token_verifier.cache_clear()
     with mock_aws():
         # mock_aws() drops boto3's default session: make the new one here, so that
         # every client made from it (the app's too) reports its calls to the hook.
@@ -50,6 +51,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", record)  # type: ignore[union-attr]
         yield calls
     todo_app.todo_store.cache_clear()
+    todo_app.token_verifier.cache_clear()
 
 
 @pytest.fixture

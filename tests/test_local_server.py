@@ -1,0 +1,283 @@
+"""`make run` and `make token` over real HTTP: the server as a new user starts it.
+
+One server per module (it takes seconds to start); each test uses its own users, and
+the module's fixture stops the server. The shutdown test starts and stops its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto.utilities.utils import load_resource
+
+from tests.conftest import ROOT
+from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
+
+STARTUP_SECONDS = 60
+POOL_KEY = RsaKey.from_jwk(load_resource("cognitoidp/resources/jwks-private.json"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TODO_", "MAKE"))}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return env
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+    backend_port: int
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = token
+        data = None
+        if body is not None:
+            data = body if isinstance(body, str | bytes) else json.dumps(body)
+            all_headers.setdefault("Content-Type", "application/json")
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=data, headers=all_headers)
+            response = connection.getresponse()
+            raw = response.read()
+            return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
+        finally:
+            connection.close()
+
+    def token(self, user: str) -> str:
+        result = subprocess.run(
+            ["make", "-s", "token", f"USER={user}", f"PORT={self.port}", f"BACKEND_PORT={self.backend_port}"],
+            cwd=ROOT,
+            env=make_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.strip()
+
+    def access_token(self, user: str) -> str:
+        """An access token the local pool really issued (the API accepts ID tokens only)."""
+        issuer, client_id = self.issuer_and_client
+        cognito = boto3.client(
+            "cognito-idp",
+            endpoint_url=f"http://127.0.0.1:{self.backend_port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        pool_id, password = issuer.rsplit("/", 1)[1], "Aa1!" + "x" * 20
+        self.token(user)  # creates the user
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=user, Password=password, Permanent=True)
+        result = cognito.admin_initiate_auth(
+            UserPoolId=pool_id,
+            ClientId=client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user, "PASSWORD": password},
+        )
+        return str(result["AuthenticationResult"]["AccessToken"])
+
+    @property
+    def issuer_and_client(self) -> tuple[str, str]:
+        """The pool's issuer and client id, read from a real token of it."""
+        payload = self.token("probe").split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims["iss"], claims["aud"]
+
+
+def start_server() -> Server:
+    port, backend_port = free_port(), free_port()
+    process = subprocess.Popen(
+        ["make", "-s", "run", f"PORT={port}", f"BACKEND_PORT={backend_port}"],
+        cwd=ROOT,
+        env=make_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, so the test can stop all of it
+    )
+    server = Server(process, port, backend_port)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"make run exited: {process.stdout.read() if process.stdout else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError("make run did not start in time")
+
+
+def stop_server(server: Server, sig: int = signal.SIGTERM) -> str:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, sig)
+    try:
+        output, _ = server.process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        output, _ = server.process.communicate()
+    return output or ""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    running = start_server()
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+def test_full_crud_for_two_users(server: Server) -> None:
+    alice, bob = server.token("crud-alice"), server.token("crud-bob")
+    status, headers, todo = server.request("POST", "/todos", alice, {"title": "buy milk", "order": 1})
+    assert status == 201
+    assert headers["Location"] == todo["url"] == f"http://127.0.0.1:{server.port}/todos/{todo['id']}"
+    path = f"/todos/{todo['id']}"
+    assert server.request("GET", path, alice)[2] == todo
+    status, _, updated = server.request("PATCH", path, alice, {"completed": True})
+    assert (status, updated["completed"]) == (200, True)
+    assert server.request("POST", "/todos", bob, {"task": "bob's"})[0] == 201
+    assert [t["id"] for t in server.request("GET", "/todos", alice)[2]] == [todo["id"]]
+    assert [t["title"] for t in server.request("GET", "/todos", bob)[2]] == ["bob's"]
+    # cross-user: bob cannot see, change or delete alice's todo
+    for method, body in (("GET", None), ("PATCH", {"title": "mine"}), ("DELETE", None)):
+        status, _, error = server.request(method, path, bob, body)
+        assert (status, error["Code"]) == (404, "TodoNotFound")
+    assert server.request("GET", path, alice)[2] == updated
+    assert server.request("DELETE", path, alice)[0] == 204
+    assert server.request("GET", path, alice)[0] == 404
+    assert server.request("DELETE", "/todos", bob)[0] == 204
+    assert server.request("GET", "/todos", bob)[2] == []
+
+
+def test_pagination_over_http(server: Server) -> None:
+    carol = server.token("page-carol")
+    for n in range(5):
+        server.request("POST", "/todos", carol, {"title": f"t{n}"})
+    seen, path = [], "/todos?limit=2"
+    while path:
+        status, headers, page = server.request("GET", path, carol)
+        assert status == 200
+        seen += [t["title"] for t in page]
+        link = headers.get("Link")
+        path = link.split(f"127.0.0.1:{server.port}", 1)[1].split(">", 1)[0] if link else ""
+    assert seen == [f"t{n}" for n in range(5)]
+
+
+def test_cors_preflight_from_another_origin(server: Server) -> None:
+    status, headers, _ = server.request(
+        "OPTIONS",
+        "/todos",
+        headers={
+            "Origin": "https://app.example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "authorization" in headers["Access-Control-Allow-Headers"].lower()
+
+
+def bad_tokens(server: Server) -> list[Any]:
+    issuer, client = server.issuer_and_client
+    now = time.time()
+    good = id_claims(issuer, client, now)
+    real = server.token("catalogue-dave")
+    head, body, sig = real.split(".")
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    attacker = RsaKey.generate("dummy")
+    public_jwk = json.dumps(POOL_KEY.public_jwk()).encode()
+    catalogue = {
+        "missing": None,
+        "empty": "",
+        "garbage": "garbage",
+        "bearer-nothing": "Bearer ",
+        "bearer-garbage": "Bearer x.y",
+        "no-dots-binary": "\x7f" * 20,
+        "alg-none": unsigned(good),
+        "alg-None": unsigned(good, alg="None"),
+        "alg-NONE": unsigned(good, alg="NONE"),
+        "alg-nOnE-signed": unsigned(good, alg="nOnE", signature=sig),
+        "hs256-with-public-key": hs256(public_jwk, good),
+        "hs256-with-modulus": hs256(POOL_KEY.n.to_bytes(256, "big"), good),
+        "bad-signature": f"{head}.{body}.{flipped}",
+        "other-key-same-kid": rs256(attacker, good),
+        "embedded-jwk": rs256(attacker, good, jwk=attacker.public_jwk()),
+        "jku": rs256(attacker, good, jku=f"http://127.0.0.1:{server.backend_port}/x/.well-known/jwks.json"),
+        "x5u": rs256(attacker, good, x5u="http://127.0.0.1:1/cert.pem"),
+        "expired": rs256(POOL_KEY, {**good, "exp": int(now) - 120}),
+        "not-yet-valid": rs256(POOL_KEY, {**good, "nbf": int(now) + 3600}),
+        "wrong-issuer": rs256(POOL_KEY, {**good, "iss": issuer + "-other"}),
+        "wrong-audience": rs256(POOL_KEY, {**good, "aud": "another-client"}),
+        "wrong-token-use": rs256(POOL_KEY, {**good, "token_use": "access"}),
+        "oversize": rs256(POOL_KEY, {**good, "pad": "x" * 20_000}),
+        "real-access-token": server.access_token("catalogue-gina"),
+    }
+    return list(catalogue.items())
+
+
+def test_bad_tokens_are_401_and_change_nothing(server: Server) -> None:
+    owner = server.token("catalogue-erin")
+    _, _, todo = server.request("POST", "/todos", owner, {"title": "keep"})
+    for name, token in bad_tokens(server):
+        for method, path, body in (
+            ("GET", "/todos", None),
+            ("POST", "/todos", {"title": "intruder"}),
+            ("PATCH", f"/todos/{todo['id']}", {"title": "changed"}),
+            ("DELETE", "/todos", None),
+        ):
+            status, headers, error = server.request(method, path, token, body)
+            assert status == 401, (name, method, status, error)
+            assert error == {"Code": "Unauthenticated", "Message": "a valid Cognito ID token is required"}, (
+                name
+            )
+            assert headers.get("Access-Control-Allow-Origin") == "*", name
+    assert server.request("GET", "/todos", owner)[2] == [todo]
+
+
+def test_shutdown_leaves_no_process() -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        running = start_server()
+        assert running.request("GET", "/todos")[0] == 401
+        output = stop_server(running, sig)
+        assert running.process.returncode is not None
+        with pytest.raises(ProcessLookupError):
+            os.killpg(running.process.pid, 0)  # nothing left in its process group
+        for port in (running.port, running.backend_port):
+            with socket.socket() as sock:
+                assert sock.connect_ex(("127.0.0.1", port)) != 0
+        assert "stopped" in output
+        assert "kept in memory only" in output

@@ -1,0 +1,236 @@
+"""`make run` and `make token`: the API served on this machine, offline, on an embedded AWS.
+
+`run` starts moto's server (DynamoDB and a Cognito user pool) on a loopback port,
+creates the table, the pool and an app client, then serves the app exactly as
+`chalice local --stage local` does (Chalice's own config loading and local server),
+with one guard in front: a malformed `Authorization` header, which makes Chalice's
+local gateway drop the connection, gets a 401 instead. The `local` stage verifies
+every token in the app (chalicelib/auth.py) against the pool's JWKS.
+
+`token USER` creates USER in that pool if needed and prints a real ID token for them.
+
+Not shipped to Lambda: Chalice packages only app.py, chalicelib/ and requirements.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import boto3
+from chalice.cli.factory import CLIFactory
+from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "local"
+REGION = "us-east-1"
+POOL_NAME = "todo-api-local"
+CLIENT_NAME = "todo-api-local"
+MAX_AUTHORIZATION_CHARS = 8 * 1024
+_USER = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def _table_definition() -> tuple[str, dict[str, Any]]:
+    from chalicelib.store import TABLE_DEFINITION
+
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return config["stages"][STAGE]["environment_variables"]["TODO_TABLE"], TABLE_DEFINITION
+
+
+def _find_pool(cognito: Any) -> tuple[str, str] | None:
+    for pool in cognito.list_user_pools(MaxResults=60)["UserPools"]:
+        if pool["Name"] == POOL_NAME:
+            clients = cognito.list_user_pool_clients(UserPoolId=pool["Id"], MaxResults=60)["UserPoolClients"]
+            for client in clients:
+                if client["ClientName"] == CLIENT_NAME:
+                    return pool["Id"], client["ClientId"]
+    return None
+
+
+def provision(endpoint: str | None) -> tuple[str, str]:
+    """The table, a user pool and an app client (created if missing): (pool id, client id)."""
+    name, definition = _table_definition()
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    if name not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(TableName=name, **definition)
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    found = _find_pool(cognito)
+    if found is not None:
+        return found
+    pool_id = cognito.create_user_pool(PoolName=POOL_NAME)["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=CLIENT_NAME,
+        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    return pool_id, client_id
+
+
+class GuardedHandler(ChaliceRequestHandler):
+    """Chalice's local request handler, minus one way to drop a connection.
+
+    Chalice's local gateway base64-decodes a Cognito token's payload before the app
+    runs and raises (IndexError, binascii.Error, ...) on one it cannot decode, which
+    ends the connection with no response. Such a header can never verify, so it is
+    answered here with the 401 the app would give. Everything else goes to Chalice.
+    """
+
+    def _generic_handle(self) -> None:
+        authorization = self.headers.get("Authorization")
+        if authorization is not None and not _decodable(authorization):
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)  # keep the connection usable
+            body = json.dumps({"Code": "Unauthenticated", "Message": "a valid Cognito ID token is required"})
+            headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
+            self._send_http_response(401, headers, body)
+            return
+        super()._generic_handle()
+
+    # The base class binds its do_* methods to its own _generic_handle.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+
+def _decodable(authorization: str) -> bool:
+    """Whether Chalice's local gateway can decode the header's payload segment."""
+    if len(authorization) > MAX_AUTHORIZATION_CHARS:
+        return False
+    parts = authorization.split(".")
+    if len(parts) != 3:
+        return False
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        return False
+    return isinstance(payload, dict)
+
+
+def _stop(signum: int, frame: Any) -> NoReturn:
+    # The first signal stops us. Later ones are ignored so that cleanup finishes: Ctrl-C
+    # reaches make and us at once, and make forwards SIGTERM to us a second time.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(0)
+
+
+def run(port: int, backend_port: int, embedded: bool) -> None:
+    backend = None
+    if embedded:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.update(_FAKE_CREDENTIALS)
+        backend = ThreadedMotoServer(ip_address="127.0.0.1", port=backend_port, verbose=False)
+        backend.start()
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{backend_port}"
+    # Both stop the server, even when started with SIGINT ignored (as background jobs are).
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    # As `chalice local` does: the app's log lines on stdout, as Lambda would show them.
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+    for noisy in ("botocore", "werkzeug"):  # the SDK's and the embedded backend's chatter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if "TODO_COGNITO_ISSUER" not in os.environ:
+            pool_id, client_id = provision(os.environ.get("AWS_ENDPOINT_URL"))
+            os.environ["TODO_COGNITO_ISSUER"] = f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}"
+            os.environ["TODO_COGNITO_CLIENT_ID"] = client_id
+            os.environ["TODO_JWKS_URL"] = f"http://127.0.0.1:{backend_port}/{pool_id}/.well-known/jwks.json"
+        # As the chalice CLI does: the stage's environment_variables go into os.environ.
+        factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
+        config = factory.create_config_obj(chalice_stage_name=STAGE)
+        server = LocalDevServer(config.chalice_app, config, "127.0.0.1", port, handler_cls=GuardedHandler)
+        _banner(port, backend_port, embedded)
+        server.serve_forever()
+    finally:
+        if backend is not None:
+            backend.stop()
+        print("todo-api local: stopped" + ("; local data discarded" if embedded else ""), flush=True)
+
+
+def _banner(port: int, backend_port: int, embedded: bool) -> None:
+    where = (
+        f"embedded moto (DynamoDB + Cognito) on http://127.0.0.1:{backend_port}"
+        if embedded
+        else f"your AWS configuration (endpoint: {os.environ.get('AWS_ENDPOINT_URL', 'AWS')})"
+    )
+    lines = [
+        f"todo-api (stage {STAGE}) on http://127.0.0.1:{port}",
+        f"backend: {where}",
+        "tokens: verified by the app against the pool's JWKS (RS256, exp, iss, aud, token_use=id)",
+    ]
+    if embedded:
+        lines.append("data: kept in memory only; it is gone when this process stops")
+    lines += [
+        f"get a token: make -s token USER=alice PORT={port}",
+        f'try it:      curl -H "Authorization: $(make -s token USER=alice PORT={port})" http://127.0.0.1:{port}/todos',
+        "stop: Ctrl-C",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def token(user: str, backend_port: int) -> str:
+    """A real ID token from the local pool for `user` (created if missing)."""
+    if not _USER.fullmatch(user):
+        raise SystemExit("USER must be 1-64 letters, digits or ._@+-")
+    os.environ.update({k: v for k, v in _FAKE_CREDENTIALS.items() if k not in os.environ})
+    os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{backend_port}")
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    try:
+        found = _find_pool(cognito)
+    except Exception as exc:
+        raise SystemExit(
+            f"no local backend answers on {os.environ['AWS_ENDPOINT_URL']}: is `make run` up?"
+        ) from exc
+    if found is None:
+        raise SystemExit("the local user pool does not exist: start `make run` first")
+    pool_id, client_id = found
+    # A fresh random password each time: local users are throwaway identities.
+    password = "Aa1!" + secrets.token_urlsafe(24)
+    with contextlib.suppress(cognito.exceptions.UsernameExistsException):
+        cognito.admin_create_user(UserPoolId=pool_id, Username=user, MessageAction="SUPPRESS")
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=user, Password=password, Permanent=True)
+    result = cognito.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": user, "PASSWORD": password},
+    )
+    return str(result["AuthenticationResult"]["IdToken"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.local")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="serve the API locally")
+    token_cmd = commands.add_parser("token", help="print an ID token for a local user")
+    token_cmd.add_argument("user")
+    for cmd in (run_cmd, token_cmd):
+        cmd.add_argument("--port", type=int, default=8000)
+        cmd.add_argument("--backend-port", type=int, default=None, help="default: port + 1")
+    run_cmd.add_argument("--backend", choices=["embedded", "external"], default="embedded")
+    args = parser.parse_args(argv)
+    backend_port = args.backend_port or args.port + 1
+    if args.command == "run":
+        run(args.port, backend_port, embedded=args.backend == "embedded")
+    else:
+        print(token(args.user, backend_port))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
