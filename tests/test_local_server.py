@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 from moto.utilities.utils import load_resource
 
 from tests.conftest import ROOT
@@ -28,6 +29,12 @@ from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
 
 STARTUP_SECONDS = 60
 POOL_KEY = RsaKey.from_jwk(load_resource("cognitoidp/resources/jwks-private.json"))
+
+
+@pytest.fixture(autouse=True)
+def aws() -> list[str]:
+    """No in-process moto here: these tests talk to real servers over loopback HTTP."""
+    return []
 
 
 def free_port() -> int:
@@ -47,6 +54,7 @@ class Server:
     process: subprocess.Popen[str]
     port: int
     backend_port: int
+    env: dict[str, str]
 
     def request(
         self,
@@ -76,7 +84,7 @@ class Server:
         result = subprocess.run(
             ["make", "-s", "token", f"USER={user}", f"PORT={self.port}", f"BACKEND_PORT={self.backend_port}"],
             cwd=ROOT,
-            env=make_env(),
+            env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -113,18 +121,19 @@ class Server:
         return claims["iss"], claims["aud"]
 
 
-def start_server() -> Server:
-    port, backend_port = free_port(), free_port()
+def start_server(*args: str, backend_port: int | None = None, **env: str) -> Server:
+    port, backend_port = free_port(), backend_port or free_port()
+    full_env = {**make_env(), **env}
     process = subprocess.Popen(
-        ["make", "-s", "run", f"PORT={port}", f"BACKEND_PORT={backend_port}"],
+        ["make", "-s", "run", f"PORT={port}", f"BACKEND_PORT={backend_port}", *args],
         cwd=ROOT,
-        env=make_env(),
+        env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, so the test can stop all of it
     )
-    server = Server(process, port, backend_port)
+    server = Server(process, port, backend_port, full_env)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -244,6 +253,7 @@ def bad_tokens(server: Server) -> list[Any]:
         "wrong-audience": rs256(POOL_KEY, {**good, "aud": "another-client"}),
         "wrong-token-use": rs256(POOL_KEY, {**good, "token_use": "access"}),
         "oversize": rs256(POOL_KEY, {**good, "pad": "x" * 20_000}),
+        "oversize-past-the-header-limit": rs256(POOL_KEY, {**good, "pad": "x" * 100_000}),
         "real-access-token": server.access_token("catalogue-gina"),
     }
     return list(catalogue.items())
@@ -281,3 +291,38 @@ def test_shutdown_leaves_no_process() -> None:
                 assert sock.connect_ex(("127.0.0.1", port)) != 0
         assert "stopped" in output
         assert "kept in memory only" in output
+
+
+def test_the_backend_can_be_replaced_by_configuration() -> None:
+    # Another AWS endpoint (here a separate moto server, as DynamoDB Local or LocalStack
+    # would be) instead of the embedded one: the table and pool are made there.
+    external = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    external.start()
+    endpoint = f"http://127.0.0.1:{external.get_host_and_port()[1]}"
+    try:
+        running = start_server(
+            "BACKEND=external",
+            backend_port=external.get_host_and_port()[1],
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="external",
+            AWS_SECRET_ACCESS_KEY="external",
+            AWS_DEFAULT_REGION="eu-west-1",
+        )
+        try:
+            token = running.token("ext-user")
+            assert running.request("POST", "/todos", token, {"title": "stored elsewhere"})[0] == 201
+            assert running.issuer_and_client[0].startswith("https://cognito-idp.eu-west-1.amazonaws.com/")
+        finally:
+            output = stop_server(running)
+        assert "your AWS configuration" in output
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="eu-west-1",
+            aws_access_key_id="external",
+            aws_secret_access_key="external",
+        )
+        items = dynamodb.scan(TableName="todo-api-local")["Items"]
+        assert [item["title"]["S"] for item in items] == ["stored elsewhere"]
+    finally:
+        external.stop()

@@ -25,6 +25,7 @@ import re
 import secrets
 import signal
 import sys
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,6 +39,7 @@ REGION = "us-east-1"
 POOL_NAME = "todo-api-local"
 CLIENT_NAME = "todo-api-local"
 MAX_AUTHORIZATION_CHARS = 8 * 1024
+UNAUTHENTICATED = "a valid Cognito ID token is required"
 _USER = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -64,13 +66,20 @@ def _find_pool(cognito: Any) -> tuple[str, str] | None:
     return None
 
 
-def provision(endpoint: str | None) -> tuple[str, str]:
-    """The table, a user pool and an app client (created if missing): (pool id, client id)."""
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or REGION
+
+
+def create_table() -> None:
     name, definition = _table_definition()
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb = boto3.client("dynamodb", region_name=_region())
     if name not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(TableName=name, **definition)
-    cognito = boto3.client("cognito-idp", region_name=REGION)
+
+
+def user_pool() -> tuple[str, str]:
+    """The local user pool and app client, created if missing: (pool id, client id)."""
+    cognito = boto3.client("cognito-idp", region_name=_region())
     found = _find_pool(cognito)
     if found is not None:
         return found
@@ -81,6 +90,21 @@ def provision(endpoint: str | None) -> tuple[str, str]:
         ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
     return pool_id, client_id
+
+
+def configure_tokens() -> None:
+    """Point the app's token verification at a pool: the one given, or a local one."""
+    if "TODO_COGNITO_ISSUER" in os.environ:
+        return
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_COGNITO_IDP") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        # Never create a user pool in a real AWS account behind the user's back.
+        raise SystemExit("with a real AWS account, set TODO_COGNITO_ISSUER and TODO_COGNITO_CLIENT_ID")
+    pool_id, client_id = user_pool()
+    os.environ["TODO_COGNITO_ISSUER"] = f"https://cognito-idp.{_region()}.amazonaws.com/{pool_id}"
+    os.environ["TODO_COGNITO_CLIENT_ID"] = client_id
+    # Emulators serve the JWKS at their own address, not at the issuer's.
+    os.environ["TODO_JWKS_URL"] = f"{endpoint.rstrip('/')}/{pool_id}/.well-known/jwks.json"
 
 
 class GuardedHandler(ChaliceRequestHandler):
@@ -95,13 +119,32 @@ class GuardedHandler(ChaliceRequestHandler):
     def _generic_handle(self) -> None:
         authorization = self.headers.get("Authorization")
         if authorization is not None and not _decodable(authorization):
-            length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)  # keep the connection usable
-            body = json.dumps({"Code": "Unauthenticated", "Message": "a valid Cognito ID token is required"})
-            headers = {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
-            self._send_http_response(401, headers, body)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))  # keep the connection usable
+            self._send_json_error(401, "Unauthenticated", UNAUTHENTICATED)
             return
         super()._generic_handle()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a header line over 64 KiB, a bad request line) in our
+        error shape rather than HTML. Headers too large to read carry no usable token: 401."""
+        if code == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
+            self._send_json_error(401, "Unauthenticated", UNAUTHENTICATED)
+        else:
+            status = HTTPStatus(code)
+            self._send_json_error(
+                code, status.phrase.title().replace(" ", "").replace("-", ""), status.phrase
+            )
+        self.close_connection = True
+
+    def _send_json_error(self, status: int, code: str, message: str) -> None:
+        body = json.dumps({"Code": code, "Message": message}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
 
     # The base class binds its do_* methods to its own _generic_handle.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
@@ -146,11 +189,8 @@ def run(port: int, backend_port: int, embedded: bool) -> None:
     for noisy in ("botocore", "werkzeug"):  # the SDK's and the embedded backend's chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        if "TODO_COGNITO_ISSUER" not in os.environ:
-            pool_id, client_id = provision(os.environ.get("AWS_ENDPOINT_URL"))
-            os.environ["TODO_COGNITO_ISSUER"] = f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}"
-            os.environ["TODO_COGNITO_CLIENT_ID"] = client_id
-            os.environ["TODO_JWKS_URL"] = f"http://127.0.0.1:{backend_port}/{pool_id}/.well-known/jwks.json"
+        create_table()
+        configure_tokens()
         # As the chalice CLI does: the stage's environment_variables go into os.environ.
         factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=STAGE)
@@ -190,7 +230,7 @@ def token(user: str, backend_port: int) -> str:
         raise SystemExit("USER must be 1-64 letters, digits or ._@+-")
     os.environ.update({k: v for k, v in _FAKE_CREDENTIALS.items() if k not in os.environ})
     os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{backend_port}")
-    cognito = boto3.client("cognito-idp", region_name=REGION)
+    cognito = boto3.client("cognito-idp", region_name=_region())
     try:
         found = _find_pool(cognito)
     except Exception as exc:
