@@ -11,7 +11,7 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install test lint typecheck check run token clean
+.PHONY: install test lint typecheck check run token cleanup clean
 
 install: $(STAMP)
 
@@ -49,3 +49,7 @@ run: $(STAMP)
 token: $(STAMP)
 	@test -n "$(USER)" || { echo "usage: make -s token USER=alice [PORT=8000]" >&2; exit 2; }
 	@$(BIN)/python -m tools.local token --port $(PORT) --backend-port $(BACKEND_PORT) "$(USER)"
+
+# The scheduled jobs, run once against the `make run` backend (schedules never fire locally).
+cleanup: $(STAMP)
+	@$(BIN)/python -m tools.local cleanup --port $(PORT) --backend-port $(BACKEND_PORT)

@@ -7,19 +7,30 @@ and how the parts are composed. The logic lives in chalicelib/.
 from __future__ import annotations
 
 import functools
+import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 from botocore.config import Config
-from chalice.app import Chalice, CognitoUserPoolAuthorizer, CORSConfig, Request, Response
+from chalice.app import (
+    Chalice,
+    CloudWatchEvent,
+    CognitoUserPoolAuthorizer,
+    CORSConfig,
+    Rate,
+    Request,
+    Response,
+)
 
-from chalicelib import todos, web
+from chalicelib import cleanup, todos, web
 from chalicelib.auth import TokenVerifier, fetch_jwks
 from chalicelib.errors import MethodNotAllowed
 from chalicelib.store import TodoStore
 
 app = Chalice(app_name="todo-api")
+app.log.setLevel("INFO")  # Chalice's default (ERROR) would hide the jobs' reports
 
 # Chalice reads a stage's environment_variables before importing this module under
 # `chalice local`, `package` and `deploy`. Tests import it without them, and the
@@ -164,3 +175,21 @@ def _method_not_allowed(allow: str) -> Response:
     caller(request)  # as deployed: the authorizer answers first
     error = MethodNotAllowed(f"{request.method} is not allowed here")
     return web.error_response(error, {"Allow": allow})
+
+
+# --- scheduled jobs ------------------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="purge_completed")
+def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
+    """Delete completed todos whose completion is older than TODO_KEEP_COMPLETED_DAYS."""
+    keep_for = timedelta(days=int(os.environ["TODO_KEEP_COMPLETED_DAYS"]))
+    context: Any = event.context
+    report = cleanup.purge_completed(
+        todo_store(),
+        now=now(),
+        keep_completed_for=keep_for,
+        remaining_ms=context.get_remaining_time_in_millis,
+    )
+    app.log.info(json.dumps({"job": "purge_completed", **report.as_dict()}))
+    return report.as_dict()

@@ -9,11 +9,18 @@ page, with strongly consistent reads (a GSI could not): an open todo carries
 `openId`, a completed one `doneId` (both equal to `id`), so each index holds only
 one kind. The attributes are kept in step with `completed` by the same request
 that changes it.
+
+A sparse global secondary index serves the purge of old completed todos without a
+Scan: only a completed todo carries `completedAt` (its completion time) and
+`purgeShard` (one of PURGE_SHARDS partitions, from its id), so the index holds
+completed todos by completion time and a purge reads only what it deletes.
 """
 
 from __future__ import annotations
 
+import random
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +37,12 @@ if TYPE_CHECKING:
 
 OPEN_INDEX = "open"
 DONE_INDEX = "done"
+PURGE_INDEX = "completed-by-time"
+PURGE_SHARDS = 16  # spreads the index's writes; a purge pass reads each shard once
 _OPEN_KEY = "openId"
 _DONE_KEY = "doneId"
+_SHARD_KEY = "purgeShard"
+_COMPLETED_AT = "completedAt"
 
 
 def _lsi(name: str, sort_key: str) -> dict[str, Any]:
@@ -50,13 +61,25 @@ def _lsi(name: str, sort_key: str) -> dict[str, Any]:
 TABLE_DEFINITION: dict[str, Any] = {
     "BillingMode": "PAY_PER_REQUEST",
     "AttributeDefinitions": [
-        {"AttributeName": name, "AttributeType": "S"} for name in ("owner", "id", _OPEN_KEY, _DONE_KEY)
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("owner", "id", _OPEN_KEY, _DONE_KEY, _SHARD_KEY, _COMPLETED_AT)
     ],
     "KeySchema": [
         {"AttributeName": "owner", "KeyType": "HASH"},
         {"AttributeName": "id", "KeyType": "RANGE"},
     ],
     "LocalSecondaryIndexes": [_lsi(OPEN_INDEX, _OPEN_KEY), _lsi(DONE_INDEX, _DONE_KEY)],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": PURGE_INDEX,
+            "KeySchema": [
+                {"AttributeName": _SHARD_KEY, "KeyType": "HASH"},
+                {"AttributeName": _COMPLETED_AT, "KeyType": "RANGE"},
+            ],
+            # Keys only: the table's keys plus completedAt, all a purge needs.
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
 }
 
 # Throttling and server faults that survived the client's own retries.
@@ -69,8 +92,17 @@ _UNAVAILABLE_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
-_BATCH_SIZE = 25  # BatchWriteItem's maximum
+_BATCH_SIZE = 25  # BatchWriteItem's maximum; also our TransactWriteItems chunk
 _BATCH_ATTEMPTS = 6
+_RETRYABLE_REASONS = frozenset(
+    {
+        "None",
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -79,12 +111,41 @@ class Page:
     more: bool
 
 
+@dataclass(frozen=True)
+class PurgeCandidate:
+    """A completed todo as the purge index last saw it."""
+
+    owner: str
+    id: str
+    completed_at: str
+
+
+@dataclass
+class DeleteOutcome:
+    deleted: int = 0
+    skipped: int = 0  # no longer eligible when we got there: reopened, re-completed or gone
+    left: int = 0  # still contended after our retries: the next run takes them
+
+
+@dataclass(frozen=True)
+class _ConditionalDelete:
+    key: dict[str, Any]
+    condition: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+
+def purge_shard(todo_id: str) -> str:
+    """The purge index partition of a todo: "00" to "15", spread evenly by id."""
+    return f"{zlib.crc32(todo_id.encode()) % PURGE_SHARDS:02d}"
+
+
 def _s(value: str) -> dict[str, Any]:
     return {"S": value}
 
 
 def _item(todo: Todo) -> dict[str, Any]:
-    item = {
+    item: dict[str, Any] = {
         "owner": _s(todo.owner),
         "id": _s(todo.id),
         "title": _s(todo.title),
@@ -95,6 +156,9 @@ def _item(todo: Todo) -> dict[str, Any]:
     }
     if todo.order is not None:
         item["order"] = {"N": str(todo.order)}
+    if todo.completed and todo.completed_at is not None:
+        item[_COMPLETED_AT] = _s(todo.completed_at)
+        item[_SHARD_KEY] = _s(purge_shard(todo.id))
     return item
 
 
@@ -108,6 +172,7 @@ def _todo(item: Mapping[str, Any]) -> Todo:
         order=int(item["order"]["N"]) if "order" in item else None,
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
+        completed_at=item[_COMPLETED_AT]["S"] if _COMPLETED_AT in item else None,
     )
 
 
@@ -182,9 +247,16 @@ class TodoStore:
         if patch.completed is not None:
             now_in, now_out = (_DONE_KEY, _OPEN_KEY) if patch.completed else (_OPEN_KEY, _DONE_KEY)
             names.update({"#completed": "completed", "#in": now_in, "#out": now_out})
+            names.update({"#completedAt": _COMPLETED_AT, "#shard": _SHARD_KEY})
             values.update({":completed": {"BOOL": patch.completed}, ":id": _s(todo_id)})
             sets += ["#completed = :completed", "#in = :id"]
             removes.append("#out")
+            if patch.completed:
+                # Completing a completed todo again keeps its original completion time.
+                values[":shard"] = _s(purge_shard(todo_id))
+                sets += ["#completedAt = if_not_exists(#completedAt, :updatedAt)", "#shard = :shard"]
+            else:
+                removes += ["#completedAt", "#shard"]
         if patch.set_order:
             names["#order"] = "order"
             if patch.order is None:
@@ -262,7 +334,9 @@ class TodoStore:
     def clear(self, owner: str, *, completed: bool | None) -> int:
         """Delete the caller's todos (all, or those with `completed` as given).
 
-        Deletes what matched when the listing was read; a todo created meanwhile survives.
+        Deletes what matched when the listing was read; a todo created meanwhile
+        survives. With a filter, each delete is conditional on the todo still matching
+        it, so a todo reopened during "clear completed" is kept.
         """
         args = self._query_args(owner, completed)
         args["ProjectionExpression"] = "#id"
@@ -271,22 +345,137 @@ class TodoStore:
         while True:
             with _dynamodb_errors():
                 response = self._client.query(**args)
-            ids = [item["id"]["S"] for item in response["Items"]]
-            for start in range(0, len(ids), _BATCH_SIZE):
-                self._delete_batch(owner, ids[start : start + _BATCH_SIZE])
-            deleted += len(ids)
+            keys = [self._key(owner, item["id"]["S"]) for item in response["Items"]]
+            if completed is None:
+                for start in range(0, len(keys), _BATCH_SIZE):
+                    self._delete_batch(keys[start : start + _BATCH_SIZE])
+                deleted += len(keys)
+            else:
+                still = {"#completed": "completed"}, {":completed": {"BOOL": completed}}
+                outcome = self._delete_conditionally(
+                    [_ConditionalDelete(key, "#completed = :completed", *still) for key in keys]
+                )
+                if outcome.left:
+                    raise ServiceUnavailable("the data store is busy; retry later")
+                deleted += outcome.deleted
             if "LastEvaluatedKey" not in response:
                 return deleted
             args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _delete_batch(self, owner: str, ids: list[str]) -> None:
-        requests: list[Any] = [{"DeleteRequest": {"Key": self._key(owner, i)}} for i in ids]
+    def _delete_batch(self, keys: list[dict[str, Any]]) -> None:
+        requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys]
         for attempt in range(_BATCH_ATTEMPTS):
             if attempt:
-                self._sleep(0.05 * 2**attempt)
+                self._backoff(attempt)
             with _dynamodb_errors():
                 response = self._client.batch_write_item(RequestItems={self._table: requests})
             requests = response.get("UnprocessedItems", {}).get(self._table, [])
             if not requests:
                 return
         raise ServiceUnavailable("the data store is busy; retry later")
+
+    def _backoff(self, attempt: int) -> None:
+        # Exponential, with full jitter so that retrying workers spread out.
+        self._sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - not cryptographic
+
+    def _delete_conditionally(self, deletes: list[_ConditionalDelete]) -> DeleteOutcome:
+        """Each delete happens only if its condition still holds when it runs.
+
+        BatchWriteItem takes no conditions, so deletes go in TransactWriteItems chunks.
+        A cancelled chunk says per item why: failed conditions are dropped (skipped),
+        the rest are retried with backoff, up to a bound (then left for later).
+        """
+        outcome = DeleteOutcome()
+        for start in range(0, len(deletes), _BATCH_SIZE):
+            pending = deletes[start : start + _BATCH_SIZE]
+            for attempt in range(_BATCH_ATTEMPTS):
+                if attempt:
+                    self._backoff(attempt)
+                reasons = self._transact_deletes(pending)
+                if reasons is None:
+                    outcome.deleted += len(pending)
+                    pending = []
+                    break
+                retry = []
+                for delete, reason in zip(pending, reasons, strict=True):
+                    if reason == "ConditionalCheckFailed":
+                        outcome.skipped += 1
+                    elif reason in _RETRYABLE_REASONS:
+                        retry.append(delete)
+                    else:
+                        raise ServiceUnavailable(f"unexpected cancellation reason: {reason}")
+                pending = retry
+                if not pending:
+                    break
+            outcome.left += len(pending)
+        return outcome
+
+    def _transact_deletes(self, deletes: list[_ConditionalDelete]) -> list[str] | None:
+        """None when all were deleted; else each item's cancellation reason code."""
+        items: list[Any] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": d.key,
+                    "ConditionExpression": d.condition,
+                    "ExpressionAttributeNames": d.names,
+                    "ExpressionAttributeValues": d.values,
+                }
+            }
+            for d in deletes
+        ]
+        with _dynamodb_errors():
+            try:
+                self._client.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                if _code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                if len(reasons) != len(deletes):
+                    return ["None"] * len(deletes)
+                return [str(reason.get("Code", "None")) for reason in reasons]
+        return None
+
+    # --- purge of old completed todos ------------------------------------------------
+
+    def purge_candidates(
+        self, shard: str, cutoff: str, page_size: int = 100
+    ) -> Iterator[list[PurgeCandidate]]:
+        """Pages of the completed todos in one shard whose completion is before `cutoff`.
+
+        Reads only eligible items, oldest first: the key condition stops at the cutoff.
+        The index is eventually consistent, so the deletes re-check each candidate.
+        """
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PURGE_INDEX,
+            "KeyConditionExpression": "#shard = :shard AND #completedAt < :cutoff",
+            "ExpressionAttributeNames": {"#shard": _SHARD_KEY, "#completedAt": _COMPLETED_AT},
+            "ExpressionAttributeValues": {":shard": _s(shard), ":cutoff": _s(cutoff)},
+            "Limit": page_size,
+        }
+        while True:
+            with _dynamodb_errors():
+                response = self._client.query(**args)
+            yield [
+                PurgeCandidate(item["owner"]["S"], item["id"]["S"], item[_COMPLETED_AT]["S"])
+                for item in response["Items"]
+            ]
+            if "LastEvaluatedKey" not in response:
+                return
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def purge(self, candidates: list[PurgeCandidate]) -> DeleteOutcome:
+        """Delete each candidate only if it still has the completion time we saw: a todo
+        reopened (or reopened and completed again) or deleted meanwhile is left alone."""
+        return self._delete_conditionally(
+            [
+                _ConditionalDelete(
+                    self._key(c.owner, c.id),
+                    "#completedAt = :seen",
+                    {"#completedAt": _COMPLETED_AT},
+                    {":seen": _s(c.completed_at)},
+                )
+                for c in candidates
+            ]
+        )

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,6 +56,8 @@ class Todo:
     order: int | None
     created_at: str
     updated_at: str
+    # When it was (last) completed; None while open. Drives the purge of old completed todos.
+    completed_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,14 +191,16 @@ def new_todo(payload: Mapping[str, Any], *, owner: str, now: datetime, entropy: 
     if title is None:
         raise InvalidTodo("'title' is required")
     stamp = timestamp(now)
+    completed = _completed(payload) or False
     return Todo(
         owner=owner,
         id=new_id(now, entropy),
         title=title,
-        completed=_completed(payload) or False,
+        completed=completed,
         order=_order(payload),
         created_at=stamp,
         updated_at=stamp,
+        completed_at=stamp if completed else None,
     )
 
 
@@ -211,6 +215,13 @@ def todo_patch(payload: Mapping[str, Any], *, now: datetime) -> TodoPatch:
         order=_order(payload),
         set_order="order" in payload,
     )
+
+
+def purge_cutoff(now: datetime, keep_completed_for: timedelta) -> str:
+    """Completed todos whose completion is older than this timestamp may be purged."""
+    if keep_completed_for <= timedelta(0):
+        raise ValueError("the retention period must be positive")
+    return timestamp(now - keep_completed_for)
 
 
 def todo_json(todo: Todo, base_url: str) -> dict[str, Any]:

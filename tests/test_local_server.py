@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -24,6 +25,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from moto.utilities.utils import load_resource
 
+from chalicelib import todos
+from chalicelib.errors import TodoNotFound
+from chalicelib.store import TodoStore
 from tests.conftest import ROOT
 from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
 
@@ -326,3 +330,36 @@ def test_the_backend_can_be_replaced_by_configuration() -> None:
         assert [item["title"]["S"] for item in items] == ["stored elsewhere"]
     finally:
         external.stop()
+
+
+def test_make_cleanup_runs_the_jobs_against_the_local_backend(server: Server) -> None:
+    owner = server.token("cleanup-hana")
+    _, _, recent = server.request("POST", "/todos", owner, {"title": "done today", "completed": True})
+    backend = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{server.backend_port}",
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    store = TodoStore(backend, table_name="todo-api-local")
+    long_ago = datetime.now(UTC) - timedelta(days=45)
+    old = todos.new_todo(
+        {"title": "done long ago", "completed": True}, owner="x", now=long_ago, entropy=bytes(10)
+    )
+    store.create(old)
+    result = subprocess.run(
+        ["make", "-s", "cleanup", f"PORT={server.port}", f"BACKEND_PORT={server.backend_port}"],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])["purge_completed"]
+    assert report["purged"] >= 1
+    assert report["finished"] is True
+    with pytest.raises(TodoNotFound):
+        store.get("x", old.id)
+    assert server.request("GET", f"/todos/{recent['id']}", owner)[0] == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from chalicelib import todos
 from chalicelib.errors import TodoNotFound
-from chalicelib.store import TodoStore
+from chalicelib.store import PURGE_SHARDS, TodoStore, purge_shard
 from tests.conftest import items_in_table
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -91,7 +92,8 @@ def test_delete_then_update_does_not_resurrect(store: TodoStore, dynamodb: Any) 
 def test_update_changes_only_given_fields(store: TodoStore) -> None:
     todo = add(store, order=1)
     updated = store.update("alice", todo.id, patch(completed=True))
-    assert updated == todos.Todo(**{**todo.__dict__, "completed": True, "updated_at": updated.updated_at})
+    changed = {"completed": True, "updated_at": updated.updated_at, "completed_at": updated.updated_at}
+    assert updated == todos.Todo(**{**todo.__dict__, **changed})
     assert updated.updated_at > todo.updated_at
     assert store.get("alice", todo.id) == updated
 
@@ -108,10 +110,30 @@ def test_completion_moves_the_item_between_indexes(store: TodoStore, dynamodb: A
     [item] = items_in_table(dynamodb)
     assert item["doneId"] == {"S": todo.id}
     assert "openId" not in item
+    assert item["completedAt"] == {"S": "2026-11-27T13:00:00.000Z"}
+    assert item["purgeShard"] == {"S": purge_shard(todo.id)}
     store.update("alice", todo.id, patch(completed=False))
     [item] = items_in_table(dynamodb)
     assert item["openId"] == {"S": todo.id}
-    assert "doneId" not in item
+    assert not {"doneId", "completedAt", "purgeShard"} & item.keys()
+
+
+def test_completing_again_keeps_the_first_completion_time(store: TodoStore) -> None:
+    todo = add(store, completed=True)
+    assert todo.completed_at == todo.created_at
+    again = store.update("alice", todo.id, patch(completed=True, title="renamed"))
+    assert again.completed_at == todo.created_at
+    reopened = store.update("alice", todo.id, patch(completed=False))
+    assert reopened.completed_at is None
+    later = todos.todo_patch({"completed": True}, now=NOW + timedelta(days=2))
+    assert store.update("alice", todo.id, later).completed_at == later.updated_at
+
+
+def test_purge_shards_spread_ids() -> None:
+    ids = [todos.new_id(NOW, n.to_bytes(10, "big")) for n in range(1000)]
+    counts = Counter(purge_shard(i) for i in ids)
+    assert set(counts) == {f"{n:02d}" for n in range(PURGE_SHARDS)}
+    assert max(counts.values()) < 2 * min(counts.values())
 
 
 def list_all(store: TodoStore, owner: str, completed: bool | None, limit: int) -> list[list[str]]:

@@ -8,6 +8,7 @@ local gateway drop the connection, gets a 401 instead. The `local` stage verifie
 every token in the app (chalicelib/auth.py) against the pool's JWKS.
 
 `token USER` creates USER in that pool if needed and prints a real ID token for them.
+`cleanup` runs the scheduled jobs once against that backend and prints their reports.
 
 Not shipped to Lambda: Chalice packages only app.py, chalicelib/ and requirements.txt.
 """
@@ -25,6 +26,8 @@ import re
 import secrets
 import signal
 import sys
+import time
+import uuid
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NoReturn
@@ -254,13 +257,42 @@ def token(user: str, backend_port: int) -> str:
     return str(result["AuthenticationResult"]["IdToken"])
 
 
+def cleanup(backend_port: int) -> dict[str, Any]:
+    """Run the scheduled jobs once against the `make run` backend, as Lambda would."""
+    from chalice.local import LambdaContext
+
+    os.environ.update({k: v for k, v in _FAKE_CREDENTIALS.items() if k not in os.environ})
+    os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{backend_port}")
+    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name=STAGE)
+    app = config.chalice_app
+    reports = {}
+    for name in ("purge_completed",):
+        event = {  # what EventBridge sends a scheduled function
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "000000000000",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": _region(),
+            "resources": [f"arn:aws:events:{_region()}:000000000000:rule/{name}"],
+            "detail": {},
+        }
+        timeout_ms = config.scope(STAGE, name).lambda_timeout * 1000
+        context = LambdaContext(name, memory_size=128, max_runtime_ms=timeout_ms)
+        reports[name] = app.handler_map[name](event, context)
+    return reports
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.local")
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="serve the API locally")
     token_cmd = commands.add_parser("token", help="print an ID token for a local user")
     token_cmd.add_argument("user")
-    for cmd in (run_cmd, token_cmd):
+    cleanup_cmd = commands.add_parser("cleanup", help="run the scheduled jobs once against the local backend")
+    for cmd in (run_cmd, token_cmd, cleanup_cmd):
         cmd.add_argument("--port", type=int, default=8000)
         cmd.add_argument("--backend-port", type=int, default=None, help="default: port + 1")
     run_cmd.add_argument("--backend", choices=["embedded", "external"], default="embedded")
@@ -268,8 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     backend_port = args.backend_port or args.port + 1
     if args.command == "run":
         run(args.port, backend_port, embedded=args.backend == "embedded")
-    else:
+    elif args.command == "token":
         print(token(args.user, backend_port))
+    else:
+        print(json.dumps(cleanup(backend_port)))
 
 
 if __name__ == "__main__":

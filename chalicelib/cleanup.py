@@ -1,0 +1,58 @@
+"""The scheduled purge of old completed todos: what a run does and when it stops.
+
+The store finds eligible todos through a sparse index (no Scan), so a run reads only
+what it deletes, plus one query per shard. Each delete is conditional on the todo
+still having the completion time the index showed: a todo reopened, completed again
+or deleted in between is left alone. A run stops before the Lambda deadline; the next
+run simply starts again from the oldest eligible todos, so runs that overlap, repeat
+or were killed converge: nothing eligible left, nothing ineligible deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.store import PURGE_SHARDS, TodoStore
+from chalicelib.todos import purge_cutoff
+
+# Stop with this much time left (or a quarter of the run's budget, if that is less):
+# a step (one page: a query and one transaction of deletes, with retries) takes far
+# less, and the function must return before Lambda ends it.
+STOP_MARGIN_MS = 10_000
+PAGE_SIZE = 25  # one TransactWriteItems chunk per page keeps each step short
+
+
+@dataclass
+class PurgeReport:
+    cutoff: str
+    purged: int = 0
+    skipped: int = 0  # reopened, completed again or deleted since the index saw them
+    left: int = 0  # contended beyond our retries: the next run takes them
+    finished: bool = False  # False: stopped at the deadline, the next run continues
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def purge_completed(
+    store: TodoStore,
+    *,
+    now: datetime,
+    keep_completed_for: timedelta,
+    remaining_ms: Callable[[], int],
+) -> PurgeReport:
+    report = PurgeReport(cutoff=purge_cutoff(now, keep_completed_for))
+    margin = min(STOP_MARGIN_MS, remaining_ms() // 4)
+    for shard in range(PURGE_SHARDS):
+        for candidates in store.purge_candidates(f"{shard:02d}", report.cutoff, page_size=PAGE_SIZE):
+            if remaining_ms() < margin:
+                return report
+            outcome = store.purge(candidates)
+            report.purged += outcome.deleted
+            report.skipped += outcome.skipped
+            report.left += outcome.left
+    report.finished = True
+    return report
