@@ -11,7 +11,7 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install test lint typecheck check run token cleanup clean
+.PHONY: install test lint typecheck check run token cleanup package bench clean
 
 install: $(STAMP)
 
@@ -33,6 +33,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
+package: $(STAMP)
+	$(BIN)/python -m tools.package --stage $(or $(STAGE),dev) --out build/package
+
+# Cold start, warm CPU, zip size, memory and DynamoDB requests as ratios; writes BENCHMARKS.md.
+bench: $(STAMP)
+	$(BIN)/python -m tools.bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

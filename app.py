@@ -10,9 +10,9 @@ import functools
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from chalice.app import (
     Chalice,
@@ -28,6 +28,9 @@ from chalicelib import cleanup, todos, web
 from chalicelib.auth import TokenVerifier, fetch_jwks
 from chalicelib.errors import MethodNotAllowed
 from chalicelib.store import TodoStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 app = Chalice(app_name="todo-api")
 app.log.setLevel("INFO")  # Chalice's default (ERROR) would hide the jobs' reports
@@ -59,10 +62,19 @@ DYNAMODB_CONFIG = Config(
 
 
 @functools.cache
+def dynamodb_client() -> DynamoDBClient:
+    """Built on first use, once per container: importing this module reads nothing.
+
+    Straight from botocore: `import boto3` also imports s3transfer and multiprocessing,
+    which cost a cold start more than everything else here (see BENCHMARKS.md).
+    """
+    client = botocore.session.get_session().create_client("dynamodb", config=DYNAMODB_CONFIG)
+    return cast("DynamoDBClient", client)
+
+
+@functools.cache
 def todo_store() -> TodoStore:
-    """Built on first use, once per container: importing this module reads nothing."""
-    client = boto3.client("dynamodb", config=DYNAMODB_CONFIG)
-    return TodoStore(client, table_name=os.environ["TODO_TABLE"])
+    return TodoStore(dynamodb_client(), table_name=os.environ["TODO_TABLE"])
 
 
 @functools.cache

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from chalice.test import Client
 from moto import mock_aws
@@ -26,7 +25,7 @@ HOST = "api.example.test"
 
 @pytest.fixture(autouse=True)
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Fake credentials, moto, and a record of every DynamoDB operation sent."""
+    """Fake credentials and moto for every test; yields the DynamoDB operations sent."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -37,26 +36,29 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
+    for factory in (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier):
+        factory.cache_clear()
     calls: list[str] = []
+    with mock_aws():
+        yield calls
+    for factory in (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier):
+        factory.cache_clear()
+
+
+def record_calls(client: Any, calls: list[str]) -> None:
+    """Append the name of every operation `client` sends to `calls` (botocore event hook)."""
 
     def record(model: Any, **_: Any) -> None:
         calls.append(model.name)
 
-    todo_app.todo_store.cache_clear()
-    todo_app.token_verifier.cache_clear()
-    with mock_aws():
-        # mock_aws() drops boto3's default session: make the new one here, so that
-        # every client made from it (the app's too) reports its calls to the hook.
-        boto3.setup_default_session()
-        boto3.DEFAULT_SESSION.events.register("before-call.dynamodb", record)  # type: ignore[union-attr]
-        yield calls
-    todo_app.todo_store.cache_clear()
-    todo_app.token_verifier.cache_clear()
+    client.meta.events.register("before-call.dynamodb", record)
 
 
 @pytest.fixture
 def dynamodb(aws: list[str]) -> Any:
-    client = boto3.client("dynamodb")
+    """The app's own DynamoDB client (so hooks on it see the app's calls), with the table."""
+    client = todo_app.dynamodb_client()
+    record_calls(client, aws)
     client.create_table(TableName=TABLE, **TABLE_DEFINITION)
     return client
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import app as todo_app
 from chalicelib import cleanup, todos
 from chalicelib.store import TABLE_DEFINITION, TodoStore
-from tests.conftest import ROOT, STAGE, items_in_table
+from tests.conftest import ROOT, STAGE, items_in_table, record_calls
 
 KEEP = timedelta(days=30)
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -282,9 +282,11 @@ def test_two_overlapping_runs_converge(store: TodoStore, dynamodb: Any) -> None:
 # --- cost: reads grow with what is purged, not with the table ---------------------------
 
 
-def fresh_store() -> tuple[Callable[[], set[str]], TodoStore]:
+def fresh_store(calls: list[str] | None = None) -> tuple[Callable[[], set[str]], TodoStore]:
     """A new table of its own (several per test), and a way to read its ids."""
     client = boto3.client("dynamodb")
+    if calls is not None:
+        record_calls(client, calls)
     name = f"todos-{uuid.uuid4().hex[:12]}"
     client.create_table(TableName=name, **TABLE_DEFINITION)
 
@@ -295,7 +297,7 @@ def fresh_store() -> tuple[Callable[[], set[str]], TodoStore]:
 
 
 def reads_for(non_eligible: int, dynamodb_calls: list[str]) -> tuple[int, list[str]]:
-    stored_ids, store = fresh_store()
+    stored_ids, store = fresh_store(dynamodb_calls)
     for n in range(10):
         seed(store, owner=f"u{n}", done_days_ago=45)
     for n in range(non_eligible):

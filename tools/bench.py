@@ -1,0 +1,480 @@
+"""`make bench`: cold start, CPU per request, package size, memory and DynamoDB requests.
+
+Every time is a ratio against a baseline measured in the same run, interleaved with it
+in fresh processes (this machine is noisy; absolute numbers mean little). The API's
+handler is imported from the packaged zip's contents, as Lambda imports it; DynamoDB is
+a canned-response HTTP server on loopback (no moto in the timed processes), so both
+sides pay the same SDK and network costs and differ only in what the handler adds.
+
+Writes the results between the markers in BENCHMARKS.md; the rest of that file is
+prose kept by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tools.package import package
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = "todo-api-dev"
+TODO_ID = "01ARYZ6S41TSV4RRFFQ69G5FAV"
+SUB = "6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21"
+MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
+TARGETS = {"cold": 1.00, "warm": 1.25, "zip_kb": 100}
+
+ITEM = {
+    "owner": {"S": SUB},
+    "id": {"S": TODO_ID},
+    "title": {"S": "buy milk"},
+    "completed": {"BOOL": False},
+    "order": {"N": "1"},
+    "createdAt": {"S": "2026-11-27T12:00:00.000Z"},
+    "updatedAt": {"S": "2026-11-27T12:00:00.000Z"},
+    "openId": {"S": TODO_ID},
+}
+CANNED = {
+    "DynamoDB_20120810.GetItem": {"Item": ITEM},
+    "DynamoDB_20120810.Query": {"Items": [], "Count": 0, "ScannedCount": 0},
+}
+
+# The API Gateway proxy event for GET /todos/{id}, as the Cognito authorizer passes it on.
+EVENT = {
+    "resource": "/todos/{todo_id}",
+    "path": f"/todos/{TODO_ID}",
+    "httpMethod": "GET",
+    "headers": {"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https"},
+    "multiValueQueryStringParameters": None,
+    "pathParameters": {"todo_id": TODO_ID},
+    "stageVariables": None,
+    "requestContext": {
+        "resourcePath": "/todos/{todo_id}",
+        "httpMethod": "GET",
+        "path": f"/dev/todos/{TODO_ID}",
+        "stage": "dev",
+        "authorizer": {"claims": {"sub": SUB, "cognito:username": "alice"}},
+    },
+    "body": None,
+    "isBase64Encoded": False,
+}
+SCHEDULED = {
+    "version": "0",
+    "id": "bench",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "000000000000",
+    "time": "2026-11-27T12:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:000000000000:rule/purge_completed"],
+    "detail": {},
+}
+
+# What Lambda does on a cold start: import the handler's module, then invoke it. Time
+# runs from before the import to after the first response; the interpreter's own
+# start-up is the same for every variant and not counted.
+CHILD_COLD = """
+import json, os, resource, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, os.environ["BENCH_TASK"])
+{import_handler}
+class Context:
+    aws_request_id = "bench"
+    def get_remaining_time_in_millis(self):
+        return 300_000
+response = handler(json.loads(os.environ["BENCH_EVENT"]), Context())
+t1 = time.perf_counter()
+print(json.dumps({{
+    "cold_ms": (t1 - t0) * 1000,
+    "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "response": response,
+}}))
+"""
+
+# Warm: both handlers in one fresh process, called alternately, CPU time summed per
+# handler, so that whatever slows this process down slows both alike.
+CHILD_WARM = """
+import json, os, sys, time
+sys.path.insert(0, os.environ["BENCH_TASK"])
+sys.path.insert(0, os.environ["BENCH_BARE"])
+from app import app
+from bare_api import handler as bare
+class Context:
+    aws_request_id = "bench"
+event = json.loads(os.environ["BENCH_EVENT"])
+handlers = {"api": app, "bare": bare}
+spent = dict.fromkeys(handlers, 0.0)
+for handler in handlers.values():
+    handler(event, Context())
+calls = int(os.environ["BENCH_WARM"])
+for i in range(calls):
+    for name in (("api", "bare") if i % 2 else ("bare", "api")):
+        c0 = time.process_time()
+        handlers[name](event, Context())
+        spent[name] += time.process_time() - c0
+print(json.dumps({name: seconds / calls * 1e6 for name, seconds in spent.items()}))
+"""
+
+# The framework-less baselines: the same DynamoDB calls with a boto3 client, nothing else.
+BARE_API = """
+import json, os
+import boto3
+
+_client = None
+
+
+def handler(event, context):
+    global _client
+    if _client is None:
+        _client = boto3.client("dynamodb")
+    key = {"owner": {"S": event["requestContext"]["authorizer"]["claims"]["sub"]},
+           "id": {"S": event["pathParameters"]["todo_id"]}}
+    item = _client.get_item(TableName=os.environ["TODO_TABLE"], Key=key, ConsistentRead=True)["Item"]
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps({"id": item["id"]["S"], "title": item["title"]["S"]})}
+"""
+BARE_JOB = """
+import os
+import boto3
+
+_client = None
+
+
+def handler(event, context):
+    global _client
+    if _client is None:
+        _client = boto3.client("dynamodb")
+    purged = 0
+    for shard in range(16):
+        purged += len(_client.query(
+            TableName=os.environ["TODO_TABLE"], IndexName="completed-by-time",
+            KeyConditionExpression="purgeShard = :s AND completedAt < :c",
+            ExpressionAttributeValues={":s": {"S": f"{shard:02d}"}, ":c": {"S": "2026-10-28T00:00:00.000Z"}},
+            Limit=25)["Items"])
+    return {"purged": purged}
+"""
+
+
+class _Canned(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes: without this, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every request, drowning what we measure.
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps(CANNED.get(self.headers.get("X-Amz-Target", ""), {})).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", "bench")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def canned_dynamodb() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _variants(work: Path) -> dict[str, dict[str, Any]]:
+    """Each variant: a task directory (what Lambda would unpack), how to get the handler, the event."""
+    tasks = {}
+    for name, bytecode in (("zip", True), ("zip-as-chalice-ships", False)):
+        out = package("dev", work / name, bytecode=bytecode)
+        task = work / f"{name}-task"
+        with zipfile.ZipFile(out / "deployment.zip") as archive:
+            archive.extractall(task)
+        tasks[name] = task
+    bare = work / "bare-task"
+    bare.mkdir()
+    (bare / "bare_api.py").write_text(BARE_API)
+    (bare / "bare_job.py").write_text(BARE_JOB)
+    api = "from app import app as handler"
+    job = "from app import app\nhandler = app.handler_map['purge_completed']"
+    return {
+        "bare": {"task": bare, "import": "from bare_api import handler", "event": EVENT},
+        "api": {"task": tasks["zip"], "import": api, "event": EVENT},
+        "api-source": {"task": tasks["zip-as-chalice-ships"], "import": api, "event": EVENT},
+        "bare-job": {"task": bare, "import": "from bare_job import handler", "event": SCHEDULED},
+        "job": {"task": tasks["zip"], "import": job, "event": SCHEDULED},
+    }
+
+
+def _run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str, Any]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "BENCH_TASK": str(task),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TODO_TABLE": TABLE,
+        "TODO_KEEP_COMPLETED_DAYS": "30",
+        "PYTHONDONTWRITEBYTECODE": "1",  # like Lambda's read-only /var/task: no caching between runs
+        **extra,
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=300
+    )
+    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured
+
+
+def measure_processes(rounds: int, warm: int) -> dict[str, dict[str, float]]:
+    with tempfile.TemporaryDirectory() as tmp, canned_dynamodb() as endpoint:
+        variants = _variants(Path(tmp))
+        cold: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+        warm_runs: list[dict[str, Any]] = []
+        for _ in range(rounds):
+            order = [*variants, "warm"]
+            random.shuffle(order)  # interleaved, in a new order each round
+            for name in order:
+                if name == "warm":
+                    extra = {"BENCH_BARE": str(variants["bare"]["task"]), "BENCH_WARM": str(warm)}
+                    extra["BENCH_EVENT"] = json.dumps(EVENT)
+                    warm_runs.append(_run_child(CHILD_WARM, variants["api"]["task"], endpoint, **extra))
+                    continue
+                variant = variants[name]
+                script = CHILD_COLD.format(import_handler=variant["import"])
+                event = json.dumps(variant["event"])
+                cold[name].append(_run_child(script, variant["task"], endpoint, BENCH_EVENT=event))
+        for name in ("api", "api-source"):
+            response = cold[name][0]["response"]
+            if response["statusCode"] != 200:
+                raise SystemExit(f"{name} answered {response}")
+    summary: dict[str, dict[str, float]] = {
+        name: {
+            "cold_ms": statistics.median(r["cold_ms"] for r in runs),
+            "maxrss_mb": statistics.median(r["maxrss_kb"] for r in runs) / 1024,
+        }
+        for name, runs in cold.items()
+    }
+    summary["warm"] = {
+        "ratio": statistics.median(r["api"] / r["bare"] for r in warm_runs),
+        "api_us": statistics.median(r["api"] for r in warm_runs),
+        "bare_us": statistics.median(r["bare"] for r in warm_runs),
+    }
+    return summary
+
+
+def zip_sizes() -> dict[str, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        shipped = package("dev", Path(tmp, "zip")) / "deployment.zip"
+        plain = package("dev", Path(tmp, "plain"), bytecode=False) / "deployment.zip"
+        with zipfile.ZipFile(shipped) as archive:
+            third_party = sorted(
+                {n.split("/")[0] for n in archive.namelist()} - {"app.pyc", "chalice", "chalicelib"}
+            )
+        if third_party:
+            raise SystemExit(f"third-party code in the Lambda bundle: {third_party}")
+        return {"zip": shipped.stat().st_size, "zip-as-chalice-ships": plain.stat().st_size}
+
+
+def dynamodb_requests() -> dict[str, list[str]]:
+    """The DynamoDB requests behind each API operation and a purge run, counted on moto."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    from chalice.test import Client
+    from moto import mock_aws
+
+    import app as todo_app
+    from chalicelib import todos
+    from chalicelib.store import TABLE_DEFINITION, TodoStore
+
+    counts: dict[str, list[str]] = {}
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    def measure(label: str, action: Any) -> Any:
+        calls.clear()
+        result = action()
+        counts[label] = list(calls)
+        return result
+
+    headers = {
+        "Authorization": _unsigned_token(),
+        "Host": "bench.example",
+        "Content-Type": "application/json",
+    }
+    with mock_aws():
+        todo_app.dynamodb_client.cache_clear()
+        todo_app.todo_store.cache_clear()
+        client = todo_app.dynamodb_client()  # the app's own client: the hook sees its calls
+        client.meta.events.register("before-call.dynamodb", record)
+        client.create_table(TableName=TABLE, **TABLE_DEFINITION)
+        with Client(todo_app.app, stage_name="dev", project_dir=str(ROOT)) as chalice:
+            http = chalice.http
+            todo = measure("POST /todos", lambda: http.post("/todos", headers=headers, body='{"title": "a"}'))
+            path = f"/todos/{todo.json_body['id']}"
+            measure("GET /todos/{id}", lambda: http.get(path, headers=headers))
+            measure(
+                "PATCH /todos/{id}", lambda: http.patch(path, headers=headers, body='{"completed": true}')
+            )
+            for n in range(4):
+                http.post("/todos", headers=headers, body=json.dumps({"title": f"t{n}", "completed": n < 2}))
+            measure("GET /todos (page of 2)", lambda: http.get("/todos?limit=2", headers=headers))
+            measure(
+                "GET /todos?completed=false (page)",
+                lambda: http.get("/todos?completed=false", headers=headers),
+            )
+            measure("DELETE /todos/{id}", lambda: http.delete(path, headers=headers))
+            measure(
+                "DELETE /todos?completed=true (2 todos)",
+                lambda: http.delete("/todos?completed=true", headers=headers),
+            )
+            measure("DELETE /todos (2 todos)", lambda: http.delete("/todos", headers=headers))
+            store = TodoStore(client, table_name=TABLE, sleep=lambda _: None)
+            now = datetime.now(UTC)
+            for scale in (1, 10):
+                for n in range(100 * scale):  # not eligible: open or recently completed
+                    fields = {"title": "x", "completed": n % 2 == 0}
+                    store.create(todos.new_todo(fields, owner=f"u{n % 9}", now=now, entropy=os.urandom(10)))
+                for n in range(10):  # eligible: completed a year ago
+                    fields = {"title": "x", "completed": True}
+                    old = now.replace(year=now.year - 1)
+                    store.create(todos.new_todo(fields, owner=f"u{n}", now=old, entropy=os.urandom(10)))
+                measure(
+                    f"purge_completed: 10 eligible, {100 * scale} not",
+                    lambda: chalice.lambda_.invoke("purge_completed", dict(SCHEDULED)),
+                )
+        todo_app.todo_store.cache_clear()
+        todo_app.dynamodb_client.cache_clear()
+    return counts
+
+
+def _unsigned_token() -> str:
+    import base64
+
+    def b64(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{b64({'alg': 'RS256'})}.{b64({'sub': SUB, 'cognito:username': 'alice'})}.c2ln"
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+
+    return ", ".join(f"{name} {version(name)}" for name in ("chalice", "boto3", "botocore", "moto"))
+
+
+def report(
+    processes: dict[str, dict[str, float]], sizes: dict[str, int], requests: dict[str, list[str]]
+) -> str:
+    def ratio(name: str, base: str, field: str) -> float:
+        return processes[name][field] / processes[base][field]
+
+    cold = ratio("api", "bare", "cold_ms")
+    warm = processes["warm"]["ratio"]
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {_versions()}. Command: `make bench` ({ROUNDS} rounds; "
+        "each round runs every variant in a fresh process, in a new random order; medians).",
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+        f"| cold start, API (`make package` zip) vs bare boto3 handler | **{cold:.2f}x** "
+        f"| <= {TARGETS['cold']:.2f}x |",
+        "| cold start, API as Chalice ships it (sources only) vs bare "
+        f"| {ratio('api-source', 'bare', 'cold_ms'):.2f}x | |",
+        "| cold start, purge job vs bare boto3 job (16 queries) "
+        f"| {ratio('job', 'bare-job', 'cold_ms'):.2f}x | |",
+        f"| warm CPU per request, API vs bare (one process, alternating) | **{warm:.2f}x** "
+        f"| <= {TARGETS['warm']:.2f}x |",
+        f"| deployment.zip (`make package`) | **{sizes['zip'] / 1024:.1f} KB** | <= {TARGETS['zip_kb']} KB |",
+        f"| deployment.zip as Chalice ships it | {sizes['zip-as-chalice-ships'] / 1024:.1f} KB | |",
+        f"| peak memory of a cold API process (bare) | {processes['api']['maxrss_mb']:.1f} MB "
+        f"({processes['bare']['maxrss_mb']:.1f} MB) | |",
+        "",
+        "Absolute medians, for scale only (this machine is shared and noisy):",
+        "",
+        "| variant | cold: import + first invocation | peak memory |",
+        "|---|---|---|",
+    ]
+    for name, values in processes.items():
+        if name != "warm":
+            lines.append(f"| {name} | {values['cold_ms']:.1f} ms | {values['maxrss_mb']:.1f} MB |")
+    lines.append(
+        f"| warm, CPU per invocation | api {processes['warm']['api_us']:.0f} µs, "
+        f"bare {processes['warm']['bare_us']:.0f} µs | |"
+    )
+    lines += [
+        "",
+        "DynamoDB requests per operation (botocore event hooks, on moto):",
+        "",
+        "| operation | requests |",
+        "|---|---|",
+    ]
+    for label, calls in requests.items():
+        summary = ", ".join(f"{calls.count(op)} {op}" for op in dict.fromkeys(calls)) or "none"
+        lines.append(f"| {label} | {len(calls)}: {summary} |")
+    scans = sum(calls.count("Scan") for calls in requests.values())
+    lines += ["", f"Scans in all of the above: {scans}."]
+    return "\n".join(lines)
+
+
+ROUNDS = 15
+
+
+def main() -> None:
+    global ROUNDS
+    parser = argparse.ArgumentParser(prog="python -m tools.bench")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="fresh processes per variant (>= 15)")
+    parser.add_argument(
+        "--warm", type=int, default=500, help="timed warm invocations per handler and process"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+    ROUNDS = args.rounds
+    processes = measure_processes(args.rounds, args.warm)
+    sizes = zip_sizes()
+    requests = dynamodb_requests()
+    text = report(processes, sizes, requests)
+    print(text)
+    if not args.no_write:
+        path = ROOT / "BENCHMARKS.md"
+        current = path.read_text() if path.exists() else f"# Benchmarks\n\n{MARKERS[0]}\n{MARKERS[1]}\n"
+        head, _, rest = current.partition(MARKERS[0])
+        _, _, tail = rest.partition(MARKERS[1])
+        path.write_text(f"{head}{MARKERS[0]}\n{text}\n{MARKERS[1]}{tail}")
+
+
+if __name__ == "__main__":
+    main()

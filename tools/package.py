@@ -1,0 +1,89 @@
+"""`make package`: `chalice package`, then the zip's Python compiled for the Lambda runtime.
+
+Chalice ships sources only, and Lambda's /var/task is read-only, so every cold start
+compiles chalice/app.py (90 KB) and our modules again. We replace each `.py` in the zip
+with its `.pyc` (Python's "sourceless" layout: `app.pyc` beside where `app.py` was),
+built by the runtime's Python (the packaging Python: Chalice picks the runtime from it).
+Bytecode only, not bytecode beside sources: Python 3.11's bytecode is about twice the
+size of the source compressed, and both would break the 100 KB budget. Tracebacks keep
+file names and line numbers; they lose the quoted source line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import json
+import marshal
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # as Chalice writes its entries: reproducible zips
+
+
+def chalice_package(stage: str, out: Path, merge_template: Path | None = None) -> None:
+    command = [str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage]
+    if merge_template is not None:
+        command += ["--merge-template", str(merge_template)]
+    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    subprocess.run([*command, str(out)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+def runtime_of(template: Path) -> str:
+    resources = json.loads(template.read_text())["Resources"]
+    runtimes = {
+        r["Properties"]["Runtime"] for r in resources.values() if r["Type"] == "AWS::Serverless::Function"
+    }
+    if len(runtimes) != 1:
+        raise SystemExit(f"expected one Lambda runtime, found {sorted(runtimes)}")
+    return str(runtimes.pop())
+
+
+def to_bytecode(zip_path: Path, runtime: str) -> None:
+    if runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
+        raise SystemExit(f"cannot compile for {runtime} with Python {sys.version.split()[0]}")
+    with zipfile.ZipFile(zip_path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
+        for info, data in entries:
+            if not info.filename.endswith(".py"):
+                target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+                continue
+            code = compile(data, info.filename, "exec", dont_inherit=True)
+            entry = zipfile.ZipInfo(info.filename + "c", date_time=_ZIP_TIME)
+            entry.external_attr = info.external_attr
+            # The header py_compile writes: magic, flags (0: timestamp-based), mtime, size.
+            # A sourceless .pyc is loaded without checking them.
+            header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little") * 3
+            target.writestr(
+                entry, header + marshal.dumps(code), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9
+            )
+    zip_path.write_bytes(buffer.getvalue())
+
+
+def package(stage: str, out: Path, *, bytecode: bool = True, merge_template: Path | None = None) -> Path:
+    chalice_package(stage, out, merge_template)
+    if bytecode:
+        to_bytecode(out / "deployment.zip", runtime_of(out / "sam.json"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.package")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "package")
+    parser.add_argument("--no-bytecode", action="store_true", help="the zip exactly as Chalice makes it")
+    args = parser.parse_args()
+    out = package(args.stage, args.out, bytecode=not args.no_bytecode)
+    print(f"{out}/sam.json and {out}/deployment.zip ({(out / 'deployment.zip').stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
