@@ -46,8 +46,8 @@ authorizer = CognitoUserPoolAuthorizer("TodoUsers", provider_arns=[USER_POOL_ARN
 # Tokens travel in the Authorization header, never in cookies, so any origin may call.
 cors = CORSConfig(
     allow_origin="*",
-    allow_headers=["Authorization", "Content-Type"],
-    expose_headers=["Location", "Link"],
+    allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+    expose_headers=["Location", "Link", "ETag"],
     max_age=600,
 )
 
@@ -120,7 +120,7 @@ def create_todo() -> Response:
     return Response(
         body=todos.todo_json(todo, base),
         status_code=201,
-        headers={"Location": todos.todo_url(base, todo.id)},
+        headers={"Location": todos.todo_url(base, todo.id), "ETag": todos.etag(todo)},
     )
 
 
@@ -150,7 +150,7 @@ def get_todo(todo_id: str) -> Response:
     request = current_request()
     owner = caller(request)
     todo = todo_store().get(owner, todos.todo_id(todo_id))
-    return Response(body=todos.todo_json(todo, web.base_url(request)))
+    return Response(body=todos.todo_json(todo, web.base_url(request)), headers={"ETag": todos.etag(todo)})
 
 
 @app.route("/todos/{todo_id}", methods=["PATCH"], authorizer=authorizer, cors=cors)
@@ -158,15 +158,18 @@ def update_todo(todo_id: str) -> Response:
     request = current_request()
     owner = caller(request)
     base = web.base_url(request)
+    versions = todos.if_match(request.headers.get("if-match"))
     patch = todos.todo_patch(web.body(request), now=now())
-    todo = todo_store().update(owner, todos.todo_id(todo_id), patch)
-    return Response(body=todos.todo_json(todo, base))
+    todo = todo_store().update(owner, todos.todo_id(todo_id), patch, versions=versions)
+    return Response(body=todos.todo_json(todo, base), headers={"ETag": todos.etag(todo)})
 
 
 @app.route("/todos/{todo_id}", methods=["DELETE"], authorizer=authorizer, cors=cors)
 def delete_todo(todo_id: str) -> Response:
-    owner = caller(current_request())
-    todo_store().delete(owner, todos.todo_id(todo_id))
+    request = current_request()
+    owner = caller(request)
+    versions = todos.if_match(request.headers.get("if-match"))
+    todo_store().delete(owner, todos.todo_id(todo_id), versions=versions)
     return Response(body="", status_code=204)
 
 

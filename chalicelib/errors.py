@@ -42,6 +42,12 @@ class MethodNotAllowed(MethodNotAllowedError):
     """The resource exists but does not support the request's method."""
 
 
+class PreconditionFailed(ChaliceViewError):
+    """`If-Match` named a version the todo no longer has: someone else changed it."""
+
+    STATUS_CODE = 412
+
+
 class PayloadTooLarge(ChaliceViewError):
     STATUS_CODE = 413
 

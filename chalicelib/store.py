@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib.errors import ServiceUnavailable, TodoNotFound
+from chalicelib.errors import PreconditionFailed, ServiceUnavailable, TodoNotFound
 from chalicelib.todos import Todo, TodoPatch
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ def _item(todo: Todo) -> dict[str, Any]:
         "completed": {"BOOL": todo.completed},
         "createdAt": _s(todo.created_at),
         "updatedAt": _s(todo.updated_at),
+        "version": {"N": str(todo.version)},
         (_DONE_KEY if todo.completed else _OPEN_KEY): _s(todo.id),
     }
     if todo.order is not None:
@@ -173,6 +174,7 @@ def _todo(item: Mapping[str, Any]) -> Todo:
         created_at=item["createdAt"]["S"],
         updated_at=item["updatedAt"]["S"],
         completed_at=item[_COMPLETED_AT]["S"] if _COMPLETED_AT in item else None,
+        version=int(item["version"]["N"]),
     )
 
 
@@ -235,10 +237,31 @@ class TodoStore:
             raise TodoNotFound()
         return _todo(response["Item"])
 
-    def update(self, owner: str, todo_id: str, patch: TodoPatch) -> Todo:
-        names = {"#id": "id", "#updatedAt": "updatedAt"}
-        values: dict[str, Any] = {":updatedAt": _s(patch.updated_at)}
-        sets = ["#updatedAt = :updatedAt"]
+    def _guard(self, versions: frozenset[int] | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The condition that the todo exists and, if `versions` is given, has one of them."""
+        if versions is None:
+            return "attribute_exists(#id)", {"#id": "id"}, {}
+        if not versions:  # only weak tags: nothing can match
+            return "attribute_not_exists(#id) AND attribute_exists(#id)", {"#id": "id"}, {}
+        values = {f":v{n}": {"N": str(v)} for n, v in enumerate(sorted(versions))}
+        return f"#version IN ({', '.join(values)})", {"#version": "version"}, values
+
+    @staticmethod
+    def _raise_if_condition_failed(exc: ClientError) -> None:
+        """A failed condition is a 412 if the todo exists (at another version), else a 404."""
+        if _code(exc) == "ConditionalCheckFailedException":
+            if exc.response.get("Item"):
+                raise PreconditionFailed("the todo has changed; fetch it again") from exc
+            raise TodoNotFound() from exc
+
+    def update(
+        self, owner: str, todo_id: str, patch: TodoPatch, *, versions: frozenset[int] | None = None
+    ) -> Todo:
+        """Apply `patch` in one conditional request; `versions` are those If-Match accepts."""
+        condition, names, values = self._guard(versions)
+        names.update({"#updatedAt": "updatedAt", "#version": "version"})
+        values.update({":updatedAt": _s(patch.updated_at), ":one": {"N": "1"}})
+        sets = ["#updatedAt = :updatedAt", "#version = #version + :one"]
         removes = []
         if patch.title is not None:
             names["#title"] = "title"
@@ -273,29 +296,33 @@ class TodoStore:
                     TableName=self._table,
                     Key=self._key(owner, todo_id),
                     UpdateExpression=expression,
-                    ConditionExpression="attribute_exists(#id)",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
-                if _code(exc) == "ConditionalCheckFailedException":
-                    raise TodoNotFound() from exc
+                self._raise_if_condition_failed(exc)
                 raise
         return _todo(response["Attributes"])
 
-    def delete(self, owner: str, todo_id: str) -> None:
+    def delete(self, owner: str, todo_id: str, *, versions: frozenset[int] | None = None) -> None:
+        condition, names, values = self._guard(versions)
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(owner, todo_id),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if values:
+            args["ExpressionAttributeValues"] = values
         with _dynamodb_errors():
             try:
-                self._client.delete_item(
-                    TableName=self._table,
-                    Key=self._key(owner, todo_id),
-                    ConditionExpression="attribute_exists(#id)",
-                    ExpressionAttributeNames={"#id": "id"},
-                )
+                self._client.delete_item(**args)
             except ClientError as exc:
-                if _code(exc) == "ConditionalCheckFailedException":
-                    raise TodoNotFound() from exc
+                self._raise_if_condition_failed(exc)
                 raise
 
     def _query_args(self, owner: str, completed: bool | None) -> dict[str, Any]:

@@ -58,6 +58,8 @@ class Todo:
     updated_at: str
     # When it was (last) completed; None while open. Drives the purge of old completed todos.
     completed_at: str | None = None
+    # Incremented by every change: the ETag, and the guard of conditional requests.
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,36 @@ def todo_json(todo: Todo, base_url: str) -> dict[str, Any]:
 
 def todo_url(base_url: str, todo_id: str) -> str:
     return f"{base_url}/todos/{todo_id}"
+
+
+def etag(todo: Todo) -> str:
+    """A strong entity tag: the todo's version (RFC 9110, section 8.8.3)."""
+    return f'"{todo.version}"'
+
+
+_ETAG = re.compile(r'(W/)?"(\d{1,15})"')
+MAX_IF_MATCH_TAGS = 10
+
+
+def if_match(header: str | None) -> frozenset[int] | None:
+    """The versions an `If-Match` header accepts; None when any existing todo will do.
+
+    If-Match compares strongly, so a weak tag (`W/"3"`) matches nothing: a request that
+    names only weak tags fails its precondition (412), as RFC 9110 says.
+    """
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    tags = [tag.strip() for tag in header.split(",")]
+    if len(tags) > MAX_IF_MATCH_TAGS:
+        raise InvalidRequest(f"If-Match may list at most {MAX_IF_MATCH_TAGS} entity tags")
+    for tag in tags:
+        match = _ETAG.fullmatch(tag)
+        if match is None:
+            raise InvalidRequest('If-Match must be "*" or a list of entity tags such as "3"')
+        if match[1] is None:
+            versions.add(int(match[2]))
+    return frozenset(versions)
 
 
 # --- query strings and cursors --------------------------------------------------

@@ -372,3 +372,44 @@ def test_the_store_is_built_once_per_container(api: Any, auth: Auth) -> None:
     first = todo_app.todo_store()
     create(api, auth)
     assert todo_app.todo_store() is first
+
+
+# --- optimistic concurrency ------------------------------------------------------------
+
+
+def test_responses_carry_the_version_as_etag(api: Any, auth: Auth) -> None:
+    created = api.post("/todos", headers=auth(), body='{"title": "a"}')
+    assert created.headers["ETag"] == '"1"'
+    path = path_of(created.json_body["url"])
+    assert api.get(path, headers=auth()).headers["ETag"] == '"1"'
+    assert api.patch(path, headers=auth(), body='{"title": "b"}').headers["ETag"] == '"2"'
+    assert api.get(path, headers=auth()).headers["ETag"] == '"2"'
+
+
+def test_if_match_makes_writes_conditional(api: Any, auth: Auth, dynamodb: Any) -> None:
+    path = path_of(create(api, auth)["url"])
+    stale = auth(**{"If-Match": '"1"'})
+    assert api.patch(path, headers=stale, body='{"title": "first"}').status_code == 200
+    before = items_in_table(dynamodb)
+    for method, body in (("patch", '{"title": "lost?"}'), ("delete", None)):
+        response = getattr(api, method)(path, headers=stale, body=body)
+        assert response.status_code == 412
+        assert response.json_body["Code"] == "PreconditionFailed"
+    assert items_in_table(dynamodb) == before
+    assert api.patch(path, headers=auth(**{"If-Match": '"2"'}), body='{"title": "ok"}').status_code == 200
+    assert api.delete(path, headers=auth(**{"If-Match": '"3"'})).status_code == 204
+
+
+def test_two_clients_editing_the_same_version_cannot_lose_an_update(api: Any, auth: Auth) -> None:
+    path = path_of(create(api, auth)["url"])
+    etag = api.get(path, headers=auth()).headers["ETag"]
+    first = api.patch(path, headers=auth(**{"If-Match": etag}), body='{"title": "from tab 1"}')
+    second = api.patch(path, headers=auth(**{"If-Match": etag}), body='{"title": "from tab 2"}')
+    assert (first.status_code, second.status_code) == (200, 412)
+    assert api.get(path, headers=auth()).json_body["title"] == "from tab 1"
+
+
+def test_if_match_on_another_users_todo_is_still_404(api: Any, auth: Auth) -> None:
+    path = path_of(create(api, auth, user="alice")["url"])
+    response = api.patch(path, headers=auth("bob", **{"If-Match": '"9"'}), body='{"title": "x"}')
+    assert response.status_code == 404

@@ -103,6 +103,11 @@ HOSTILE = [
     row("get", "/todos?cursor=%7B%22owner%22%3A%22bob%22%7D", None, 400, "InvalidCursor"),
     row("delete", "/todos?completed=maybe", None, 400, "InvalidRequest"),
     row("delete", "/todos?limit=1", None, 400, "InvalidRequest"),
+    # conditional requests
+    row("patch", f"/todos/{ID}", '{"title": "x"}', 400, "InvalidRequest", **{"If-Match": "v1"}),
+    row("delete", f"/todos/{ID}", None, 400, "InvalidRequest", **{"If-Match": '"1",,'}),
+    row("patch", f"/todos/{ID}", '{"title": "x"}', 412, "PreconditionFailed", **{"If-Match": '"7"'}),
+    row("delete", f"/todos/{ID}", None, 412, "PreconditionFailed", **{"If-Match": 'W/"1"'}),
     # headers that would end up in `url` and `Location`
     row("post", "/todos", '{"title": "x"}', 400, "InvalidRequest", Host="evil.example/<script>"),
     row("post", "/todos", '{"title": "x"}', 400, "InvalidRequest", Host=""),

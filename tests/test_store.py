@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import todos
-from chalicelib.errors import TodoNotFound
+from chalicelib.errors import PreconditionFailed, TodoNotFound
 from chalicelib.store import PURGE_SHARDS, TodoStore, purge_shard
 from tests.conftest import items_in_table
 
@@ -47,6 +47,7 @@ def test_stored_item_shape(store: TodoStore, dynamodb: Any) -> None:
         "order": {"N": "7"},
         "createdAt": {"S": todo.created_at},
         "updatedAt": {"S": todo.updated_at},
+        "version": {"N": "1"},
         "openId": {"S": todo.id},
     }
 
@@ -92,7 +93,12 @@ def test_delete_then_update_does_not_resurrect(store: TodoStore, dynamodb: Any) 
 def test_update_changes_only_given_fields(store: TodoStore) -> None:
     todo = add(store, order=1)
     updated = store.update("alice", todo.id, patch(completed=True))
-    changed = {"completed": True, "updated_at": updated.updated_at, "completed_at": updated.updated_at}
+    changed = {
+        "completed": True,
+        "updated_at": updated.updated_at,
+        "completed_at": updated.updated_at,
+        "version": 2,
+    }
     assert updated == todos.Todo(**{**todo.__dict__, **changed})
     assert updated.updated_at > todo.updated_at
     assert store.get("alice", todo.id) == updated
@@ -189,3 +195,39 @@ def test_clear_pages_through_many_todos(store: TodoStore, dynamodb: Any) -> None
         add(store, n=n)
     assert store.clear("alice", completed=None) == 60
     assert items_in_table(dynamodb) == []
+
+
+def test_every_change_increments_the_version(store: TodoStore) -> None:
+    todo = add(store)
+    assert todo.version == 1
+    assert store.update("alice", todo.id, patch(title="b")).version == 2
+    assert store.update("alice", todo.id, patch(completed=True)).version == 3
+    assert store.get("alice", todo.id).version == 3
+
+
+def test_update_with_a_stale_version_is_refused_and_changes_nothing(store: TodoStore, dynamodb: Any) -> None:
+    todo = add(store)
+    store.update("alice", todo.id, patch(title="first"), versions=frozenset({1}))
+    before = items_in_table(dynamodb)
+    with pytest.raises(PreconditionFailed):
+        store.update("alice", todo.id, patch(title="second"), versions=frozenset({1}))
+    with pytest.raises(PreconditionFailed):
+        store.delete("alice", todo.id, versions=frozenset({1}))
+    with pytest.raises(PreconditionFailed):
+        store.update("alice", todo.id, patch(title="weak"), versions=frozenset())
+    assert items_in_table(dynamodb) == before
+    assert store.update("alice", todo.id, patch(title="third"), versions=frozenset({1, 2})).version == 3
+    store.delete("alice", todo.id, versions=frozenset({3}))
+    assert items_in_table(dynamodb) == []
+
+
+def test_a_missing_todo_is_404_whatever_the_versions(store: TodoStore) -> None:
+    missing = todos.new_id(NOW, bytes(10))
+    for versions in (None, frozenset({1}), frozenset()):
+        with pytest.raises(TodoNotFound):
+            store.update("alice", missing, patch(title="x"), versions=versions)
+        with pytest.raises(TodoNotFound):
+            store.delete("alice", missing, versions=versions)
+    other = add(store, owner="bob")
+    with pytest.raises(TodoNotFound):  # another user's todo: 404, never 412
+        store.update("alice", other.id, patch(title="x"), versions=frozenset({7}))

@@ -242,3 +242,32 @@ def test_clear_query() -> None:
     assert todos.clear_query({"completed": ["true"]}) is True
     with pytest.raises(InvalidRequest):
         todos.clear_query({"limit": ["3"]})
+
+
+@pytest.mark.parametrize(
+    ("header", "versions"),
+    [
+        (None, None),
+        ("*", None),
+        ('"3"', frozenset({3})),
+        ('"3", "5"', frozenset({3, 5})),
+        ('W/"3"', frozenset()),
+        ('W/"3", "4"', frozenset({4})),
+    ],
+)
+def test_if_match(header: str | None, versions: frozenset[int] | None) -> None:
+    assert todos.if_match(header) == versions
+
+
+@pytest.mark.parametrize(
+    "header", ["3", '"x"', '"3', "", '"3",, "4"', ", ".join(['"1"'] * 11), '"' + "9" * 16 + '"']
+)
+def test_malformed_if_match_is_400(header: str) -> None:
+    with pytest.raises(InvalidRequest):
+        todos.if_match(header)
+
+
+def test_etag_is_the_quoted_version() -> None:
+    todo = make({"title": "a"})
+    assert todos.etag(todo) == '"1"'
+    assert todos.if_match(todos.etag(todo)) == frozenset({1})
