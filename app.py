@@ -26,7 +26,7 @@ from chalice.app import (
 
 from chalicelib import cleanup, todos, web
 from chalicelib.auth import TokenVerifier, fetch_jwks
-from chalicelib.errors import MethodNotAllowed
+from chalicelib.errors import MethodNotAllowed, ServiceUnavailable
 from chalicelib.store import TodoStore
 
 if TYPE_CHECKING:
@@ -52,9 +52,12 @@ cors = CORSConfig(
 )
 
 ENTROPY_BYTES = 10
+RETRY_AFTER_SECONDS = "1"
 DYNAMODB_CONFIG = Config(
     # Explicit: the default retry mode differs between botocore versions, and Lambda's
-    # bundled botocore may be older than ours. 3 attempts x 2 s fit the 10 s timeout.
+    # bundled botocore may be older than ours. Worst case, 3 attempts x (1 s connect +
+    # 2 s read) + up to 1 s and 2 s of backoff = 12 s, inside the API's 15 s timeout
+    # (a test holds this), itself inside API Gateway's 29 s.
     retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=1,
     read_timeout=2,
@@ -97,6 +100,15 @@ def caller(request: Request) -> str:
     if verifier is None:
         return web.owner(web.gateway_claims(request))
     return web.owner(verifier.verify(request.headers.get("authorization")))
+
+
+@app.middleware("http")
+def retry_after(event: Request, get_response: Any) -> Response:
+    """503s (the data store stayed unavailable through our retries) say when to come back."""
+    response: Response = get_response(event)
+    if response.status_code == ServiceUnavailable.STATUS_CODE:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
 
 
 def current_request() -> Request:

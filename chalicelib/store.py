@@ -19,6 +19,7 @@ completed todos by completion time and a purge reads only what it deletes.
 from __future__ import annotations
 
 import random
+import secrets
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +44,10 @@ _OPEN_KEY = "openId"
 _DONE_KEY = "doneId"
 _SHARD_KEY = "purgeShard"
 _COMPLETED_AT = "completedAt"
+# A random token per write. When the SDK retries a write whose first attempt landed
+# (its response was lost), the retry meets the token and the store knows the write is
+# its own: success, applied exactly once.
+_WRITE_ID = "writeId"
 
 
 def _lsi(name: str, sort_key: str) -> dict[str, Any]:
@@ -135,6 +140,10 @@ class _ConditionalDelete:
     values: dict[str, Any]
 
 
+def _new_write_id() -> str:
+    return secrets.token_hex(8)
+
+
 def purge_shard(todo_id: str) -> str:
     """The purge index partition of a todo: "00" to "15", spread evenly by id."""
     return f"{zlib.crc32(todo_id.encode()) % PURGE_SHARDS:02d}"
@@ -211,7 +220,7 @@ class TodoStore:
         return {"owner": _s(owner), "id": _s(todo_id)}
 
     def create(self, todo: Todo) -> None:
-        item = _item(todo)
+        item = {**_item(todo), _WRITE_ID: _s(_new_write_id())}
         with _dynamodb_errors():
             try:
                 self._client.put_item(
@@ -259,9 +268,11 @@ class TodoStore:
     ) -> Todo:
         """Apply `patch` in one conditional request; `versions` are those If-Match accepts."""
         condition, names, values = self._guard(versions)
-        names.update({"#updatedAt": "updatedAt", "#version": "version"})
-        values.update({":updatedAt": _s(patch.updated_at), ":one": {"N": "1"}})
-        sets = ["#updatedAt = :updatedAt", "#version = #version + :one"]
+        write_id = _new_write_id()
+        condition = f"({condition}) AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
+        names.update({"#updatedAt": "updatedAt", "#version": "version", "#writeId": _WRITE_ID})
+        values.update({":updatedAt": _s(patch.updated_at), ":one": {"N": "1"}, ":writeId": _s(write_id)})
+        sets = ["#updatedAt = :updatedAt", "#version = #version + :one", "#writeId = :writeId"]
         removes = []
         if patch.title is not None:
             names["#title"] = "title"
@@ -303,6 +314,9 @@ class TodoStore:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as exc:
+                landed: Any = exc.response.get("Item")
+                if landed and landed.get(_WRITE_ID) == _s(write_id):
+                    return _todo(landed)  # a retry met our own landed write
                 self._raise_if_condition_failed(exc)
                 raise
         return _todo(response["Attributes"])
@@ -322,6 +336,15 @@ class TodoStore:
             try:
                 self._client.delete_item(**args)
             except ClientError as exc:
+                retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+                if (
+                    retried
+                    and not exc.response.get("Item")
+                    and _code(exc) == "ConditionalCheckFailedException"
+                ):
+                    # The todo is gone and an earlier attempt of this very call may have
+                    # deleted it (its response lost): DELETE's outcome holds either way.
+                    return
                 self._raise_if_condition_failed(exc)
                 raise
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib import todos
 from chalicelib.errors import PreconditionFailed, TodoNotFound
@@ -39,6 +41,7 @@ def test_created_todo_reads_back_equal(store: TodoStore) -> None:
 def test_stored_item_shape(store: TodoStore, dynamodb: Any) -> None:
     todo = add(store, order=7)
     [item] = items_in_table(dynamodb)
+    assert re.fullmatch(r"[0-9a-f]{16}", item.pop("writeId")["S"])
     assert item == {
         "owner": {"S": "alice"},
         "id": {"S": todo.id},
@@ -54,10 +57,10 @@ def test_stored_item_shape(store: TodoStore, dynamodb: Any) -> None:
 
 def test_create_is_conditional_on_a_new_key(store: TodoStore, dynamodb: Any) -> None:
     todo = add(store)
-    store.create(todo)  # the same item again: a retried put that met itself
     clash = todos.Todo(**{**todo.__dict__, "title": "other"})
-    with pytest.raises(Exception, match="ConditionalCheckFailed"):
-        store.create(clash)
+    for again in (todo, clash):  # another write of the same id, even of the same todo
+        with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+            store.create(again)
     assert [i["title"]["S"] for i in items_in_table(dynamodb)] == ["todo 0"]
 
 

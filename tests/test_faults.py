@@ -1,0 +1,247 @@
+"""DynamoDB faults injected under real requests on moto (botocore `before-send` hooks on
+the app's own client, so the SDK's retries stay in play): transient faults are absorbed
+with exactly one effect; persistent ones are a 503 with Retry-After and nothing written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from chalice.test import Client
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.models import botocore_stubber
+
+import app as todo_app
+from chalicelib import todos
+from chalicelib.store import TodoStore
+from tests.conftest import HOST, ROOT, STAGE, items_in_table, sub_of
+
+Auth = Callable[..., dict[str, str]]
+Fault = Callable[[AWSPreparedRequest], AWSResponse]
+
+
+def _error(status: int, code: str) -> Fault:
+    def respond(request: AWSPreparedRequest) -> AWSResponse:
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code})
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+    return respond
+
+
+def _raise(error: type[Exception]) -> Fault:
+    def fail(request: AWSPreparedRequest) -> AWSResponse:
+        raise error(endpoint_url=request.url)
+
+    return fail
+
+
+def _lost_response(request: AWSPreparedRequest) -> AWSResponse:
+    """The request reaches DynamoDB and is applied; its response never comes back."""
+    botocore_stubber("before-send.dynamodb", request)
+    raise ConnectionClosedError(endpoint_url=request.url)
+
+
+TRANSIENT: dict[str, Fault] = {
+    "throttled": _error(400, "ThrottlingException"),
+    "throughput-exceeded": _error(400, "ProvisionedThroughputExceededException"),
+    "server-error": _error(500, "InternalServerError"),
+    "connection-refused": _raise(EndpointConnectionError),
+    "read-timeout": _raise(ReadTimeoutError),
+}
+
+
+# botocore calls *every* before-send handler and keeps the first response, so moto (a
+# before-send handler too, called after ours) would still apply a request we answer with
+# a fault. While a fault response stands in, the request points where moto serves
+# nothing; our hook puts the address back at the start of the SDK's next attempt.
+_NOWHERE = "https://fault-injection.invalid/"
+
+
+@pytest.fixture
+def inject(dynamodb: Any) -> Iterator[Callable[[str, Fault, int], list[int]]]:
+    """inject(operation, fault, times): the next `times` sends of `operation` meet `fault`."""
+    hooks: list[tuple[str, Any]] = []
+
+    def install(operation: str, fault: Fault, times: int) -> list[int]:
+        seen = [0]
+
+        def hook(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+            if hasattr(request, "fault_url"):
+                request.url = request.fault_url
+                del request.fault_url
+            if seen[0] >= times:
+                return None
+            seen[0] += 1
+            response = fault(request)  # raising faults end the send here
+            request.fault_url = request.url  # type: ignore[attr-defined]
+            request.url = _NOWHERE
+            return response
+
+        event = f"before-send.dynamodb.{operation}"
+        dynamodb.meta.events.register_first(event, hook)
+        hooks.append((event, hook))
+        return seen
+
+    yield install
+    for event, hook in hooks:
+        dynamodb.meta.events.unregister(event, hook)
+
+
+@pytest.fixture
+def seeded(api: Any, auth: Auth, dynamodb: Any) -> dict[str, Any]:
+    """Two todos of alice's (one completed) and one of bob's."""
+    open_todo = api.post("/todos", headers=auth(), body='{"title": "open"}').json_body
+    done = api.post("/todos", headers=auth(), body='{"title": "done", "completed": true}').json_body
+    api.post("/todos", headers=auth("bob"), body='{"title": "bob"}')
+    return {"open": open_todo, "done": done}
+
+
+def titles(dynamodb: Any, user: str = "alice") -> list[str]:
+    return sorted(i["title"]["S"] for i in items_in_table(dynamodb) if i["owner"]["S"] == sub_of(user))
+
+
+# (operation under fault, request, its status, the one effect it must have had)
+PATHS: dict[str, tuple[str, Callable[..., Any], int, Callable[[Any, dict[str, Any]], None]]] = {
+    "create": (
+        "PutItem",
+        lambda api, auth, s: api.post("/todos", headers=auth(), body='{"title": "new"}'),
+        201,
+        lambda db, s: _assert(titles(db) == ["done", "new", "open"]),
+    ),
+    "get": (
+        "GetItem",
+        lambda api, auth, s: api.get(f"/todos/{s['open']['id']}", headers=auth()),
+        200,
+        lambda db, s: _assert(titles(db) == ["done", "open"]),
+    ),
+    "update": (
+        "UpdateItem",
+        lambda api, auth, s: api.patch(
+            f"/todos/{s['open']['id']}", headers=auth(), body='{"title": "renamed"}'
+        ),
+        200,
+        lambda db, s: _assert(
+            [
+                (i["title"]["S"], i["version"]["N"])
+                for i in items_in_table(db)
+                if i["id"]["S"] == s["open"]["id"]
+            ]
+            == [("renamed", "2")]  # applied once: the version moved by exactly one
+        ),
+    ),
+    "delete": (
+        "DeleteItem",
+        lambda api, auth, s: api.delete(f"/todos/{s['open']['id']}", headers=auth()),
+        204,
+        lambda db, s: _assert(titles(db) == ["done"]),
+    ),
+    "list": (
+        "Query",
+        lambda api, auth, s: api.get("/todos", headers=auth()),
+        200,
+        lambda db, s: _assert(titles(db) == ["done", "open"]),
+    ),
+    "clear-all": (
+        "BatchWriteItem",
+        lambda api, auth, s: api.delete("/todos", headers=auth()),
+        204,
+        lambda db, s: _assert(titles(db) == [] and titles(db, "bob") == ["bob"]),
+    ),
+    "clear-completed": (
+        "TransactWriteItems",
+        lambda api, auth, s: api.delete("/todos?completed=true", headers=auth()),
+        204,
+        lambda db, s: _assert(titles(db) == ["open"]),
+    ),
+}
+
+
+def _assert(condition: bool) -> None:
+    assert condition
+
+
+@pytest.mark.parametrize("fault", list(TRANSIENT))
+@pytest.mark.parametrize("path", list(PATHS))
+def test_a_transient_fault_is_absorbed_with_one_effect(
+    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, path: str, fault: str
+) -> None:
+    operation, request, status, effect = PATHS[path]
+    seen = inject(operation, TRANSIENT[fault], 1)
+    response = request(api, auth, seeded)
+    assert response.status_code == status, response.body
+    assert seen == [1]
+    effect(dynamodb, seeded)
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_a_lost_response_still_has_one_effect(
+    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, path: str
+) -> None:
+    operation, request, status, effect = PATHS[path]
+    inject(operation, _lost_response, 1)
+    response = request(api, auth, seeded)
+    assert response.status_code == status, response.body
+    effect(dynamodb, seeded)
+
+
+def test_a_lost_conditional_update_is_not_a_412(
+    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any
+) -> None:
+    # The retry of an If-Match update that landed meets version 2, not 1: still ours.
+    inject("UpdateItem", _lost_response, 1)
+    path = f"/todos/{seeded['open']['id']}"
+    response = api.patch(path, headers=auth(**{"If-Match": '"1"'}), body='{"completed": true}')
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"2"'
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_a_persistent_fault_is_a_503_with_retry_after_and_nothing_written(
+    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, path: str
+) -> None:
+    operation, request, _, _ = PATHS[path]
+    before = items_in_table(dynamodb)
+    seen = inject(operation, TRANSIENT["throttled"], 100)
+    response = request(api, auth, seeded)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == todo_app.RETRY_AFTER_SECONDS
+    assert response.json_body == {
+        "Code": "ServiceUnavailable",
+        "Message": "the data store is unavailable; retry later",
+    }
+    assert seen == [3]  # the SDK's budget: 3 attempts, then it gives up
+    assert items_in_table(dynamodb) == before
+
+
+@pytest.mark.parametrize("fault", ["throttled", "read-timeout", "lost"])
+def test_the_purge_job_absorbs_faults(dynamodb: Any, inject: Any, fault: str) -> None:
+    store = TodoStore(dynamodb, table_name=todo_app.app.app_name + "-dev", sleep=lambda _: None)
+    long_ago = datetime.now(UTC) - timedelta(days=90)
+    old = todos.new_todo({"title": "old", "completed": True}, owner="u", now=long_ago, entropy=bytes(10))
+    store.create(old)
+    kept = todos.new_todo({"title": "kept"}, owner="u", now=long_ago, entropy=bytes(9) + b"\x01")
+    store.create(kept)
+    inject("TransactWriteItems", _lost_response if fault == "lost" else TRANSIENT[fault], 1)
+    inject("Query", TRANSIENT["throttled"], 1)
+    with Client(todo_app.app, stage_name=STAGE, project_dir=str(ROOT)) as client:
+        event = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, ["rule/purge_completed"])
+        result = client.lambda_.invoke("purge_completed", event).payload
+    assert result["finished"] is True
+    assert result["purged"] + result["skipped"] == 1
+    assert [i["title"]["S"] for i in items_in_table(dynamodb)] == ["kept"]
+
+
+def test_the_sdk_retry_budget_fits_inside_the_api_timeout() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    attempts = todo_app.DYNAMODB_CONFIG.retries["total_max_attempts"]
+    per_attempt = todo_app.DYNAMODB_CONFIG.connect_timeout + todo_app.DYNAMODB_CONFIG.read_timeout
+    backoff = sum(2**n for n in range(attempts - 1))  # standard mode: up to 1 s, 2 s, ...
+    worst = attempts * per_attempt + backoff
+    assert worst < config["lambda_timeout"] <= 28  # API Gateway gives up at 29 s
+    assert HOST
