@@ -47,7 +47,7 @@ authorizer = CognitoUserPoolAuthorizer("TodoUsers", provider_arns=[USER_POOL_ARN
 cors = CORSConfig(
     allow_origin="*",
     allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
-    expose_headers=["Location", "Link", "ETag"],
+    expose_headers=["Location", "Link", "ETag", "Idempotent-Replayed"],
     max_age=600,
 )
 
@@ -127,12 +127,19 @@ def create_todo() -> Response:
     request = current_request()
     owner = caller(request)
     base = web.base_url(request)
-    todo = todos.new_todo(web.body(request), owner=owner, now=now(), entropy=os.urandom(ENTROPY_BYTES))
-    todo_store().create(todo)
+    payload = web.body(request)
+    moment = now()
+    todo = todos.new_todo(payload, owner=owner, now=moment, entropy=os.urandom(ENTROPY_BYTES))
+    idempotency = todos.idempotency(request.headers.get("idempotency-key"), payload, now=moment)
+    created = todo_store().create(todo, idempotency=idempotency)
     return Response(
-        body=todos.todo_json(todo, base),
+        body=todos.todo_json(created.todo, base),
         status_code=201,
-        headers={"Location": todos.todo_url(base, todo.id), "ETag": todos.etag(todo)},
+        headers={
+            "Location": todos.todo_url(base, created.todo.id),
+            "ETag": todos.etag(created.todo),
+            "Idempotent-Replayed": "true" if created.replayed else "false",
+        },
     )
 
 

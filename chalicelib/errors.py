@@ -12,6 +12,7 @@ from chalice.app import (
     MethodNotAllowedError,
     NotFoundError,
     UnauthorizedError,
+    UnprocessableEntityError,
 )
 
 
@@ -46,6 +47,10 @@ class PreconditionFailed(ChaliceViewError):
     """`If-Match` named a version the todo no longer has: someone else changed it."""
 
     STATUS_CODE = 412
+
+
+class IdempotencyKeyReused(UnprocessableEntityError):
+    """An Idempotency-Key already used, within its 24 hours, for a different request."""
 
 
 class PayloadTooLarge(ChaliceViewError):

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib.errors import PreconditionFailed, ServiceUnavailable, TodoNotFound
-from chalicelib.todos import Todo, TodoPatch
+from chalicelib.errors import IdempotencyKeyReused, PreconditionFailed, ServiceUnavailable, TodoNotFound
+from chalicelib.todos import Idempotency, Todo, TodoPatch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TimeToLiveSpecificationTypeDef
 
 OPEN_INDEX = "open"
 DONE_INDEX = "done"
@@ -108,6 +109,19 @@ _RETRYABLE_REASONS = frozenset(
         "RequestLimitExceeded",
     }
 )
+
+
+# Idempotency records live in a partition of their own per owner ("<sub>#idempotency"),
+# so no listing, clear or purge of todos ever meets them, and they expire by TTL (which
+# deletes late: reads treat an expired record as absent).
+TIME_TO_LIVE: TimeToLiveSpecificationTypeDef = {"AttributeName": "expiresAt", "Enabled": True}
+_IDEMPOTENCY_PARTITION = "{owner}#idempotency"
+
+
+@dataclass(frozen=True)
+class Created:
+    todo: Todo
+    replayed: bool
 
 
 @dataclass(frozen=True)
@@ -219,7 +233,14 @@ class TodoStore:
     def _key(self, owner: str, todo_id: str) -> dict[str, Any]:
         return {"owner": _s(owner), "id": _s(todo_id)}
 
-    def create(self, todo: Todo) -> None:
+    def create(self, todo: Todo, *, idempotency: Idempotency | None = None) -> Created:
+        """Create `todo`; with an Idempotency-Key, at most once per key (see `_create_once`)."""
+        if idempotency is not None:
+            return self._create_once(todo, idempotency)
+        self._put_new(todo)
+        return Created(todo, replayed=False)
+
+    def _put_new(self, todo: Todo) -> None:
         item = {**_item(todo), _WRITE_ID: _s(_new_write_id())}
         with _dynamodb_errors():
             try:
@@ -236,6 +257,62 @@ class TodoStore:
                 if _code(exc) == "ConditionalCheckFailedException" and exc.response.get("Item") == item:
                     return
                 raise
+
+    def _create_once(self, todo: Todo, idempotency: Idempotency) -> Created:
+        """Create `todo` unless this owner's key already created one: then that one again.
+
+        One TransactWriteItems writes the todo and the key's record together, so a key
+        never points at a todo that was not created, nor a todo escapes its key.
+        """
+        key, fingerprint, now_epoch = idempotency.key, idempotency.fingerprint, idempotency.now_epoch
+        record_key = {"owner": _s(_IDEMPOTENCY_PARTITION.format(owner=todo.owner)), "id": _s(key)}
+        item = {**_item(todo), _WRITE_ID: _s(_new_write_id())}
+        record = {
+            **record_key,
+            "fingerprint": _s(fingerprint),
+            "todo": {"M": item},
+            "expiresAt": {"N": str(idempotency.expires_epoch)},
+        }
+        transaction: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": record,
+                    "ConditionExpression": "attribute_not_exists(#id) OR #expiresAt < :now",
+                    "ExpressionAttributeNames": {"#id": "id", "#expiresAt": "expiresAt"},
+                    "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#id)",
+                    "ExpressionAttributeNames": {"#id": "id"},
+                }
+            },
+        ]
+        for attempt in range(_BATCH_ATTEMPTS):
+            if attempt:
+                self._backoff(attempt)
+            with _dynamodb_errors():
+                try:
+                    self._client.transact_write_items(TransactItems=transaction)
+                    return Created(todo, replayed=False)
+                except ClientError as exc:
+                    if _code(exc) != "TransactionCanceledException":
+                        raise
+            # The key exists (another request of the caller's took it, or this very one
+            # landed and the SDK retried it), or a request with it is in flight.
+            with _dynamodb_errors():
+                found = self._client.get_item(TableName=self._table, Key=record_key, ConsistentRead=True)
+            existing = found.get("Item")
+            if existing is None or int(existing["expiresAt"]["N"]) < now_epoch:
+                continue  # in flight, or expired meanwhile: try again
+            if existing["fingerprint"]["S"] != fingerprint:
+                raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+            return Created(_todo(existing["todo"]["M"]), replayed=True)
+        raise ServiceUnavailable("the data store is busy; retry later")
 
     def get(self, owner: str, todo_id: str) -> Todo:
         with _dynamodb_errors():

@@ -250,6 +250,35 @@ def etag(todo: Todo) -> str:
     return f'"{todo.version}"'
 
 
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A create's Idempotency-Key, what the request asked for, and the key's lifetime."""
+
+    key: str
+    fingerprint: str
+    now_epoch: int
+    expires_epoch: int
+
+
+def idempotency(header: str | None, payload: Mapping[str, Any], *, now: datetime) -> Idempotency | None:
+    if header is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(header):
+        raise InvalidRequest("Idempotency-Key must be 1-128 letters, digits or _.:- (a UUID will do)")
+    # What the request asked for, independent of key order and spacing.
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return Idempotency(
+        key=header,
+        fingerprint=hashlib.sha256(canonical.encode("ascii")).hexdigest(),
+        now_epoch=int(now.timestamp()),
+        expires_epoch=int((now + IDEMPOTENCY_WINDOW).timestamp()),
+    )
+
+
 _ETAG = re.compile(r'(W/)?"(\d{1,15})"')
 MAX_IF_MATCH_TAGS = 10
 

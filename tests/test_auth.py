@@ -258,12 +258,13 @@ def test_fetch_jwks_reads_the_document(http_server: tuple[str, dict[str, Any]]) 
 
 
 def test_a_hanging_jwks_endpoint_times_out(http_server: tuple[str, dict[str, Any]]) -> None:
+    # The endpoint would answer after 3 s; the fetch gives up first (no timing asserted:
+    # without the timeout this fetch would succeed, late).
     url, behaviour = http_server
+    behaviour["body"] = json.dumps({"keys": []}).encode()
     behaviour["delay"] = 3.0
-    started = time.monotonic()
     with pytest.raises(OSError, match="timed out"):
         auth.fetch_jwks(url, timeout=0.3)
-    assert time.monotonic() - started < 2.5
 
 
 @pytest.mark.parametrize(

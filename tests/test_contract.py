@@ -94,6 +94,10 @@ def test_real_responses_match_the_document(api: Any, auth: Auth) -> None:
     check(api.get("/todos?limit=0", headers=auth()), "get", "/todos")
     check(api.get("/todos", headers={"Host": HOST}), "get", "/todos")
     check(api.delete("/todos?completed=1", headers=auth()), "delete", "/todos")
+    keyed = auth(**{"Idempotency-Key": "contract-1"})
+    check(api.post("/todos", headers=keyed, body='{"title": "k"}'), "post", "/todos")
+    check(api.post("/todos", headers=keyed, body='{"title": "k"}'), "post", "/todos")
+    check(api.post("/todos", headers=keyed, body='{"title": "other"}'), "post", "/todos")
     second = api.post("/todos", headers=auth(), body='{"title": "z"}').json_body
     stale = auth(**{"If-Match": '"9"'})
     check(api.patch(f"/todos/{second['id']}", headers=stale, body='{"title": "y"}'), "patch", item)

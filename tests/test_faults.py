@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
-from chalice.test import Client
+from chalice.local import LambdaContext
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber
 
 import app as todo_app
 from chalicelib import todos
 from chalicelib.store import TodoStore
-from tests.conftest import HOST, ROOT, STAGE, items_in_table, sub_of
+from tests.conftest import CONFIG, HOST, ROOT, STAGE, items_in_table, sub_of
 
 Auth = Callable[..., dict[str, str]]
 Fault = Callable[[AWSPreparedRequest], AWSResponse]
@@ -220,8 +220,11 @@ def test_a_persistent_fault_is_a_503_with_retry_after_and_nothing_written(
 
 
 @pytest.mark.parametrize("fault", ["throttled", "read-timeout", "lost"])
-def test_the_purge_job_absorbs_faults(dynamodb: Any, inject: Any, fault: str) -> None:
-    store = TodoStore(dynamodb, table_name=todo_app.app.app_name + "-dev", sleep=lambda _: None)
+def test_the_purge_job_absorbs_faults(
+    dynamodb: Any, inject: Any, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    table = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
+    store = TodoStore(dynamodb, table_name=table, sleep=lambda _: None)
     long_ago = datetime.now(UTC) - timedelta(days=90)
     old = todos.new_todo({"title": "old", "completed": True}, owner="u", now=long_ago, entropy=bytes(10))
     store.create(old)
@@ -229,9 +232,17 @@ def test_the_purge_job_absorbs_faults(dynamodb: Any, inject: Any, fault: str) ->
     store.create(kept)
     inject("TransactWriteItems", _lost_response if fault == "lost" else TRANSIENT[fault], 1)
     inject("Query", TRANSIENT["throttled"], 1)
-    with Client(todo_app.app, stage_name=STAGE, project_dir=str(ROOT)) as client:
-        event = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, ["rule/purge_completed"])
-        result = client.lambda_.invoke("purge_completed", event).payload
+    # Invoked as Lambda would, with the job's own 300 s budget: chalice.test.Client's
+    # context allows 3 s, which the SDK's backoff for the injected faults could eat.
+    for name, value in CONFIG["stages"][STAGE]["environment_variables"].items():
+        monkeypatch.setenv(name, value)
+    event = {
+        "version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "000000000000", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/purge_completed"], "detail": {},
+    }  # fmt: skip
+    context = LambdaContext("purge_completed", memory_size=128, max_runtime_ms=300_000)
+    result = todo_app.app.handler_map["purge_completed"](event, context)
     assert result["finished"] is True
     assert result["purged"] + result["skipped"] == 1
     assert [i["title"]["S"] for i in items_in_table(dynamodb)] == ["kept"]

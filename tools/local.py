@@ -74,10 +74,13 @@ def _region() -> str:
 
 
 def create_table() -> None:
+    from chalicelib.store import TIME_TO_LIVE
+
     name, definition = _table_definition()
     dynamodb = boto3.client("dynamodb", region_name=_region())
     if name not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(TableName=name, **definition)
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=TIME_TO_LIVE)
 
 
 def user_pool() -> tuple[str, str]:
