@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class Server:
     port: int
     backend_port: int
     env: dict[str, str]
+    log: Any  # the server's output goes to a file: an unread pipe would fill and stall it
 
     def request(
         self,
@@ -128,20 +130,21 @@ class Server:
 def start_server(*args: str, backend_port: int | None = None, **env: str) -> Server:
     port, backend_port = free_port(), backend_port or free_port()
     full_env = {**make_env(), **env}
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop_server
     process = subprocess.Popen(
         ["make", "-s", "run", f"PORT={port}", f"BACKEND_PORT={backend_port}", *args],
         cwd=ROOT,
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, so the test can stop all of it
     )
-    server = Server(process, port, backend_port, full_env)
+    server = Server(process, port, backend_port, full_env, log)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"make run exited: {process.stdout.read() if process.stdout else ''}")
+            raise RuntimeError(f"make run exited: {stop_server(server)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return server
@@ -155,11 +158,14 @@ def stop_server(server: Server, sig: int = signal.SIGTERM) -> str:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.process.pid, sig)
     try:
-        output, _ = server.process.communicate(timeout=30)
+        server.process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(server.process.pid, signal.SIGKILL)
-        output, _ = server.process.communicate()
-    return output or ""
+        server.process.wait()
+    server.log.seek(0)
+    output = str(server.log.read())
+    server.log.close()
+    return output
 
 
 @pytest.fixture(scope="module")

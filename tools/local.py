@@ -132,9 +132,14 @@ class GuardedHandler(ChaliceRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (a header line over 64 KiB, a bad request line) in our
-        error shape rather than HTML. Headers too large to read carry no usable token: 401."""
+        error shape rather than HTML. Headers too large to read carry no usable token: 401.
+        A method the server has no handler for is a 405, as for any method a path lacks."""
         if code == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
             self._send_json_error(401, "Unauthenticated", UNAUTHENTICATED)
+        elif code == HTTPStatus.NOT_IMPLEMENTED:  # a method http.server has no do_* for (TRACE, ...)
+            collection = self.path.split("?")[0].rstrip("/") == "/todos"
+            allow = "GET, POST, DELETE" if collection else "GET, PATCH, DELETE"
+            self._send_json_error(405, "MethodNotAllowed", f"{self.command} is not allowed here", Allow=allow)
         else:
             status = HTTPStatus(code)
             self._send_json_error(
@@ -142,9 +147,11 @@ class GuardedHandler(ChaliceRequestHandler):
             )
         self.close_connection = True
 
-    def _send_json_error(self, status: int, code: str, message: str) -> None:
+    def _send_json_error(self, status: int, code: str, message: str, **headers: str) -> None:
         body = json.dumps({"Code": code, "Message": message}).encode()
         self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Access-Control-Allow-Origin", "*")
