@@ -11,7 +11,7 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: install test lint typecheck check run token cleanup package bench clean
+.PHONY: install test lint typecheck check run token cleanup load package bench clean
 
 install: $(STAMP)
 
@@ -57,6 +57,13 @@ run: $(STAMP)
 token: $(STAMP)
 	@test -n "$(USER)" || { echo "usage: make -s token USER=alice [PORT=8000]" >&2; exit 2; }
 	@$(BIN)/python -m tools.local token --port $(PORT) --backend-port $(BACKEND_PORT) "$(USER)"
+
+# A bounded concurrent load against the `make run` server (CLIENTS, SECONDS), then a check
+# that nothing it created was lost. Loopback only; not part of `make test`.
+CLIENTS ?= 8
+SECONDS ?= 30
+load: $(STAMP)
+	$(BIN)/python -m tools.load --port $(PORT) --backend-port $(BACKEND_PORT) --clients $(CLIENTS) --seconds $(SECONDS)
 
 # The scheduled jobs, run once against the `make run` backend (schedules never fire locally).
 cleanup: $(STAMP)

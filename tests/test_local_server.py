@@ -369,3 +369,27 @@ def test_make_cleanup_runs_the_jobs_against_the_local_backend(server: Server) ->
     with pytest.raises(TodoNotFound):
         store.get("x", old.id)
     assert server.request("GET", f"/todos/{recent['id']}", owner)[0] == 200
+
+
+def test_make_load_runs_and_loses_nothing(server: Server) -> None:
+    # A smoke run of the load tool (the real load is `make load`, outside `make test`).
+    result = subprocess.run(
+        [
+            "make",
+            "-s",
+            "load",
+            f"PORT={server.port}",
+            f"BACKEND_PORT={server.backend_port}",
+            "CLIENTS=2",
+            "SECONDS=2",
+        ],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "errors: 0" in result.stdout
+    assert "lost: 0" in result.stdout
