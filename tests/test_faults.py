@@ -114,6 +114,14 @@ PATHS: dict[str, tuple[str, Callable[..., Any], int, Callable[[Any, dict[str, An
         201,
         lambda db, s: _assert(titles(db) == ["done", "new", "open"]),
     ),
+    "create-with-key": (
+        "TransactWriteItems",
+        lambda api, auth, s: api.post(
+            "/todos", headers=auth(**{"Idempotency-Key": "k1"}), body='{"title": "new"}'
+        ),
+        201,
+        lambda db, s: _assert(titles(db) == ["done", "new", "open"]),
+    ),
     "get": (
         "GetItem",
         lambda api, auth, s: api.get(f"/todos/{s['open']['id']}", headers=auth()),
