@@ -31,6 +31,7 @@ from chalicelib.errors import TodoNotFound
 from chalicelib.store import TodoStore
 from tests.conftest import ROOT
 from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
+from tools.local import sign_in
 
 STARTUP_SECONDS = 60
 POOL_KEY = RsaKey.from_jwk(load_resource("cognitoidp/resources/jwks-private.json"))
@@ -86,17 +87,22 @@ class Server:
         finally:
             connection.close()
 
-    def token(self, user: str) -> str:
-        result = subprocess.run(
-            ["make", "-s", "token", f"USER={user}", f"PORT={self.port}", f"BACKEND_PORT={self.backend_port}"],
+    def make(
+        self, *command: str, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """`make -s COMMAND...` against this server, as a user would type it."""
+        return subprocess.run(
+            ["make", "-s", *command, f"PORT={self.port}", f"BACKEND_PORT={self.backend_port}"],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
-            check=True,
+            timeout=timeout,
+            check=check,
         )
-        return result.stdout.strip()
+
+    def token(self, user: str) -> str:
+        return self.make("token", f"USER={user}", timeout=60).stdout.strip()
 
     def access_token(self, user: str) -> str:
         """An access token the local pool really issued (the API accepts ID tokens only)."""
@@ -108,16 +114,7 @@ class Server:
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
-        pool_id, password = issuer.rsplit("/", 1)[1], "Aa1!" + "x" * 20
-        self.token(user)  # creates the user
-        cognito.admin_set_user_password(UserPoolId=pool_id, Username=user, Password=password, Permanent=True)
-        result = cognito.admin_initiate_auth(
-            UserPoolId=pool_id,
-            ClientId=client_id,
-            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": user, "PASSWORD": password},
-        )
-        return str(result["AuthenticationResult"]["AccessToken"])
+        return str(sign_in(cognito, user, issuer.rsplit("/", 1)[1], client_id)["AccessToken"])
 
     @property
     def issuer_and_client(self) -> tuple[str, str]:
@@ -354,16 +351,7 @@ def test_make_cleanup_runs_the_jobs_against_the_local_backend(server: Server) ->
         {"title": "done long ago", "completed": True}, owner="x", now=long_ago, entropy=bytes(10)
     )
     store.create(old)
-    result = subprocess.run(
-        ["make", "-s", "cleanup", f"PORT={server.port}", f"BACKEND_PORT={server.backend_port}"],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    report = json.loads(result.stdout.strip().splitlines()[-1])["purge_completed"]
+    report = json.loads(server.make("cleanup").stdout.strip().splitlines()[-1])["purge_completed"]
     assert report["purged"] >= 1
     assert report["finished"] is True
     with pytest.raises(TodoNotFound):
@@ -373,23 +361,7 @@ def test_make_cleanup_runs_the_jobs_against_the_local_backend(server: Server) ->
 
 def test_make_load_runs_and_loses_nothing(server: Server) -> None:
     # A smoke run of the load tool (the real load is `make load`, outside `make test`).
-    result = subprocess.run(
-        [
-            "make",
-            "-s",
-            "load",
-            f"PORT={server.port}",
-            f"BACKEND_PORT={server.backend_port}",
-            "CLIENTS=2",
-            "SECONDS=2",
-        ],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = server.make("load", "CLIENTS=2", "SECONDS=2", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "errors: 0" in result.stdout
     assert "lost: 0" in result.stdout

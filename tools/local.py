@@ -252,7 +252,11 @@ def token(user: str, backend_port: int) -> str:
         ) from exc
     if found is None:
         raise SystemExit("the local user pool does not exist: start `make run` first")
-    pool_id, client_id = found
+    return str(sign_in(cognito, user, *found)["IdToken"])
+
+
+def sign_in(cognito: Any, user: str, pool_id: str, client_id: str) -> dict[str, Any]:
+    """Create `user` in the pool if needed and sign in: Cognito's AuthenticationResult."""
     # A fresh random password each time: local users are throwaway identities.
     password = "Aa1!" + secrets.token_urlsafe(24)
     with contextlib.suppress(cognito.exceptions.UsernameExistsException):
@@ -264,7 +268,7 @@ def token(user: str, backend_port: int) -> str:
         AuthFlow="ADMIN_USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": user, "PASSWORD": password},
     )
-    return str(result["AuthenticationResult"]["IdToken"])
+    return dict(result["AuthenticationResult"])
 
 
 def cleanup(backend_port: int) -> dict[str, Any]:
