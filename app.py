@@ -7,8 +7,8 @@ and how the parts are composed. The logic lives in chalicelib/.
 from __future__ import annotations
 
 import functools
-import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,7 +24,7 @@ from chalice.app import (
     Response,
 )
 
-from chalicelib import cleanup, todos, web
+from chalicelib import cleanup, telemetry, todos, web
 from chalicelib.auth import TokenVerifier, fetch_jwks
 from chalicelib.errors import MethodNotAllowed, ServiceUnavailable
 from chalicelib.store import TodoStore
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 app = Chalice(app_name="todo-api")
-app.log.setLevel("INFO")  # Chalice's default (ERROR) would hide the jobs' reports
 
 # Chalice reads a stage's environment_variables before importing this module under
 # `chalice local`, `package` and `deploy`. Tests import it without them, and the
@@ -97,17 +96,43 @@ def token_verifier() -> TokenVerifier | None:
 def caller(request: Request) -> str:
     """Who is asking: the `sub` of a verified Cognito ID token."""
     verifier = token_verifier()
-    if verifier is None:
-        return web.owner(web.gateway_claims(request))
-    return web.owner(verifier.verify(request.headers.get("authorization")))
+    claims = (
+        web.gateway_claims(request)
+        if verifier is None
+        else verifier.verify(request.headers.get("authorization"))
+    )
+    owner = web.owner(claims)
+    web.note(request, owner=owner)  # for the request's log line, as a pseudonym
+    return owner
+
+
+@functools.cache
+def telemetry_log() -> Any:
+    return telemetry.logger(os.environ.get("TODO_LOG_LEVEL", "INFO"))
 
 
 @app.middleware("http")
-def retry_after(event: Request, get_response: Any) -> Response:
-    """503s (the data store stayed unavailable through our retries) say when to come back."""
+def observe(event: Request, get_response: Any) -> Response:
+    """One structured log line, with its metrics, per request; Retry-After on 503s."""
+    started = time.perf_counter()
     response: Response = get_response(event)
     if response.status_code == ServiceUnavailable.STATUS_CODE:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    notes = web.notes(event)
+    telemetry_log().info(
+        telemetry.request_line(
+            timestamp_ms=int(time.time() * 1000),
+            request_id=str(
+                event.context.get("requestId") or getattr(event.lambda_context, "aws_request_id", "")
+            ),
+            route=f"{event.method} {event.path}",
+            status=response.status_code,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            user=telemetry.user_ref(notes.get("owner")),
+            created=int(notes.get("created", 0)),
+            deleted=int(notes.get("deleted", 0)),
+        )
+    )
     return response
 
 
@@ -132,6 +157,7 @@ def create_todo() -> Response:
     todo = todos.new_todo(payload, owner=owner, now=moment, entropy=os.urandom(ENTROPY_BYTES))
     idempotency = todos.idempotency(request.headers.get("idempotency-key"), payload, now=moment)
     created = todo_store().create(todo, idempotency=idempotency)
+    web.note(request, created=0 if created.replayed else 1)
     return Response(
         body=todos.todo_json(created.todo, base),
         status_code=201,
@@ -160,7 +186,8 @@ def list_todos() -> Response:
 def clear_todos() -> Response:
     request = current_request()
     owner = caller(request)
-    todo_store().clear(owner, completed=todos.clear_query(web.query(request)))
+    deleted = todo_store().clear(owner, completed=todos.clear_query(web.query(request)))
+    web.note(request, deleted=deleted)
     return Response(body="", status_code=204)
 
 
@@ -189,6 +216,7 @@ def delete_todo(todo_id: str) -> Response:
     owner = caller(request)
     versions = todos.if_match(request.headers.get("if-match"))
     todo_store().delete(owner, todos.todo_id(todo_id), versions=versions)
+    web.note(request, deleted=1)
     return Response(body="", status_code=204)
 
 
@@ -225,5 +253,12 @@ def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
         keep_completed_for=keep_for,
         remaining_ms=context.get_remaining_time_in_millis,
     )
-    app.log.info(json.dumps({"job": "purge_completed", **report.as_dict()}))
+    telemetry_log().info(
+        telemetry.job_line(
+            timestamp_ms=int(time.time() * 1000),
+            job="purge_completed",
+            request_id=str(getattr(context, "aws_request_id", "")),
+            report=report.as_dict(),
+        )
+    )
     return report.as_dict()

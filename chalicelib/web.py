@@ -76,3 +76,16 @@ def error_response(error: ChaliceViewError, headers: dict[str, str | list[str]])
         status_code=error.STATUS_CODE,
         headers=headers,
     )
+
+
+_NOTES = "todo-api.notes"
+
+
+def note(request: Request, **facts: Any) -> None:
+    """Facts a route learnt (who asked, what it created or deleted) for the request's log line."""
+    request.context.setdefault(_NOTES, {}).update(facts)
+
+
+def notes(request: Request) -> dict[str, Any]:
+    found = request.context.get(_NOTES)
+    return dict(found) if isinstance(found, dict) else {}

@@ -1,0 +1,104 @@
+"""Structured logs and CloudWatch metrics: one JSON line per request and per job run.
+
+Each line is also a CloudWatch Embedded Metric Format document, so the metrics cost no
+API call: Lambda's log pipeline extracts them. Lines carry a request id, the route, the
+status, the latency and a non-reversible reference to the user; never a token, a title
+or any other content of a todo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+NAMESPACE = "todo-api"
+_LOGGER = "todo-api.telemetry"
+
+
+class _Stdout(logging.Handler):
+    """Writes to whatever sys.stdout is at the time (Lambda ships stdout to CloudWatch)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stdout.write(self.format(record) + "\n")
+
+
+def logger(level: str) -> logging.Logger:
+    log = logging.getLogger(_LOGGER)
+    if not log.handlers:
+        log.addHandler(_Stdout())
+        log.propagate = False
+    log.setLevel(level.upper())
+    return log
+
+
+def user_ref(sub: str | None) -> str | None:
+    """A stable pseudonym for a user: lines of one user can be followed, not named."""
+    if not sub:
+        return None
+    return "u_" + hashlib.sha256(f"todo-api:{sub}".encode()).hexdigest()[:16]
+
+
+def _emf(
+    timestamp_ms: int, dimensions: Mapping[str, str], metrics: Mapping[str, tuple[float, str]]
+) -> dict[str, Any]:
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [list(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()],
+                }
+            ],
+        },
+        **dimensions,
+        **{name: value for name, (value, _) in metrics.items()},
+    }
+
+
+def request_line(
+    *,
+    timestamp_ms: int,
+    request_id: str,
+    route: str,
+    status: int,
+    latency_ms: float,
+    user: str | None,
+    created: int = 0,
+    deleted: int = 0,
+) -> str:
+    metrics: dict[str, tuple[float, str]] = {
+        "Requests": (1, "Count"),
+        "Latency": (round(latency_ms, 3), "Milliseconds"),
+    }
+    if status >= 500:
+        metrics["ServerErrors"] = (1, "Count")
+    if created:
+        metrics["TodosCreated"] = (created, "Count")
+    if deleted:
+        metrics["TodosDeleted"] = (deleted, "Count")
+    document = {
+        "level": "ERROR" if status >= 500 else "INFO",
+        "type": "request",
+        "requestId": request_id,
+        "user": user,
+        **_emf(timestamp_ms, {"Route": route, "Status": str(status)}, metrics),
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+def job_line(*, timestamp_ms: int, job: str, request_id: str, report: Mapping[str, Any]) -> str:
+    metrics = {"ItemsPurged": (float(report.get("purged", 0)), "Count"), "JobRuns": (1.0, "Count")}
+    document = {
+        "level": "INFO",
+        "type": "job",
+        "requestId": request_id,
+        "report": dict(report),
+        **_emf(timestamp_ms, {"Job": job}, metrics),
+    }
+    return json.dumps(document, separators=(",", ":"))

@@ -1,0 +1,79 @@
+"""One structured log line per request and per job run, with EMF metrics, and no secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chalicelib import telemetry
+from tests.conftest import sub_of
+
+Auth = Callable[..., dict[str, str]]
+
+
+def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_each_request_logs_one_line_with_its_metrics(
+    api: Any, auth: Auth, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    created = api.post("/todos", headers=auth(), body='{"title": "a"}').json_body
+    api.delete(f"/todos/{created['id']}", headers=auth())
+    api.get("/todos", headers={"Host": "h"})  # no token
+    post, delete, anonymous = lines(capsys)
+    assert post["type"] == "request"
+    assert (post["Route"], post["Status"], post["Requests"], post["TodosCreated"]) == (
+        "POST /todos",
+        "201",
+        1,
+        1,
+    )
+    assert post["user"] == telemetry.user_ref(sub_of("alice"))
+    assert post["Latency"] >= 0
+    assert post["requestId"]
+    assert (delete["Route"], delete["Status"], delete["TodosDeleted"]) == (
+        "DELETE /todos/{todo_id}",
+        "204",
+        1,
+    )
+    assert (anonymous["Status"], anonymous["user"]) == ("401", None)
+    emf = post["_aws"]["CloudWatchMetrics"][0]
+    assert emf["Namespace"] == "todo-api"
+    assert emf["Dimensions"] == [["Route", "Status"]]
+    assert {m["Name"] for m in emf["Metrics"]} == {"Requests", "Latency", "TodosCreated"}
+    for metric in emf["Metrics"]:  # EMF: every declared metric is a number in the document
+        assert isinstance(post[metric["Name"]], int | float)
+
+
+def test_logs_never_carry_tokens_titles_or_user_ids(
+    api: Any, auth: Auth, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "Pick up the SECRET-parcel-77"
+    headers = auth()
+    created = api.post("/todos", headers=headers, body=json.dumps({"title": secret})).json_body
+    api.patch(f"/todos/{created['id']}", headers=headers, body=json.dumps({"title": secret + "!"}))
+    api.post("/todos", headers=headers, body=json.dumps({"title": secret * 40}))  # 400
+    api.post("/todos", headers=headers, body=json.dumps({"title": secret, "bogus": secret}))  # 400
+    api.get("/todos", headers=headers)
+    captured = capsys.readouterr()
+    everything = captured.out + captured.err
+    assert "SECRET-parcel" not in everything
+    assert headers["Authorization"] not in everything
+    assert headers["Authorization"].split(".")[1] not in everything
+    assert sub_of("alice") not in everything
+    assert everything.count('"type":"request"') == 5
+
+
+def test_user_refs_are_stable_pseudonyms() -> None:
+    sub = sub_of("alice")
+    ref = telemetry.user_ref(sub)
+    assert ref == telemetry.user_ref(sub) != telemetry.user_ref(sub_of("bob"))
+    assert ref is not None
+    assert re.fullmatch(r"u_[0-9a-f]{16}", ref)
+    assert telemetry.user_ref(None) is None
