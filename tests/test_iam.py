@@ -1,0 +1,150 @@
+"""IAM from the code: each function's packaged policy grants exactly the DynamoDB actions,
+on exactly the table and index ARNs, that its code is seen to use.
+
+Chalice's autogen_policy reads only app.py and grants `Resource: "*"`; here the calls the
+app really makes are recorded (botocore hooks on its own client) while a scenario walks
+every route and the scheduled job, and compared with the roles in the packaged template.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import app as todo_app
+from chalicelib import todos
+from chalicelib.store import TodoStore
+from tests.conftest import ROOT, STAGE, TABLE
+from tools.package import package
+
+Auth = Callable[..., dict[str, str]]
+Grant = tuple[str, str]  # (action, resource relative to the table: "" or "/index/NAME")
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Delete": "DeleteItem",
+    "Update": "UpdateItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def grants_of(operation: str, params: dict[str, Any]) -> set[Grant]:
+    """What IAM must allow for one DynamoDB call (transactions: each item's own action)."""
+    if operation == "TransactWriteItems":
+        return {
+            (f"dynamodb:{TRANSACT_ACTIONS[kind]}", _relative(body["TableName"]))
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        }
+    table = params.get("TableName") or next(iter(params.get("RequestItems", {})))
+    index = f"/index/{params['IndexName']}" if "IndexName" in params else ""
+    return {(f"dynamodb:{operation}", _relative(table) + index)}
+
+
+def _relative(table: str) -> str:
+    assert table == TABLE, f"a call to another table: {table}"
+    return ""
+
+
+def record(dynamodb: Any) -> list[tuple[str, dict[str, Any]]]:
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, json.loads(json.dumps(params, default=str))))
+
+    dynamodb.meta.events.register("before-parameter-build.dynamodb", hook)
+    return calls
+
+
+def used(calls: list[tuple[str, dict[str, Any]]]) -> set[Grant]:
+    return set().union(*(grants_of(operation, params) for operation, params in calls))
+
+
+@pytest.fixture(scope="module")
+def roles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    template = json.loads((package(STAGE, tmp_path_factory.mktemp("iam")) / "sam.json").read_text())
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+
+
+def granted(role: dict[str, Any]) -> set[Grant]:
+    prefix = f"arn:aws:dynamodb:*:*:table/{TABLE}"
+    result = set()
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = [a for a in statement["Action"] if a.startswith("dynamodb:")]
+            for resource in statement["Resource"] if actions else []:
+                assert resource.startswith(prefix), resource
+                result |= {(action, resource.removeprefix(prefix)) for action in actions}
+    return result
+
+
+def test_no_role_grants_any_resource_star(roles: dict[str, Any]) -> None:
+    assert set(roles) == {"ApiHandlerRole", "PurgeCompletedRole"}
+    for role in roles.values():
+        for policy in role["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                assert statement["Resource"] != "*"
+                assert "*" not in statement["Resource"]
+
+
+def test_the_api_role_grants_exactly_what_the_routes_use(
+    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any]
+) -> None:
+    calls = record(dynamodb)
+    keyed = auth(**{"Idempotency-Key": "iam-1"})
+    todo = api.post("/todos", headers=auth(), body='{"title": "a"}').json_body
+    api.post("/todos", headers=keyed, body='{"title": "b", "completed": true}')
+    api.post("/todos", headers=keyed, body='{"title": "b", "completed": true}')  # replay: reads the key
+    one = f"/todos/{todo['id']}"
+    api.get(one, headers=auth())
+    api.patch(one, headers=auth(**{"If-Match": '"1"'}), body='{"completed": true}')
+    for query in ("", "?completed=true", "?completed=false&limit=1"):
+        api.get(f"/todos{query}", headers=auth())
+    api.delete("/todos?completed=false", headers=auth())
+    api.delete("/todos?completed=true", headers=auth())
+    api.post("/todos", headers=auth(), body='{"title": "c"}')
+    api.delete("/todos", headers=auth())
+    last = api.post("/todos", headers=auth(), body='{"title": "d"}').json_body
+    assert api.delete(f"/todos/{last['id']}", headers=auth()).status_code == 204
+    assert used(calls) == granted(roles["ApiHandlerRole"])
+
+
+def test_the_purge_role_grants_exactly_what_the_job_uses(
+    dynamodb: Any, roles: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TodoStore(dynamodb, table_name=TABLE)
+    long_ago = datetime.now(UTC) - timedelta(days=60)
+    store.create(
+        todos.new_todo({"title": "old", "completed": True}, owner="u", now=long_ago, entropy=bytes(10))
+    )
+    calls = record(dynamodb)
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for name, value in config["stages"][STAGE]["environment_variables"].items():
+        monkeypatch.setenv(name, value)
+    from chalice.local import LambdaContext
+
+    event = {
+        "version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "000000000000", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:000000000000:rule/purge_completed"], "detail": {},
+    }  # fmt: skip
+    report = todo_app.app.handler_map["purge_completed"](
+        event, LambdaContext("purge_completed", 128, 300_000)
+    )
+    assert report["purged"] == 1
+    assert used(calls) == granted(roles["PurgeCompletedRole"])
+
+
+def test_every_stage_scopes_its_policies_to_its_own_table() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage, settings in config["stages"].items():
+        table = settings["environment_variables"]["TODO_TABLE"]
+        policy_table = "todo-api-dev" if stage == "local" else table
+        for function in settings["lambda_functions"].values():
+            text = Path(ROOT / ".chalice" / function["iam_policy_file"]).read_text()
+            assert f"table/{policy_table}" in text
+            assert "table/*" not in text
