@@ -68,8 +68,14 @@ def to_bytecode(zip_path: Path, runtime: str) -> None:
     zip_path.write_bytes(buffer.getvalue())
 
 
-def package(stage: str, out: Path, *, bytecode: bool = True, merge_template: Path | None = None) -> Path:
-    chalice_package(stage, out, merge_template)
+def package(stage: str, out: Path, *, bytecode: bool = True) -> Path:
+    """`chalice package` with the production resources merged in (tools/template.py)."""
+    from tools.template import merge_template
+
+    out.mkdir(parents=True, exist_ok=True)
+    resources = out.parent / f"{out.name}-resources.json"
+    resources.write_text(json.dumps(merge_template(stage), indent=2))
+    chalice_package(stage, out, resources)
     if bytecode:
         to_bytecode(out / "deployment.zip", runtime_of(out / "sam.json"))
     return out

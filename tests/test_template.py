@@ -1,0 +1,101 @@
+"""The packaged CloudFormation (SAM) template, checked offline: what `make package` ships."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
+from tests.conftest import STAGE
+from tools.package import package
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return package(STAGE, tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="module")
+def resources(built: Path) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads((built / "sam.json").read_text())
+    return dict(template["Resources"])
+
+
+def test_cfn_lint_with_the_serverless_rules_finds_nothing(built: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--",
+         str(built / "sam.json")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_table_is_the_one_the_code_knows_and_is_kept_safe(resources: dict[str, Any]) -> None:
+    table = resources["TodoTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    properties = table["Properties"]
+    for key, value in TABLE_DEFINITION.items():
+        assert properties[key] == value
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"] == TIME_TO_LIVE
+
+
+def test_every_route_uses_the_stacks_cognito_pool(resources: dict[str, Any]) -> None:
+    body = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    authorizer = body["securityDefinitions"]["TodoUsers"]
+    assert authorizer["x-amazon-apigateway-authtype"] == "cognito_user_pools"
+    assert authorizer["x-amazon-apigateway-authorizer"]["providerARNs"] == [
+        {"Fn::GetAtt": ["UserPool", "Arn"]}
+    ]
+    operations = [op for path in body["paths"].values() for method, op in path.items() if method != "options"]
+    assert len(operations) == 10
+    for operation in operations:
+        assert operation["security"] == [{"TodoUsers": []}]
+    assert resources["UserPoolClient"]["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
+    assert resources["UserPoolClient"]["Properties"]["GenerateSecret"] is False
+
+
+def test_functions_are_traced_logged_briefly_and_bounded(resources: dict[str, Any]) -> None:
+    for name in ("APIHandler", "PurgeCompleted"):
+        properties = resources[name]["Properties"]
+        assert properties["Tracing"] == "Active"
+        logs = resources[f"{name}Logs"]["Properties"]
+        assert logs["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+        assert logs["RetentionInDays"] == 14
+    assert resources["APIHandler"]["Properties"]["Timeout"] <= 28  # API Gateway gives up at 29 s
+    api = resources["RestAPI"]["Properties"]
+    assert api["TracingEnabled"] is True
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    assert resources["ApiAccessLogs"]["Properties"]["RetentionInDays"] == 14
+
+
+def test_gateway_errors_carry_cors_and_the_error_shape(resources: dict[str, Any]) -> None:
+    responses = resources["RestAPI"]["Properties"]["GatewayResponses"]
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        assert responses[kind]["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'"
+        template = responses[kind]["ResponseTemplates"]["application/json"]
+        assert '"Code"' in template
+        assert '"Message"' in template
+
+
+def test_alarms_and_failure_destinations(resources: dict[str, Any]) -> None:
+    rate = resources["Api5xxRate"]["Properties"]
+    assert (rate["MetricName"], rate["Statistic"], rate["Threshold"]) == ("5XXError", "Average", 0.01)
+    for name in ("APIHandler", "PurgeCompleted"):
+        for metric in ("Errors", "Throttles"):
+            alarm = resources[f"{name}{metric}"]["Properties"]
+            assert alarm["MetricName"] == metric
+            assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": name}}]
+            assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    job = resources["PurgeCompleted"]["Properties"]
+    failure = {"Fn::GetAtt": ["PurgeFailures", "Arn"]}
+    assert job["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == failure
+    assert job["Events"]["PurgeCompletedEvent"]["Properties"]["DeadLetterConfig"] == {"Arn": failure}
+    assert resources["PurgeFailuresQueued"]["Properties"]["Threshold"] == 0

@@ -1,0 +1,253 @@
+"""The resources `make package` merges into Chalice's SAM template (`--merge-template`).
+
+Chalice emits the functions, their roles, the API and the schedule; this adds what a
+production stack needs around them, in one place and from the project's own sources
+(the table's shape comes from `store.TABLE_DEFINITION`):
+
+- the table: on demand, point-in-time recovery, encryption, TTL, kept on delete/replace;
+- a Cognito user pool and app client, wired into the API's authorizer;
+- log groups with a retention period, API access logs, X-Ray on the API stage;
+- gateway responses for 4XX/5XX that carry CORS headers and the API's error shape;
+- alarms (API 5xx rate over 1%, Lambda errors and throttles, the purge job's failures)
+  and an on-failure queue for the job's asynchronous invocations.
+
+Chalice's merge replaces lists and merges mappings, so what is written here wins.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_RETENTION_DAYS = {"dev": 14, "prod": 14}
+FUNCTIONS = {"APIHandler": "api_handler", "PurgeCompleted": "purge_completed"}
+ERROR_BODY = '{"Code": "$context.error.responseType", "Message": $context.error.messageString}'
+
+
+def _config(stage: str) -> dict[str, Any]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    settings: dict[str, Any] = config["stages"][stage]
+    return settings
+
+
+def _alarm(description: str, metric: dict[str, Any], threshold: float, topic: bool = True) -> dict[str, Any]:
+    properties = {
+        "AlarmDescription": description,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "EvaluationPeriods": 1,
+        "Period": 300,
+        "Threshold": threshold,
+        "TreatMissingData": "notBreaching",
+        **metric,
+    }
+    if topic:
+        properties["AlarmActions"] = [{"Ref": "AlarmTopic"}]
+        properties["OKActions"] = [{"Ref": "AlarmTopic"}]
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": properties}
+
+
+def _lambda_metric(name: str, function: str) -> dict[str, Any]:
+    return {
+        "Namespace": "AWS/Lambda",
+        "MetricName": name,
+        "Statistic": "Sum",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function}}],
+    }
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    table_name = _config(stage)["environment_variables"]["TODO_TABLE"]
+    retention = LOG_RETENTION_DAYS[stage]
+    resources: dict[str, Any] = {
+        "TodoTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "TableName": table_name,
+                **TABLE_DEFINITION,
+                "TimeToLiveSpecification": TIME_TO_LIVE,
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        },
+        "UserPool": {
+            "Type": "AWS::Cognito::UserPool",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "UserPoolName": f"todo-api-{stage}",
+                "UsernameAttributes": ["email"],
+                "AutoVerifiedAttributes": ["email"],
+                "MfaConfiguration": "OPTIONAL",
+                "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                    }
+                },
+            },
+        },
+        "UserPoolClient": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "ClientName": f"todo-api-{stage}",
+                "GenerateSecret": False,
+                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                "PreventUserExistenceErrors": "ENABLED",
+                "IdTokenValidity": 60,
+                "TokenValidityUnits": {"IdToken": "minutes"},
+            },
+        },
+        "RestAPI": {
+            "Properties": {
+                "TracingEnabled": True,
+                # Stage-wide throttling: a runaway client meets 429s, not the table.
+                "MethodSettings": [
+                    {
+                        "HttpMethod": "*",
+                        "ResourcePath": "/*",
+                        "ThrottlingBurstLimit": 200,
+                        "ThrottlingRateLimit": 100,
+                    }
+                ],
+                "AccessLogSetting": {
+                    "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
+                    "Format": json.dumps(
+                        {
+                            "requestId": "$context.requestId",
+                            "route": "$context.httpMethod $context.resourcePath",
+                            "status": "$context.status",
+                            "latencyMs": "$context.responseLatency",
+                            "error": "$context.error.responseType",
+                        }
+                    ),
+                },
+                "GatewayResponses": {
+                    kind: {
+                        "ResponseParameters": {"Headers": {"Access-Control-Allow-Origin": "'*'"}},
+                        "ResponseTemplates": {"application/json": ERROR_BODY},
+                    }
+                    for kind in ("DEFAULT_4XX", "DEFAULT_5XX")
+                },
+                # The authorizer trusts this stack's pool, not the ARN in the stage config.
+                "DefinitionBody": {
+                    "securityDefinitions": {
+                        "TodoUsers": {
+                            "x-amazon-apigateway-authorizer": {
+                                "providerARNs": [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+                            }
+                        }
+                    }
+                },
+            }
+        },
+        "ApiAccessLogs": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"RetentionInDays": retention},
+        },
+        "PurgeFailures": {
+            "Type": "AWS::SQS::Queue",
+            # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
+            "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
+            "Properties": {
+                "QueueName": f"todo-api-{stage}-purge-failures",
+                "MessageRetentionPeriod": 1209600,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        "PurgeFailuresPolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "PurgeFailures"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ScheduleDeliveryFailures",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": ["PurgeFailures", "Arn"]},
+                        }
+                    ],
+                },
+            },
+        },
+        "PurgeCompleted": {
+            "Properties": {
+                # Lambda retries a failed scheduled run twice, then records it here; a
+                # schedule that cannot invoke the function at all lands here too.
+                "EventInvokeConfig": {
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {
+                        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["PurgeFailures", "Arn"]}}
+                    },
+                },
+                "Events": {
+                    "PurgeCompletedEvent": {
+                        "Properties": {"DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["PurgeFailures", "Arn"]}}}
+                    }
+                },
+            }
+        },
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
+        "Api5xxRate": _alarm(
+            "More than 1% of API requests failed with 5xx over 5 minutes",
+            {
+                "Namespace": "AWS/ApiGateway",
+                "MetricName": "5XXError",
+                "Statistic": "Average",  # 5XXError is 0 or 1 per request: its average is the rate
+                "Dimensions": [{"Name": "ApiName", "Value": "todo-api"}, {"Name": "Stage", "Value": stage}],
+            },
+            0.01,
+        ),
+        "PurgeFailuresQueued": _alarm(
+            "A purge_completed run failed after Lambda's retries",
+            {
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Statistic": "Maximum",
+                "Dimensions": [
+                    {"Name": "QueueName", "Value": {"Fn::GetAtt": ["PurgeFailures", "QueueName"]}}
+                ],
+            },
+            0,
+        ),
+    }
+    for logical, name in FUNCTIONS.items():
+        resources[f"{logical}Logs"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{logical}}}"},
+                "RetentionInDays": retention,
+            },
+        }
+        resources[f"{logical}Errors"] = _alarm(f"{name} raised errors", _lambda_metric("Errors", logical), 0)
+        resources[f"{logical}Throttles"] = _alarm(
+            f"{name} was throttled", _lambda_metric("Throttles", logical), 0
+        )
+    outputs = {
+        "TableName": {"Value": {"Ref": "TodoTable"}},
+        "UserPoolId": {"Value": {"Ref": "UserPool"}},
+        "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
+    }
+    return {"Resources": resources, "Outputs": outputs}
+
+
+def main() -> None:
+    stage = sys.argv[1] if len(sys.argv) > 1 else "dev"
+    print(json.dumps(merge_template(stage), indent=2))
+
+
+if __name__ == "__main__":
+    main()
