@@ -47,6 +47,7 @@ ITEM = {
     "order": {"N": "1"},
     "createdAt": {"S": "2026-11-27T12:00:00.000Z"},
     "updatedAt": {"S": "2026-11-27T12:00:00.000Z"},
+    "version": {"N": "1"},
     "openId": {"S": TODO_ID},
 }
 CANNED = {
