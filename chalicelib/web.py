@@ -32,7 +32,9 @@ def owner(claims: Any) -> str:
     """The owner of the caller's data: the verified `sub` claim, and nothing else
     (never the body, path or query). Without one, no data is touched."""
     sub = claims.get("sub") if isinstance(claims, dict) else None
-    if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS or not sub.isprintable():
+    # Cognito's subs are UUIDs; "#" is refused because the store derives other partitions
+    # from an owner with it ("<sub>#idempotency"), which no user's own partition may equal.
+    if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS or not sub.isprintable() or "#" in sub:
         raise Unauthenticated("a valid Cognito ID token is required")
     return sub
 

@@ -282,6 +282,7 @@ ROUTES = [
         unsigned_token(sub=7, **{"cognito:username": "alice"}),
         unsigned_token(sub="x" * 129, **{"cognito:username": "alice"}),
         unsigned_token(sub="a\nb", **{"cognito:username": "alice"}),
+        unsigned_token(sub=sub_of("alice") + "#idempotency", **{"cognito:username": "alice"}),
         unsigned_token(sub="alice-sub", client_id="c"),  # no cognito:username: admitted without claims
     ],
 )
