@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 
@@ -100,6 +101,25 @@ def auth() -> Callable[..., dict[str, str]]:
         return {"Authorization": token, "Host": HOST, "Content-Type": "application/json", **extra}
 
     return headers
+
+
+@pytest.fixture
+def run_job(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
+    """Invoke a scheduled function as Lambda does: the stage's environment, a scheduled
+    event and the job's own 300 s budget (chalice.test.Client's context allows only 3 s,
+    which the SDK's backoff under injected faults could eat)."""
+    for name, value in CONFIG["stages"][STAGE]["environment_variables"].items():
+        monkeypatch.setenv(name, value)
+
+    def run(name: str) -> Any:
+        event = {
+            "version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "000000000000", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+            "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{name}"], "detail": {},
+        }  # fmt: skip
+        return todo_app.app.handler_map[name](event, LambdaContext(name, 128, 300_000))
+
+    return run
 
 
 def items_in_table(dynamodb: Any) -> list[dict[str, Any]]:

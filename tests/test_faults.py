@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
-from chalice.local import LambdaContext
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber
 
 import app as todo_app
 from chalicelib import todos
 from chalicelib.store import TodoStore
-from tests.conftest import CONFIG, HOST, ROOT, STAGE, items_in_table, sub_of
+from tests.conftest import CONFIG, ROOT, STAGE, items_in_table, sub_of
 
 Auth = Callable[..., dict[str, str]]
 Fault = Callable[[AWSPreparedRequest], AWSResponse]
@@ -228,9 +227,7 @@ def test_a_persistent_fault_is_a_503_with_retry_after_and_nothing_written(
 
 
 @pytest.mark.parametrize("fault", ["throttled", "read-timeout", "lost"])
-def test_the_purge_job_absorbs_faults(
-    dynamodb: Any, inject: Any, monkeypatch: pytest.MonkeyPatch, fault: str
-) -> None:
+def test_the_purge_job_absorbs_faults(dynamodb: Any, inject: Any, run_job: Any, fault: str) -> None:
     table = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
     store = TodoStore(dynamodb, table_name=table, sleep=lambda _: None)
     long_ago = datetime.now(UTC) - timedelta(days=90)
@@ -240,17 +237,7 @@ def test_the_purge_job_absorbs_faults(
     store.create(kept)
     inject("TransactWriteItems", _lost_response if fault == "lost" else TRANSIENT[fault], 1)
     inject("Query", TRANSIENT["throttled"], 1)
-    # Invoked as Lambda would, with the job's own 300 s budget: chalice.test.Client's
-    # context allows 3 s, which the SDK's backoff for the injected faults could eat.
-    for name, value in CONFIG["stages"][STAGE]["environment_variables"].items():
-        monkeypatch.setenv(name, value)
-    event = {
-        "version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "000000000000", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:000000000000:rule/purge_completed"], "detail": {},
-    }  # fmt: skip
-    context = LambdaContext("purge_completed", memory_size=128, max_runtime_ms=300_000)
-    result = todo_app.app.handler_map["purge_completed"](event, context)
+    result = run_job("purge_completed")
     assert result["finished"] is True
     assert result["purged"] + result["skipped"] == 1
     assert [i["title"]["S"] for i in items_in_table(dynamodb)] == ["kept"]
@@ -263,4 +250,33 @@ def test_the_sdk_retry_budget_fits_inside_the_api_timeout() -> None:
     backoff = sum(2**n for n in range(attempts - 1))  # standard mode: up to 1 s, 2 s, ...
     worst = attempts * per_attempt + backoff
     assert worst < config["lambda_timeout"] <= 28  # API Gateway gives up at 29 s
-    assert HOST
+
+
+def _nothing_processed(request: AWSPreparedRequest) -> AWSResponse:
+    """BatchWriteItem's partial success: it answers 200 and hands every request back."""
+    body = json.dumps({"UnprocessedItems": json.loads(request.body)["RequestItems"]})
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}
+    return AWSResponse(request.url, 200, headers, MockRawResponse(body))
+
+
+def test_unprocessed_batch_items_are_retried(
+    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, dynamodb_calls: list[str]
+) -> None:
+    seen = inject("BatchWriteItem", _nothing_processed, 2)
+    dynamodb_calls.clear()
+    assert api.delete("/todos", headers=auth()).status_code == 204
+    assert seen == [2]
+    assert dynamodb_calls.count("BatchWriteItem") == 3  # twice handed back, then done
+    assert titles(dynamodb) == []
+    assert titles(dynamodb, "bob") == ["bob"]
+
+
+def test_items_never_processed_are_a_503(
+    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any
+) -> None:
+    before = items_in_table(dynamodb)
+    inject("BatchWriteItem", _nothing_processed, 100)
+    response = api.delete("/todos", headers=auth())
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == todo_app.RETRY_AFTER_SECONDS
+    assert items_in_table(dynamodb) == before

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-import app as todo_app
 from chalicelib import todos
 from chalicelib.store import TodoStore
 from tests.conftest import ROOT, STAGE, TABLE
@@ -114,7 +113,7 @@ def test_the_api_role_grants_exactly_what_the_routes_use(
 
 
 def test_the_purge_role_grants_exactly_what_the_job_uses(
-    dynamodb: Any, roles: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    dynamodb: Any, roles: dict[str, Any], run_job: Any
 ) -> None:
     store = TodoStore(dynamodb, table_name=TABLE)
     long_ago = datetime.now(UTC) - timedelta(days=60)
@@ -122,19 +121,7 @@ def test_the_purge_role_grants_exactly_what_the_job_uses(
         todos.new_todo({"title": "old", "completed": True}, owner="u", now=long_ago, entropy=bytes(10))
     )
     calls = record(dynamodb)
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    for name, value in config["stages"][STAGE]["environment_variables"].items():
-        monkeypatch.setenv(name, value)
-    from chalice.local import LambdaContext
-
-    event = {
-        "version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "000000000000", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:000000000000:rule/purge_completed"], "detail": {},
-    }  # fmt: skip
-    report = todo_app.app.handler_map["purge_completed"](
-        event, LambdaContext("purge_completed", 128, 300_000)
-    )
+    report = run_job("purge_completed")
     assert report["purged"] == 1
     assert used(calls) == granted(roles["PurgeCompletedRole"])
 

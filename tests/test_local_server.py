@@ -43,6 +43,17 @@ def aws() -> list[str]:
     return []
 
 
+def emulator_client(service: str, port: int, region: str = "us-east-1", key: str = "local") -> Any:
+    """A boto3 client for a moto server on loopback, with its fake credentials."""
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=key,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,13 +118,7 @@ class Server:
     def access_token(self, user: str) -> str:
         """An access token the local pool really issued (the API accepts ID tokens only)."""
         issuer, client_id = self.issuer_and_client
-        cognito = boto3.client(
-            "cognito-idp",
-            endpoint_url=f"http://127.0.0.1:{self.backend_port}",
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        cognito = emulator_client("cognito-idp", self.backend_port)
         return str(sign_in(cognito, user, issuer.rsplit("/", 1)[1], client_id)["AccessToken"])
 
     @property
@@ -322,13 +327,7 @@ def test_the_backend_can_be_replaced_by_configuration() -> None:
         finally:
             output = stop_server(running)
         assert "your AWS configuration" in output
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=endpoint,
-            region_name="eu-west-1",
-            aws_access_key_id="external",
-            aws_secret_access_key="external",
-        )
+        dynamodb = emulator_client("dynamodb", external.get_host_and_port()[1], "eu-west-1", "external")
         items = dynamodb.scan(TableName="todo-api-local")["Items"]
         assert [item["title"]["S"] for item in items] == ["stored elsewhere"]
     finally:
@@ -338,13 +337,7 @@ def test_the_backend_can_be_replaced_by_configuration() -> None:
 def test_make_cleanup_runs_the_jobs_against_the_local_backend(server: Server) -> None:
     owner = server.token("cleanup-hana")
     _, _, recent = server.request("POST", "/todos", owner, {"title": "done today", "completed": True})
-    backend = boto3.client(
-        "dynamodb",
-        endpoint_url=f"http://127.0.0.1:{server.backend_port}",
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    backend = emulator_client("dynamodb", server.backend_port)
     store = TodoStore(backend, table_name="todo-api-local")
     long_ago = datetime.now(UTC) - timedelta(days=45)
     old = todos.new_todo(
