@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
+# checkov lives apart: it would downgrade boto3 in .venv. Tests find it through $CHECKOV.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum requirements-checkov.txt | cut -d' ' -f1)
+export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
 # Builds and tests never reach real AWS: fake credentials, no instance metadata.
 export AWS_ACCESS_KEY_ID ?= testing
@@ -13,7 +17,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 .PHONY: install test lint typecheck check run token cleanup load package bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(CHECKOV_STAMP)
 
 $(STAMP): requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -22,7 +26,13 @@ $(STAMP): requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
 	touch $@
 
-test: $(STAMP)
+$(CHECKOV_STAMP): requirements-checkov.txt
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt >&2
+	touch $@
+
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -43,7 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tools.bench
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .mypy_cache .ruff_cache
 
 # --- local ---------------------------------------------------------------------------
 PORT ?= 8000
