@@ -9,13 +9,15 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum requirements-checkov.txt | cut -d' ' -f1)
 export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
-# Builds and tests never reach real AWS: fake credentials, no instance metadata.
-export AWS_ACCESS_KEY_ID ?= testing
-export AWS_SECRET_ACCESS_KEY ?= testing
-export AWS_DEFAULT_REGION ?= us-east-1
-export AWS_EC2_METADATA_DISABLED := true
+.PHONY: install test lint typecheck check run token cleanup load package bench clean deploy migrate
 
-.PHONY: install test lint typecheck check run token cleanup load package bench clean
+# Builds, tests and the local server never reach real AWS: fake credentials (unless set),
+# no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
+OFFLINE := install test lint typecheck check run token cleanup load package bench
+$(OFFLINE): export AWS_ACCESS_KEY_ID ?= testing
+$(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
+$(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
+$(OFFLINE): export AWS_EC2_METADATA_DISABLED := true
 
 install: $(STAMP) $(CHECKOV_STAMP)
 
@@ -51,6 +53,17 @@ package: $(STAMP)
 # Cold start, warm CPU, zip size, memory and DynamoDB requests as ratios; writes BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench
+
+# The `chalice deploy` route, with your AWS credentials: the stage's table, user pool and log
+# groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.
+deploy: $(STAMP)
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod [BOOTSTRAP_ONLY=1]" >&2; exit 2; }
+	$(BIN)/python -m tools.deploy --stage $(STAGE) $(if $(BOOTSTRAP_ONLY),--bootstrap-only)
+
+# Data migrations, after a deploy, with your AWS credentials; DRY_RUN=1 writes nothing.
+migrate: $(STAMP)
+	@test -n "$(STAGE)" || { echo "usage: make migrate STAGE=dev|prod [DRY_RUN=1]" >&2; exit 2; }
+	$(BIN)/python -m tools.migrate --stage $(STAGE) $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -50,6 +50,13 @@ _COMPLETED_AT = "completedAt"
 # its own: success, applied exactly once.
 _WRITE_ID = "writeId"
 
+# Every item states the shape it was written in. Version 1 is an item without the
+# attribute: written before versions existed, and perhaps before the purge index, so a
+# completed one may lack completedAt. The store reads every version it may still meet;
+# `make migrate` (tools/migrate.py) brings old items up with the steps in MIGRATIONS.
+SCHEMA_KEY = "schemaVersion"
+SCHEMA_VERSION = 2
+
 
 def _lsi(name: str, sort_key: str) -> dict[str, Any]:
     return {
@@ -176,6 +183,7 @@ def _item(todo: Todo) -> dict[str, Any]:
         "createdAt": _s(todo.created_at),
         "updatedAt": _s(todo.updated_at),
         "version": {"N": str(todo.version)},
+        SCHEMA_KEY: {"N": str(SCHEMA_VERSION)},
         (_DONE_KEY if todo.completed else _OPEN_KEY): _s(todo.id),
     }
     if todo.order is not None:
@@ -199,6 +207,34 @@ def _todo(item: Mapping[str, Any]) -> Todo:
         completed_at=item[_COMPLETED_AT]["S"] if _COMPLETED_AT in item else None,
         version=int(item["version"]["N"]),
     )
+
+
+Item = dict[str, Any]
+
+
+def schema_version(item: Mapping[str, Any]) -> int:
+    return int(item[SCHEMA_KEY]["N"]) if SCHEMA_KEY in item else 1
+
+
+def _to_v2(item: Item) -> Item:
+    """Stamp the version; give a completed todo that predates the purge index its
+    completion time (its last update: the best bound kept) so that the purge finds it."""
+    upgraded = {**item, SCHEMA_KEY: {"N": "2"}}
+    if item["completed"]["BOOL"] and _COMPLETED_AT not in item:
+        upgraded[_COMPLETED_AT] = item["updatedAt"]
+        upgraded[_SHARD_KEY] = _s(purge_shard(item["id"]["S"]))
+    return upgraded
+
+
+# Version reached -> the step from the one before. Pure functions of an item: a step
+# never reads other items, so items migrate one at a time, in any order.
+MIGRATIONS: dict[int, Callable[[Item], Item]] = {2: _to_v2}
+
+
+def upgrade(item: Item, target: int = SCHEMA_VERSION) -> Item:
+    for version in range(schema_version(item) + 1, target + 1):
+        item = MIGRATIONS[version](item)
+    return item
 
 
 def _code(exc: ClientError) -> str:

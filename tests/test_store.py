@@ -51,6 +51,7 @@ def test_stored_item_shape(store: TodoStore, dynamodb: Any) -> None:
         "createdAt": {"S": todo.created_at},
         "updatedAt": {"S": todo.updated_at},
         "version": {"N": "1"},
+        "schemaVersion": {"N": "2"},
         "openId": {"S": todo.id},
     }
 

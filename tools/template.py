@@ -24,9 +24,31 @@ from typing import Any
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
 
 ROOT = Path(__file__).resolve().parent.parent
-LOG_RETENTION_DAYS = {"dev": 14, "prod": 14}
+DEFAULT_LOG_RETENTION_DAYS = 14
 FUNCTIONS = {"APIHandler": "api_handler", "PurgeCompleted": "purge_completed"}
 ERROR_BODY = '{"Code": "$context.error.responseType", "Message": $context.error.messageString}'
+
+# The user pool and its app client, in the names both CloudFormation and the Cognito API
+# use: the packaged stack and `make deploy`'s bootstrap (tools/bootstrap.py) share them.
+USER_POOL_SETTINGS: dict[str, Any] = {
+    "UsernameAttributes": ["email"],
+    "AutoVerifiedAttributes": ["email"],
+    "Policies": {
+        "PasswordPolicy": {
+            "MinimumLength": 12,
+            "RequireLowercase": True,
+            "RequireUppercase": True,
+            "RequireNumbers": True,
+        }
+    },
+}
+APP_CLIENT_SETTINGS: dict[str, Any] = {
+    "GenerateSecret": False,  # a browser or CLI cannot keep one; SRP sign-in needs none
+    "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "PreventUserExistenceErrors": "ENABLED",
+    "IdTokenValidity": 60,
+    "TokenValidityUnits": {"IdToken": "minutes"},
+}
 
 # checkov findings we accept, each with its reason; they travel in each resource's
 # Metadata, so a scan of the packaged template reports them as skipped, never silently.
@@ -147,9 +169,15 @@ def _lambda_metric(name: str, function: str) -> dict[str, Any]:
     }
 
 
+def log_retention_days(stage: str) -> int:
+    """The stage's `log_retention_days`: our own key, since Chalice's `log_retention_in_days`
+    names the API handler's log group wrongly and breaks `chalice package` (aws/chalice#2079)."""
+    return int(_config(stage).get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS))
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     table_name = _config(stage)["environment_variables"]["TODO_TABLE"]
-    retention = LOG_RETENTION_DAYS[stage]
+    retention = log_retention_days(stage)
     resources: dict[str, Any] = {
         "TodoTable": {
             "Type": "AWS::DynamoDB::Table",
@@ -169,18 +197,10 @@ def merge_template(stage: str) -> dict[str, Any]:
             "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "UserPoolName": f"todo-api-{stage}",
-                "UsernameAttributes": ["email"],
-                "AutoVerifiedAttributes": ["email"],
+                "DeletionProtection": "ACTIVE",
                 "MfaConfiguration": "OPTIONAL",
                 "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
-                "Policies": {
-                    "PasswordPolicy": {
-                        "MinimumLength": 12,
-                        "RequireLowercase": True,
-                        "RequireUppercase": True,
-                        "RequireNumbers": True,
-                    }
-                },
+                **USER_POOL_SETTINGS,
             },
         },
         "UserPoolClient": {
@@ -188,11 +208,7 @@ def merge_template(stage: str) -> dict[str, Any]:
             "Properties": {
                 "UserPoolId": {"Ref": "UserPool"},
                 "ClientName": f"todo-api-{stage}",
-                "GenerateSecret": False,
-                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-                "PreventUserExistenceErrors": "ENABLED",
-                "IdTokenValidity": 60,
-                "TokenValidityUnits": {"IdToken": "minutes"},
+                **APP_CLIENT_SETTINGS,
             },
         },
         "RestAPI": {

@@ -1,0 +1,163 @@
+"""`make deploy`'s first two steps on moto: the stateful resources, then the stage config.
+
+The third step is `chalice deploy` itself, which moto cannot take (its ImportRestApi
+fails on Chalice's API definition); in its place `chalice package` reads the configured
+stage exactly as `chalice deploy` does, and the test checks what it would deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+
+from chalicelib.store import TABLE_DEFINITION
+from tests.conftest import ROOT
+from tools.deploy import bootstrap, configure, main
+from tools.template import APP_CLIENT_SETTINGS
+
+
+@pytest.fixture
+def session() -> Any:
+    return botocore.session.get_session()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of what `chalice deploy` reads: app, library, config, requirements."""
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for name in ("chalicelib", ".chalice"):
+        shutil.copytree(
+            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "deployed")
+        )
+    return tmp_path
+
+
+def test_bootstrap_makes_the_table_and_pool_protected_and_in_the_declared_shape(session: Any) -> None:
+    made = bootstrap(session, "dev")
+    dynamodb = session.create_client("dynamodb")
+    table = dynamodb.describe_table(TableName="todo-api-dev")["Table"]
+    assert made.table_arn == table["TableArn"]
+    assert table["KeySchema"] == TABLE_DEFINITION["KeySchema"]
+    assert sorted(i["IndexName"] for i in table["LocalSecondaryIndexes"]) == sorted(
+        i["IndexName"] for i in TABLE_DEFINITION["LocalSecondaryIndexes"]
+    )
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["completed-by-time"]
+    assert table["DeletionProtectionEnabled"] is True
+    assert table["SSEDescription"]["Status"] == "ENABLED"
+    ttl = dynamodb.describe_time_to_live(TableName="todo-api-dev")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiresAt")
+    backups = dynamodb.describe_continuous_backups(TableName="todo-api-dev")["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+    cognito = session.create_client("cognito-idp")
+    pool = cognito.describe_user_pool(UserPoolId=made.user_pool_id)["UserPool"]
+    assert (pool["Arn"], pool["Name"]) == (made.user_pool_arn, "todo-api-dev")
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["DeletionProtection"] == "ACTIVE"
+    assert cognito.get_user_pool_mfa_config(UserPoolId=made.user_pool_id)["MfaConfiguration"] == "OPTIONAL"
+    client = cognito.describe_user_pool_client(UserPoolId=made.user_pool_id, ClientId=made.app_client_id)
+    assert "ClientSecret" not in client["UserPoolClient"]
+    assert client["UserPoolClient"]["ExplicitAuthFlows"] == APP_CLIENT_SETTINGS["ExplicitAuthFlows"]
+
+
+def test_bootstrap_gives_the_functions_log_groups_a_retention(session: Any) -> None:
+    bootstrap(session, "dev")
+    groups = session.create_client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/todo-api-dev")
+    # The names Lambda uses for Chalice's functions: the API handler is plain `APP-STAGE`.
+    assert {(g["logGroupName"], g["retentionInDays"]) for g in groups["logGroups"]} == {
+        ("/aws/lambda/todo-api-dev", 14),
+        ("/aws/lambda/todo-api-dev-purge_completed", 14),
+    }
+
+
+def test_bootstrap_again_finds_what_it_made(session: Any) -> None:
+    first = bootstrap(session, "dev")
+    assert bootstrap(session, "dev") == first
+    cognito = session.create_client("cognito-idp")
+    assert len(cognito.list_user_pools(MaxResults=60)["UserPools"]) == 1
+    assert len(cognito.list_user_pool_clients(UserPoolId=first.user_pool_id)["UserPoolClients"]) == 1
+    assert bootstrap(session, "prod").table_name == "todo-api-prod"  # stages never share
+
+
+def test_bootstrap_refuses_an_existing_table_with_other_keys(session: Any) -> None:
+    session.create_client("dynamodb").create_table(
+        TableName="todo-api-dev",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    with pytest.raises(SystemExit, match="another key schema"):
+        bootstrap(session, "dev")
+
+
+def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, session: Any) -> None:
+    made = bootstrap(session, "prod")
+    changed = configure(project, "prod", made)
+    chalice_dir = project / ".chalice"
+    assert sorted(p.name for p in changed) == [
+        "config.json",
+        "policy-api-prod.json",
+        "policy-purge-prod.json",
+    ]
+    config = json.loads((chalice_dir / "config.json").read_text())
+    variables = config["stages"]["prod"]["environment_variables"]
+    assert (variables["TODO_TABLE"], variables["TODO_USER_POOL_ARN"]) == ("todo-api-prod", made.user_pool_arn)
+    original = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["stages"]["dev"] == original["stages"]["dev"]  # other stages untouched
+    for name in ("policy-api-prod.json", "policy-purge-prod.json"):
+        resources = [
+            r for s in json.loads((chalice_dir / name).read_text())["Statement"] for r in s["Resource"]
+        ]
+        dynamodb = [r for r in resources if r.startswith("arn:aws:dynamodb:")]
+        assert dynamodb
+        assert all(r == made.table_arn or r.startswith(made.table_arn + "/index/") for r in dynamodb)
+    assert configure(project, "prod", made) == []  # nothing left to change
+
+
+def test_chalice_reads_the_configured_stage_as_deploy_would(project: Path, session: Any) -> None:
+    made = bootstrap(session, "dev")
+    configure(project, "dev", made)
+    out = project / "out"
+    subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), "package", "--stage", "dev", str(out)],
+        cwd=project, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    resources = json.loads((out / "sam.json").read_text())["Resources"]
+    body = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    authorizer = body["securityDefinitions"]["TodoUsers"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["providerARNs"] == [made.user_pool_arn]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert {f["Properties"]["Environment"]["Variables"]["TODO_TABLE"] for f in functions} == {made.table_name}
+    roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
+    granted = {
+        resource
+        for role in roles
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for resource in statement["Resource"]
+        if resource.startswith("arn:aws:dynamodb:")
+    }
+    assert granted == {
+        made.table_arn,
+        *(f"{made.table_arn}/index/{i}" for i in ("open", "done", "completed-by-time")),
+    }
+
+
+def test_the_command_bootstraps_and_configures_then_stops_when_asked(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stage", "dev", "--bootstrap-only", "--project-dir", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "updated .chalice/config.json" in out
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    assert config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"] in out
+    assert not (project / ".chalice" / "deployed").exists()  # stopped before `chalice deploy`

@@ -1,0 +1,198 @@
+"""`make deploy STAGE=dev`: the `chalice deploy` route, in three steps.
+
+1. bootstrap: the stage's stateful resources, created apart from the code (below);
+2. configure: their names and ARNs written into the stage's config;
+3. `chalice deploy --stage STAGE`: the functions, their roles, the API and the schedule.
+Data migrations are a separate step after it: `make migrate STAGE=...`.
+
+It runs with the operator's own AWS credentials and region (the AWS_* variables or a
+profile); `--bootstrap-only` stops after step 2, to review the config change first.
+
+The table and the Cognito user pool (with its app client) outlive every deploy of the
+functions, so they are made here, once, by the operator, never by a Lambda at start.
+Each step is idempotent: it finds what exists by name and creates only what is missing,
+so `make deploy` runs it every time. Both are created with deletion protection, and
+the table with point-in-time recovery, encryption and TTL, in the same shape the
+packaged template declares (tools/template.py and store.TABLE_DEFINITION are the one
+source of both).
+
+Then `configure` writes what was made into the stage's config: the table name and the
+pool ARN as environment variables, and the stage's IAM policies scoped to the table's
+real ARN (account and region included) instead of its name.
+
+A script rather than a CloudFormation stack: moto (and so the test suite) can create
+these resources through their APIs but not a user pool through CloudFormation, and a
+bootstrap that no test runs is one that breaks unseen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
+from tools.template import APP_CLIENT_SETTINGS, ROOT, USER_POOL_SETTINGS, log_retention_days
+
+_TABLE_ARN_PATTERN = re.compile(r"arn:aws:dynamodb:\*:\*:table/(?P<name>[\w.-]+)")
+
+
+@dataclass(frozen=True)
+class StatefulResources:
+    table_name: str
+    table_arn: str
+    user_pool_id: str
+    user_pool_arn: str
+    app_client_id: str
+
+
+def ensure_table(dynamodb: Any, name: str) -> str:
+    """The table, created if missing; its ARN. An existing table must have our keys."""
+    try:
+        table = dynamodb.describe_table(TableName=name)["Table"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        table = dynamodb.create_table(
+            TableName=name,
+            **TABLE_DEFINITION,
+            SSESpecification={"Enabled": True},
+            DeletionProtectionEnabled=True,
+        )["TableDescription"]
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 5})
+    if table["KeySchema"] != TABLE_DEFINITION["KeySchema"]:
+        raise SystemExit(f"table {name} exists with another key schema: {table['KeySchema']}")
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=TIME_TO_LIVE)
+    dynamodb.update_continuous_backups(
+        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    return str(table["TableArn"])
+
+
+def ensure_user_pool(cognito: Any, name: str) -> tuple[str, str]:
+    """The user pool called `name`, created if missing: (id, ARN)."""
+    paginator = cognito.get_paginator("list_user_pools")
+    for page in paginator.paginate(MaxResults=60):
+        for pool in page["UserPools"]:
+            if pool["Name"] == name:
+                found = cognito.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]
+                return str(found["Id"]), str(found["Arn"])
+    created = cognito.create_user_pool(PoolName=name, DeletionProtection="ACTIVE", **USER_POOL_SETTINGS)
+    pool_id = created["UserPool"]["Id"]
+    cognito.set_user_pool_mfa_config(
+        UserPoolId=pool_id, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="OPTIONAL"
+    )
+    return str(pool_id), str(created["UserPool"]["Arn"])
+
+
+def ensure_app_client(cognito: Any, pool_id: str, name: str) -> str:
+    """The pool's app client called `name` (public: no secret), created if missing."""
+    paginator = cognito.get_paginator("list_user_pool_clients")
+    for page in paginator.paginate(UserPoolId=pool_id, MaxResults=60):
+        for client in page["UserPoolClients"]:
+            if client["ClientName"] == name:
+                return str(client["ClientId"])
+    created = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName=name, **APP_CLIENT_SETTINGS)
+    return str(created["UserPoolClient"]["ClientId"])
+
+
+def ensure_log_groups(logs: Any, stage: str, days: int) -> list[str]:
+    """The functions' log groups, made before Lambda makes them without an expiry.
+
+    Chalice's own `log_retention_in_days` would name the API handler's group wrongly
+    (`...-api_handler`; the function is `todo-api-STAGE`), so the groups are made here."""
+    names = [f"/aws/lambda/todo-api-{stage}", f"/aws/lambda/todo-api-{stage}-purge_completed"]
+    for name in names:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=name)
+        logs.put_retention_policy(logGroupName=name, retentionInDays=days)
+    return names
+
+
+def bootstrap(session: Any, stage: str) -> StatefulResources:
+    name = f"todo-api-{stage}"
+    dynamodb = session.create_client("dynamodb")
+    cognito = session.create_client("cognito-idp")
+    table_arn = ensure_table(dynamodb, name)
+    pool_id, pool_arn = ensure_user_pool(cognito, name)
+    client_id = ensure_app_client(cognito, pool_id, name)
+    ensure_log_groups(session.create_client("logs"), stage, log_retention_days(stage))
+    return StatefulResources(name, table_arn, pool_id, pool_arn, client_id)
+
+
+def configure(root: Path, stage: str, made: StatefulResources) -> list[Path]:
+    """Write `made` into the stage's config and policy files; the files changed."""
+    config_path = root / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    settings = config["stages"][stage]
+    settings["environment_variables"]["TODO_TABLE"] = made.table_name
+    settings["environment_variables"]["TODO_USER_POOL_ARN"] = made.user_pool_arn
+    changed = _write_json(config_path, config)
+    for function in settings.get("lambda_functions", {}).values():
+        path = root / ".chalice" / function["iam_policy_file"]
+        changed += _write_json(path, _scoped(json.loads(path.read_text()), made))
+    return changed
+
+
+def _scoped(policy: dict[str, Any], made: StatefulResources) -> dict[str, Any]:
+    """Name-scoped table ARNs (any account, any region) become the table's own."""
+
+    def exact(resource: str) -> str:
+        match = _TABLE_ARN_PATTERN.match(resource)
+        if match is None or match["name"] != made.table_name:
+            return resource
+        return made.table_arn + resource[match.end() :]
+
+    for statement in policy["Statement"]:
+        statement["Resource"] = [exact(resource) for resource in statement["Resource"]]
+    return policy
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> list[Path]:
+    text = json.dumps(data, indent=2) + "\n"
+    if path.read_text() == text:
+        return []
+    path.write_text(text)
+    return [path]
+
+
+def operator_session() -> Any:
+    """A botocore session with the operator's own AWS configuration, checked up front."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    if not session.get_config_variable("region"):
+        raise SystemExit("no AWS region: set AWS_REGION or use a profile that has one")
+    if session.get_credentials() is None:
+        raise SystemExit("no AWS credentials: set AWS_PROFILE or the AWS_* variables")
+    return session
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.deploy")
+    parser.add_argument("--stage", required=True, choices=["dev", "prod"])
+    parser.add_argument("--bootstrap-only", action="store_true", help="stop before `chalice deploy`")
+    parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    made = bootstrap(operator_session(), args.stage)
+    print(f"table {made.table_arn}\nuser pool {made.user_pool_arn}\napp client {made.app_client_id}")
+    for path in configure(args.project_dir, args.stage, made):
+        print(f"updated {path.relative_to(args.project_dir)}: commit it with the deploy")
+    if args.bootstrap_only:
+        return 0
+    chalice = str(Path(sys.executable).parent / "chalice")
+    command = [chalice, "deploy", "--stage", args.stage]
+    deployed = subprocess.run(command, cwd=args.project_dir, check=False)  # noqa: S603
+    if deployed.returncode == 0:
+        print(f"then, if the schema version changed: make migrate STAGE={args.stage} (DRY_RUN=1 first)")
+    return deployed.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
