@@ -93,7 +93,14 @@ def request_line(
 
 
 def job_line(*, timestamp_ms: int, job: str, request_id: str, report: Mapping[str, Any]) -> str:
-    metrics = {"ItemsPurged": (float(report.get("purged", 0)), "Count"), "JobRuns": (1.0, "Count")}
+    # A run that stopped at its deadline or left contended items behind: the next run
+    # catches up, but many in a row mean the job cannot keep up (an alarm watches this).
+    behind = report.get("finished") is False or bool(report.get("left"))
+    metrics = {
+        "ItemsPurged": (float(report.get("purged", 0)), "Count"),
+        "JobRuns": (1.0, "Count"),
+        "RunsBehind": (float(behind), "Count"),
+    }
     document = {
         "level": "INFO",
         "type": "job",

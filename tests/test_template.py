@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib import telemetry
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
 from tests.conftest import STAGE
 from tools.package import package
@@ -126,3 +127,23 @@ def test_alarms_and_failure_destinations(resources: dict[str, Any]) -> None:
     assert job["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == failure
     assert job["Events"]["PurgeCompletedEvent"]["Properties"]["DeadLetterConfig"] == {"Arn": failure}
     assert resources["PurgeFailuresQueued"]["Properties"]["Threshold"] == 0
+
+
+def test_the_purge_alarm_watches_a_metric_the_job_line_emits(resources: dict[str, Any]) -> None:
+    alarm = resources["PurgeBehind"]["Properties"]
+
+    def line(**report: Any) -> dict[str, Any]:
+        text = telemetry.job_line(timestamp_ms=0, job="purge_completed", request_id="r", report=report)
+        document: dict[str, Any] = json.loads(text)
+        return document
+
+    stopped = line(purged=3, left=0, finished=False)
+    [declared] = stopped["_aws"]["CloudWatchMetrics"]
+    assert declared["Namespace"] == alarm["Namespace"]
+    assert alarm["MetricName"] in {metric["Name"] for metric in declared["Metrics"]}
+    assert [{"Name": name, "Value": stopped[name]} for name in declared["Dimensions"][0]] == alarm[
+        "Dimensions"
+    ]
+    assert stopped[alarm["MetricName"]] == 1
+    assert line(purged=3, left=2, finished=True)[alarm["MetricName"]] == 1
+    assert line(purged=3, left=0, finished=True)[alarm["MetricName"]] == 0

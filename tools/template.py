@@ -314,6 +314,18 @@ def merge_template(stage: str) -> dict[str, Any]:
             },
             0.01,
         ),
+        "PurgeBehind": _alarm(
+            "purge_completed ended three hourly runs in a row with work left (from its EMF metrics)",
+            {
+                "Namespace": "todo-api",
+                "MetricName": "RunsBehind",
+                "Statistic": "Sum",
+                "Dimensions": [{"Name": "Job", "Value": "purge_completed"}],
+                "Period": 3600,
+                "EvaluationPeriods": 3,
+            },
+            0,
+        ),
         "PurgeFailuresQueued": _alarm(
             "A purge_completed run failed after Lambda's retries",
             {
