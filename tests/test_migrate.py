@@ -281,3 +281,13 @@ def test_make_migrate_uses_the_callers_aws_configuration() -> None:
         assert sorted(item["schemaVersion"]["N"] for item in todo_items(dynamodb)) == ["2", "2", "2"]
     finally:
         server.stop()
+
+
+def test_the_command_line_stops_with_a_message_not_a_traceback(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stage", "prod"]) == 1  # no todo-api-prod table in this account
+    err = capsys.readouterr().err
+    assert "ResourceNotFoundException" in err
+    assert "run it again to resume" in err
+    assert "Traceback" not in err

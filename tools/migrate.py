@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.store import SCHEMA_KEY, SCHEMA_VERSION, schema_version, upgrade
 from tools.deploy import operator_session
@@ -38,7 +38,7 @@ _ATTEMPTS = 5  # per item, against concurrent writes by the API
 @dataclass
 class Report:
     target: int
-    scanned: int = 0  # todos read
+    scanned: int = 0  # items read (reserved partitions included: a Scan reads them too)
     behind: dict[int, int] = field(default_factory=dict)  # todos found behind, by version
     migrated: int = 0
     gone: int = 0  # deleted by the API between our read and our write
@@ -181,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = migrator.run(dry_run=args.dry_run)
     except KeyboardInterrupt:
-        print("interrupted: run it again to resume from the last finished page", file=sys.stderr)
+        print("interrupted: run it again to resume after the last finished page", file=sys.stderr)
         return 130
+    except (BotoCoreError, ClientError) as exc:  # throttled past the retries, credentials expired...
+        print(f"stopped: {exc}\nrun it again to resume after the last finished page", file=sys.stderr)
+        return 1
     print(report.line(args.dry_run))
     return 0
 
