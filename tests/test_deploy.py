@@ -161,3 +161,28 @@ def test_the_command_bootstraps_and_configures_then_stops_when_asked(
     config = json.loads((project / ".chalice" / "config.json").read_text())
     assert config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"] in out
     assert not (project / ".chalice" / "deployed").exists()  # stopped before `chalice deploy`
+
+
+def test_bootstrap_adds_the_global_index_a_table_from_an_older_version_lacks(session: Any) -> None:
+    dynamodb = session.create_client("dynamodb")
+    older = {key: value for key, value in TABLE_DEFINITION.items() if key != "GlobalSecondaryIndexes"}
+    older["AttributeDefinitions"] = [
+        a
+        for a in TABLE_DEFINITION["AttributeDefinitions"]
+        if a["AttributeName"] in {"owner", "id", "openId", "doneId"}
+    ]
+    dynamodb.create_table(TableName="todo-api-dev", **older)
+    bootstrap(session, "dev")
+    table = dynamodb.describe_table(TableName="todo-api-dev")["Table"]
+    assert [(i["IndexName"], i["IndexStatus"]) for i in table["GlobalSecondaryIndexes"]] == [
+        ("completed-by-time", "ACTIVE")
+    ]
+
+
+def test_bootstrap_refuses_a_table_without_the_local_indexes(session: Any) -> None:
+    dynamodb = session.create_client("dynamodb")
+    bare = {key: value for key, value in TABLE_DEFINITION.items() if not key.endswith("Indexes")}
+    bare["AttributeDefinitions"] = TABLE_DEFINITION["AttributeDefinitions"][:2]
+    dynamodb.create_table(TableName="todo-api-dev", **bare)
+    with pytest.raises(SystemExit, match="lacks local indexes"):
+        bootstrap(session, "dev")

@@ -33,6 +33,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ def ensure_table(dynamodb: Any, name: str) -> str:
         dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 5})
     if table["KeySchema"] != TABLE_DEFINITION["KeySchema"]:
         raise SystemExit(f"table {name} exists with another key schema: {table['KeySchema']}")
+    _ensure_indexes(dynamodb, table)
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=TIME_TO_LIVE)
@@ -73,6 +75,40 @@ def ensure_table(dynamodb: Any, name: str) -> str:
         TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
     return str(table["TableArn"])
+
+
+def _ensure_indexes(dynamodb: Any, table: dict[str, Any]) -> None:
+    """A table made by an older version gets the global indexes added since (one at a time,
+    as DynamoDB requires); a missing local index cannot be added to an existing table."""
+    name = table["TableName"]
+    have_local = {index["IndexName"] for index in table.get("LocalSecondaryIndexes", [])}
+    missing_local = [
+        i["IndexName"] for i in TABLE_DEFINITION["LocalSecondaryIndexes"] if i["IndexName"] not in have_local
+    ]
+    if missing_local:
+        raise SystemExit(f"table {name} lacks local indexes {missing_local}: they exist only from creation")
+    have_global = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    for index in TABLE_DEFINITION["GlobalSecondaryIndexes"]:
+        if index["IndexName"] in have_global:
+            continue
+        dynamodb.update_table(
+            TableName=name,
+            AttributeDefinitions=TABLE_DEFINITION["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+        print(f"adding index {index['IndexName']} to {name} (DynamoDB backfills it; this can take a while)")
+        _wait_until_indexes_are_active(dynamodb, name)
+
+
+def _wait_until_indexes_are_active(dynamodb: Any, name: str, *, timeout_s: float = 3600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        indexes = dynamodb.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+        if all(index["IndexStatus"] == "ACTIVE" for index in indexes):
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the indexes of {name} are still being built; run the deploy again later")
+        time.sleep(15)
 
 
 def ensure_user_pool(cognito: Any, name: str) -> tuple[str, str]:
