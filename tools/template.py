@@ -8,8 +8,9 @@ production stack needs around them, in one place and from the project's own sour
 - a Cognito user pool and app client, wired into the API's authorizer;
 - log groups with a retention period, API access logs, X-Ray on the API stage;
 - gateway responses for 4XX/5XX that carry CORS headers and the API's error shape;
-- alarms (API 5xx rate over 1%, Lambda errors and throttles, the purge job's failures)
-  and an on-failure queue for the job's asynchronous invocations.
+- alarms (API 5xx rate over 1%, Lambda errors and throttles, the purge job's failures
+  and backlog) and an on-failure queue for the job's asynchronous invocations;
+- checkov's accepted findings, each with its reason, as resource Metadata.
 
 Chalice's merge replaces lists and merges mappings, so what is written here wins.
 """
@@ -29,7 +30,7 @@ FUNCTIONS = {"APIHandler": "api_handler", "PurgeCompleted": "purge_completed"}
 ERROR_BODY = '{"Code": "$context.error.responseType", "Message": $context.error.messageString}'
 
 # The user pool and its app client, in the names both CloudFormation and the Cognito API
-# use: the packaged stack and `make deploy`'s bootstrap (tools/bootstrap.py) share them.
+# use: the packaged stack and `make deploy`'s bootstrap (tools/deploy.py) share them.
 USER_POOL_SETTINGS: dict[str, Any] = {
     "UsernameAttributes": ["email"],
     "AutoVerifiedAttributes": ["email"],
