@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def resources(built: Path) -> dict[str, Any]:
-    template: dict[str, Any] = json.loads((built / "sam.json").read_text())
+def template(built: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((built / "sam.json").read_text())
+    return document
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
     return dict(template["Resources"])
 
 
@@ -79,8 +85,9 @@ def test_every_route_uses_the_stacks_cognito_pool(resources: dict[str, Any]) -> 
     body = resources["RestAPI"]["Properties"]["DefinitionBody"]
     authorizer = body["securityDefinitions"]["TodoUsers"]
     assert authorizer["x-amazon-apigateway-authtype"] == "cognito_user_pools"
+    # The stack's own pool, unless the ExistingUserPoolArn parameter names another.
     assert authorizer["x-amazon-apigateway-authorizer"]["providerARNs"] == [
-        {"Fn::GetAtt": ["UserPool", "Arn"]}
+        {"Fn::If": ["CreateUserPool", {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "ExistingUserPoolArn"}]}
     ]
     operations = [op for path in body["paths"].values() for method, op in path.items() if method != "options"]
     assert len(operations) == 10
@@ -147,3 +154,17 @@ def test_the_purge_alarm_watches_a_metric_the_job_line_emits(resources: dict[str
     assert stopped[alarm["MetricName"]] == 1
     assert line(purged=3, left=2, finished=True)[alarm["MetricName"]] == 1
     assert line(purged=3, left=0, finished=True)[alarm["MetricName"]] == 0
+
+
+def test_an_existing_pool_can_replace_the_stacks_own(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["ExistingUserPoolArn"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.match("")
+    assert pattern.match("arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123")
+    assert not pattern.match("arn:aws:cognito-idp:eu-west-1:123456789012:userpool/x/../y")
+    assert template["Conditions"]["CreateUserPool"] == {"Fn::Equals": [{"Ref": "ExistingUserPoolArn"}, ""]}
+    resources = template["Resources"]
+    assert resources["UserPool"]["Condition"] == resources["UserPoolClient"]["Condition"] == "CreateUserPool"
+    outputs = template["Outputs"]
+    assert outputs["UserPoolId"]["Condition"] == outputs["UserPoolClientId"]["Condition"] == "CreateUserPool"

@@ -5,7 +5,8 @@ production stack needs around them, in one place and from the project's own sour
 (the table's shape comes from `store.TABLE_DEFINITION`):
 
 - the table: on demand, point-in-time recovery, encryption, TTL, kept on delete/replace;
-- a Cognito user pool and app client, wired into the API's authorizer;
+- a Cognito user pool and app client, wired into the API's authorizer (or, with the
+  ExistingUserPoolArn parameter, an existing pool trusted instead);
 - log groups with a retention period, API access logs, X-Ray on the API stage;
 - gateway responses for 4XX/5XX that carry CORS headers and the API's error shape;
 - alarms (API 5xx rate over 1%, Lambda errors and throttles, the purge job's failures
@@ -194,6 +195,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         },
         "UserPool": {
             "Type": "AWS::Cognito::UserPool",
+            "Condition": "CreateUserPool",
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
             "Properties": {
@@ -206,6 +208,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         },
         "UserPoolClient": {
             "Type": "AWS::Cognito::UserPoolClient",
+            "Condition": "CreateUserPool",
             "Properties": {
                 "UserPoolId": {"Ref": "UserPool"},
                 "ClientName": f"todo-api-{stage}",
@@ -248,7 +251,15 @@ def merge_template(stage: str) -> dict[str, Any]:
                     "securityDefinitions": {
                         "TodoUsers": {
                             "x-amazon-apigateway-authorizer": {
-                                "providerARNs": [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+                                "providerARNs": [
+                                    {
+                                        "Fn::If": [
+                                            "CreateUserPool",
+                                            {"Fn::GetAtt": ["UserPool", "Arn"]},
+                                            {"Ref": "ExistingUserPoolArn"},
+                                        ]
+                                    }
+                                ]
                             }
                         }
                     }
@@ -357,10 +368,30 @@ def merge_template(stage: str) -> dict[str, Any]:
         metadata["checkov"] = {"skip": [{"id": check, "comment": why} for check, why in skips]}
     outputs = {
         "TableName": {"Value": {"Ref": "TodoTable"}},
-        "UserPoolId": {"Value": {"Ref": "UserPool"}},
-        "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
+        "UserPoolArn": {
+            "Value": {
+                "Fn::If": [
+                    "CreateUserPool",
+                    {"Fn::GetAtt": ["UserPool", "Arn"]},
+                    {"Ref": "ExistingUserPoolArn"},
+                ]
+            }
+        },
+        "UserPoolId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPool"}},
+        "UserPoolClientId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPoolClient"}},
     }
-    return {"Resources": resources, "Outputs": outputs}
+    # A stack can bring its own pool (one `make deploy` bootstrapped, or one shared with
+    # other services): then it creates none and the authorizer trusts that one.
+    parameters = {
+        "ExistingUserPoolArn": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": r"^$|^arn:aws[\w-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+$",
+            "Description": "The ARN of an existing Cognito user pool to trust; empty: create one",
+        }
+    }
+    conditions = {"CreateUserPool": {"Fn::Equals": [{"Ref": "ExistingUserPoolArn"}, ""]}}
+    return {"Parameters": parameters, "Conditions": conditions, "Resources": resources, "Outputs": outputs}
 
 
 def main() -> None:
