@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import telemetry
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
-from tests.conftest import STAGE
+from tests.conftest import CONFIG, STAGE
 from tools.package import package
 from tools.template import CHECKOV_SKIPS
 
@@ -98,17 +98,19 @@ def test_every_route_uses_the_stacks_cognito_pool(resources: dict[str, Any]) -> 
 
 
 def test_functions_are_traced_logged_briefly_and_bounded(resources: dict[str, Any]) -> None:
+    days = CONFIG["stages"][STAGE]["log_retention_days"]
+    assert days == 14
     for name in ("APIHandler", "PurgeCompleted"):
         properties = resources[name]["Properties"]
         assert properties["Tracing"] == "Active"
         logs = resources[f"{name}Logs"]["Properties"]
         assert logs["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
-        assert logs["RetentionInDays"] == 14
+        assert logs["RetentionInDays"] == days
     assert resources["APIHandler"]["Properties"]["Timeout"] <= 28  # API Gateway gives up at 29 s
     api = resources["RestAPI"]["Properties"]
     assert api["TracingEnabled"] is True
     assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
-    assert resources["ApiAccessLogs"]["Properties"]["RetentionInDays"] == 14
+    assert resources["ApiAccessLogs"]["Properties"]["RetentionInDays"] == days
 
 
 def test_gateway_errors_carry_cors_and_the_error_shape(resources: dict[str, Any]) -> None:

@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     command = [chalice, "deploy", "--stage", args.stage]
     deployed = subprocess.run(command, cwd=args.project_dir, check=False)  # noqa: S603
     if deployed.returncode == 0:
+        print(f"commit .chalice/deployed/{args.stage}.json: the next deploy, from any clone, updates from it")
         print(f"then, if the schema version changed: make migrate STAGE={args.stage} (DRY_RUN=1 first)")
     return deployed.returncode
 
