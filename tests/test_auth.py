@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,27 +227,32 @@ def test_rsa_verification_agrees_with_cryptography() -> None:
 def http_server() -> Iterator[tuple[str, dict[str, Any]]]:
     """A loopback HTTP server whose answer each test sets; stopped after the test."""
     behaviour: dict[str, Any] = {"body": b"{}", "delay": 0.0}
+    stopping = threading.Event()  # ends a delayed answer early when the test is over
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            time.sleep(behaviour["delay"])
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(behaviour["body"])
+            stopping.wait(behaviour["delay"])
+            try:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(behaviour["body"])
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting, as the timeout test means it to
 
         def log_message(self, *args: Any) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server.daemon_threads = False  # server_close() then joins every handler thread
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json", behaviour
     finally:
-        behaviour["delay"] = 0.0
+        stopping.set()
         server.shutdown()
         server.server_close()
+        thread.join()
 
 
 def test_fetch_jwks_reads_the_document(http_server: tuple[str, dict[str, Any]]) -> None:
