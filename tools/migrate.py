@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.store import SCHEMA_KEY, SCHEMA_VERSION, schema_version, upgrade
@@ -54,7 +55,7 @@ class Report:
         count = sum(self.behind.values()) if dry_run else self.migrated
         resumed = " (resumed)" if self.resumed else ""
         return (
-            f"schema v{self.target}{resumed}: scanned {self.scanned} todos, behind {behind}; "
+            f"schema v{self.target}{resumed}: scanned {self.scanned} items, todos behind {behind}; "
             f"{verb} {count}, gone meanwhile {self.gone}"
         )
 
@@ -175,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=100)
     args = parser.parse_args(argv)
     table = stage_table(args.stage)
-    client = operator_session().create_client("dynamodb")
+    # Adaptive retries also pace the client when DynamoDB throttles: a migration is a bulk
+    # job sharing the table with live traffic, and should slow down rather than fail.
+    retries = Config(retries={"mode": "adaptive", "total_max_attempts": 10})
+    client = operator_session().create_client("dynamodb", config=retries)
     migrator = Migrator(client, table, page_size=args.page_size)
     print(f"{'dry run on' if args.dry_run else 'migrating'} {table} to schema v{SCHEMA_VERSION}", flush=True)
     try:
