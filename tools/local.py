@@ -52,11 +52,10 @@ _FAKE_CREDENTIALS = {
 }
 
 
-def _table_definition() -> tuple[str, dict[str, Any]]:
-    from chalicelib.store import TABLE_DEFINITION
-
+def _table_name() -> str:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return config["stages"][STAGE]["environment_variables"]["TODO_TABLE"], TABLE_DEFINITION
+    name: str = config["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
+    return name
 
 
 def _find_pool(cognito: Any) -> tuple[str, str] | None:
@@ -74,13 +73,10 @@ def _region() -> str:
 
 
 def create_table() -> None:
-    from chalicelib.store import TIME_TO_LIVE
+    """The local stage's table, made as `make deploy` makes a stage's (tools/deploy.py)."""
+    from tools.deploy import ensure_table
 
-    name, definition = _table_definition()
-    dynamodb = boto3.client("dynamodb", region_name=_region())
-    if name not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(TableName=name, **definition)
-        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=TIME_TO_LIVE)
+    ensure_table(boto3.client("dynamodb", region_name=_region()), _table_name())
 
 
 def user_pool() -> tuple[str, str]:
