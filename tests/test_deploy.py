@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import botocore.session
@@ -19,7 +20,7 @@ import pytest
 
 from chalicelib.store import TABLE_DEFINITION
 from tests.conftest import ROOT
-from tools.deploy import bootstrap, configure, main
+from tools.deploy import bootstrap, configure, ensure_table, main
 from tools.template import APP_CLIENT_SETTINGS
 
 
@@ -186,3 +187,23 @@ def test_bootstrap_refuses_a_table_without_the_local_indexes(session: Any) -> No
     dynamodb.create_table(TableName="todo-api-dev", **bare)
     with pytest.raises(SystemExit, match="lacks local indexes"):
         bootstrap(session, "dev")
+
+
+def test_bootstrap_waits_until_a_new_table_can_take_backups(session: Any) -> None:
+    # Right after CreateTable, DynamoDB may refuse to enable backups for a few minutes.
+    dynamodb = session.create_client("dynamodb")
+    refusals = [2]
+
+    def not_yet(**_: Any) -> Any:
+        if not refusals[0]:
+            return None
+        refusals[0] -= 1
+        error = {"Code": "ContinuousBackupsUnavailableException", "Message": "Backups are being enabled"}
+        return SimpleNamespace(status_code=400, headers={}), {"Error": error, "ResponseMetadata": {}}
+
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateContinuousBackups", not_yet)
+    waits: list[float] = []
+    ensure_table(dynamodb, "todo-api-dev", sleep=waits.append)
+    assert (refusals, waits) == ([0], [10, 10])
+    backups = dynamodb.describe_continuous_backups(TableName="todo-api-dev")["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"

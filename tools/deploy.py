@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ class StatefulResources:
     app_client_id: str
 
 
-def ensure_table(dynamodb: Any, name: str) -> str:
+def ensure_table(dynamodb: Any, name: str, *, sleep: Callable[[float], None] = time.sleep) -> str:
     """The table, created if missing; its ARN. An existing table must have our keys."""
     try:
         table = dynamodb.describe_table(TableName=name)["Table"]
@@ -67,17 +68,30 @@ def ensure_table(dynamodb: Any, name: str) -> str:
         dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 5})
     if table["KeySchema"] != TABLE_DEFINITION["KeySchema"]:
         raise SystemExit(f"table {name} exists with another key schema: {table['KeySchema']}")
-    _ensure_indexes(dynamodb, table)
+    _ensure_indexes(dynamodb, table, sleep)
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=TIME_TO_LIVE)
-    dynamodb.update_continuous_backups(
-        TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-    )
+    _ensure_point_in_time_recovery(dynamodb, name, sleep)
     return str(table["TableArn"])
 
 
-def _ensure_indexes(dynamodb: Any, table: dict[str, Any]) -> None:
+def _ensure_point_in_time_recovery(dynamodb: Any, name: str, sleep: Callable[[float], None]) -> None:
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    if backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED":
+        return
+    for _ in range(30):
+        try:
+            dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+            return
+        except dynamodb.exceptions.ContinuousBackupsUnavailableException:
+            sleep(10)  # a new table takes a few minutes before backups can be turned on
+    raise SystemExit(f"point-in-time recovery could not be enabled on {name} yet; run the deploy again")
+
+
+def _ensure_indexes(dynamodb: Any, table: dict[str, Any], sleep: Callable[[float], None]) -> None:
     """A table made by an older version gets the global indexes added since (one at a time,
     as DynamoDB requires); a missing local index cannot be added to an existing table."""
     name = table["TableName"]
@@ -97,18 +111,16 @@ def _ensure_indexes(dynamodb: Any, table: dict[str, Any]) -> None:
             GlobalSecondaryIndexUpdates=[{"Create": index}],
         )
         print(f"adding index {index['IndexName']} to {name} (DynamoDB backfills it; this can take a while)")
-        _wait_until_indexes_are_active(dynamodb, name)
+        _wait_until_indexes_are_active(dynamodb, name, sleep)
 
 
-def _wait_until_indexes_are_active(dynamodb: Any, name: str, *, timeout_s: float = 3600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
+def _wait_until_indexes_are_active(dynamodb: Any, name: str, sleep: Callable[[float], None]) -> None:
+    for _ in range(240):  # an hour
         indexes = dynamodb.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
         if all(index["IndexStatus"] == "ACTIVE" for index in indexes):
             return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the indexes of {name} are still being built; run the deploy again later")
-        time.sleep(15)
+        sleep(15)
+    raise SystemExit(f"the indexes of {name} are still being built; run the deploy again later")
 
 
 def ensure_user_pool(cognito: Any, name: str) -> tuple[str, str]:
