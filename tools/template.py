@@ -120,8 +120,9 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
         (
             "CKV_AWS_119",
             (
-                "Encrypted at rest with DynamoDB's AWS owned key; a customer managed key is a "
-                "per-deployment compliance choice with its own cost and key policy."
+                "Encrypted at rest with the AWS managed KMS key (SSEEnabled: aws/dynamodb, logged in "
+                "CloudTrail); a customer managed key is a per-deployment compliance choice with its "
+                "own cost and key policy."
             ),
         ),
     ],
