@@ -14,11 +14,9 @@ import pytest
 
 from chalicelib import telemetry
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
-from tests.conftest import CONFIG, STAGE
+from tests.conftest import CONFIG, ROOT, STAGE
 from tools.package import package
 from tools.template import CHECKOV_SKIPS
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
