@@ -17,9 +17,11 @@ from typing import Any
 
 import botocore.session
 import pytest
+from moto.server import ThreadedMotoServer
 
 from chalicelib.store import TABLE_DEFINITION
 from tests.conftest import ROOT
+from tests.test_local_server import emulator_client, free_port, make_env
 from tools.deploy import bootstrap, configure, ensure_table, main
 from tools.template import APP_CLIENT_SETTINGS
 
@@ -207,3 +209,44 @@ def test_bootstrap_waits_until_a_new_table_can_take_backups(session: Any) -> Non
     assert (refusals, waits) == ([0], [10, 10])
     backups = dynamodb.describe_continuous_backups(TableName="todo-api-dev")["ContinuousBackupsDescription"]
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_make_deploy_bootstraps_with_the_callers_aws_configuration(project: Path) -> None:
+    """`make deploy STAGE=dev BOOTSTRAP_ONLY=1` over a real endpoint (a moto server), in a
+    copy of the project so that the config it writes is the copy's."""
+    for name in ("Makefile", "requirements-dev.txt", "requirements-checkov.txt"):
+        shutil.copy2(ROOT / name, project / name)  # with its time: older than the install stamp
+    shutil.copytree(ROOT / "tools", project / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".venv").symlink_to(ROOT / ".venv")  # installed already: make finds its stamp
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    port = server.get_host_and_port()[1]
+    try:
+        env = {
+            **make_env(),
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "operator",
+            "AWS_SECRET_ACCESS_KEY": "operator",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }
+        usage = subprocess.run(["make", "-s", "deploy"], cwd=project, env=env, capture_output=True, text=True)
+        assert usage.returncode == 2
+        assert "usage: make deploy STAGE=dev|prod" in usage.stderr
+        done = subprocess.run(
+            ["make", "-s", "deploy", "STAGE=dev", "BOOTSTRAP_ONLY=1"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        pools = emulator_client("cognito-idp", port, region="eu-west-1", key="operator").list_user_pools(
+            MaxResults=10
+        )["UserPools"]
+        [pool] = pools
+        config = json.loads((project / ".chalice" / "config.json").read_text())
+        pool_arn = config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"]
+        # The caller's region, not the Makefile's offline default (us-east-1).
+        assert pool_arn.startswith("arn:aws:cognito-idp:eu-west-1:")
+        assert pool_arn.endswith(f"/{pool['Id']}")
+        assert pool_arn in done.stdout
+        assert not (project / ".chalice" / "deployed").exists()
+        assert (project / ".venv").is_symlink()  # make used the installed tools, built nothing
+    finally:
+        server.stop()
