@@ -22,6 +22,8 @@ STAGE = "dev"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
 HOST = "api.example.test"
+# What app.py builds once per container: each test starts (and leaves) with none built.
+FACTORIES = (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier, todo_app.telemetry_log)
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +39,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
-    for factory in (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier):
+    for factory in FACTORIES:
         factory.cache_clear()
     calls: list[str] = []
     with mock_aws():
         yield calls
-    for factory in (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier):
+    for factory in FACTORIES:
         factory.cache_clear()
 
 

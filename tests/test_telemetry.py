@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice.test import Client
 
+import app as todo_app
 from chalicelib import telemetry
-from tests.conftest import sub_of
+from tests.conftest import CONFIG, STAGE, sub_of
 
 Auth = Callable[..., dict[str, str]]
 
@@ -77,3 +81,18 @@ def test_user_refs_are_stable_pseudonyms() -> None:
     assert ref is not None
     assert re.fullmatch(r"u_[0-9a-f]{16}", ref)
     assert telemetry.user_ref(None) is None
+
+
+@pytest.mark.parametrize(("level", "logged"), [("INFO", 1), ("ERROR", 0)])
+def test_the_log_level_comes_from_the_stage_config(
+    dynamodb: Any, auth: Auth, capsys: pytest.CaptureFixture[str], tmp_path: Path, level: str, logged: int
+) -> None:
+    config = copy.deepcopy(CONFIG)
+    config["stages"][STAGE]["environment_variables"]["TODO_LOG_LEVEL"] = level
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    with Client(todo_app.app, stage_name=STAGE, project_dir=str(tmp_path)) as client:
+        created = client.http.post("/todos", headers=auth(), body='{"title": "a"}')
+    assert created.status_code == 201  # whose line is at INFO
+    assert len(lines(capsys)) == logged
