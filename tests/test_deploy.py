@@ -17,11 +17,10 @@ from typing import Any
 
 import botocore.session
 import pytest
-from moto.server import ThreadedMotoServer
 
 from chalicelib.store import TABLE_DEFINITION
 from tests.conftest import ROOT
-from tests.test_local_server import emulator_client, free_port, make_env
+from tests.test_local_server import aws_env, emulator_client, make_env, moto_server
 from tools.deploy import bootstrap, configure, ensure_table, main
 from tools.template import APP_CLIENT_SETTINGS
 
@@ -218,17 +217,8 @@ def test_make_deploy_bootstraps_with_the_callers_aws_configuration(project: Path
         shutil.copy2(ROOT / name, project / name)  # with its time: older than the install stamp
     shutil.copytree(ROOT / "tools", project / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     (project / ".venv").symlink_to(ROOT / ".venv")  # installed already: make finds its stamp
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    port = server.get_host_and_port()[1]
-    try:
-        env = {
-            **make_env(),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "AWS_ACCESS_KEY_ID": "operator",
-            "AWS_SECRET_ACCESS_KEY": "operator",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-        }
+    with moto_server() as port:
+        env = {**make_env(), **aws_env(port, "eu-west-1")}
         usage = subprocess.run(["make", "-s", "deploy"], cwd=project, env=env, capture_output=True, text=True)
         assert usage.returncode == 2
         assert "usage: make deploy STAGE=dev|prod" in usage.stderr
@@ -236,17 +226,13 @@ def test_make_deploy_bootstraps_with_the_callers_aws_configuration(project: Path
             ["make", "-s", "deploy", "STAGE=dev", "BOOTSTRAP_ONLY=1"],
             cwd=project, env=env, capture_output=True, text=True, timeout=300, check=True,
         )  # fmt: skip
-        pools = emulator_client("cognito-idp", port, region="eu-west-1", key="operator").list_user_pools(
-            MaxResults=10
-        )["UserPools"]
-        [pool] = pools
-        config = json.loads((project / ".chalice" / "config.json").read_text())
-        pool_arn = config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"]
-        # The caller's region, not the Makefile's offline default (us-east-1).
-        assert pool_arn.startswith("arn:aws:cognito-idp:eu-west-1:")
-        assert pool_arn.endswith(f"/{pool['Id']}")
-        assert pool_arn in done.stdout
-        assert not (project / ".chalice" / "deployed").exists()
-        assert (project / ".venv").is_symlink()  # make used the installed tools, built nothing
-    finally:
-        server.stop()
+        cognito = emulator_client("cognito-idp", port, region="eu-west-1", key="operator")
+        [pool] = cognito.list_user_pools(MaxResults=10)["UserPools"]
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    pool_arn = config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"]
+    # The caller's region, not the Makefile's offline default (us-east-1).
+    assert pool_arn.startswith("arn:aws:cognito-idp:eu-west-1:")
+    assert pool_arn.endswith(f"/{pool['Id']}")
+    assert pool_arn in done.stdout
+    assert not (project / ".chalice" / "deployed").exists()
+    assert (project / ".venv").is_symlink()  # make used the installed tools, built nothing

@@ -60,6 +60,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def moto_server() -> Iterator[int]:
+    """A separate moto server on a free loopback port, stopped on exit: yields its port."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    try:
+        yield server.get_host_and_port()[1]
+    finally:
+        server.stop()
+
+
+def aws_env(port: int, region: str = "us-east-1", key: str = "operator") -> dict[str, str]:
+    """A child process's own AWS configuration (as a user's would be), pointed at `port`."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": key,
+        "AWS_DEFAULT_REGION": region,
+    }
+
+
 def make_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TODO_", "MAKE"))}
     env["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -308,17 +329,9 @@ def test_shutdown_leaves_no_process() -> None:
 def test_the_backend_can_be_replaced_by_configuration() -> None:
     # Another AWS endpoint (here a separate moto server, as DynamoDB Local or LocalStack
     # would be) instead of the embedded one: the table and pool are made there.
-    external = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    external.start()
-    endpoint = f"http://127.0.0.1:{external.get_host_and_port()[1]}"
-    try:
+    with moto_server() as port:
         running = start_server(
-            "BACKEND=external",
-            backend_port=external.get_host_and_port()[1],
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="external",
-            AWS_SECRET_ACCESS_KEY="external",
-            AWS_DEFAULT_REGION="eu-west-1",
+            "BACKEND=external", backend_port=port, **aws_env(port, "eu-west-1", "external")
         )
         try:
             token = running.token("ext-user")
@@ -327,11 +340,9 @@ def test_the_backend_can_be_replaced_by_configuration() -> None:
         finally:
             output = stop_server(running)
         assert "your AWS configuration" in output
-        dynamodb = emulator_client("dynamodb", external.get_host_and_port()[1], "eu-west-1", "external")
+        dynamodb = emulator_client("dynamodb", port, "eu-west-1", "external")
         items = dynamodb.scan(TableName="todo-api-local")["Items"]
         assert [item["title"]["S"] for item in items] == ["stored elsewhere"]
-    finally:
-        external.stop()
 
 
 def test_make_cleanup_runs_the_jobs_against_the_local_backend(server: Server) -> None:

@@ -13,12 +13,11 @@ from typing import Any
 
 import botocore.session
 import pytest
-from moto.server import ThreadedMotoServer
 
 from chalicelib import cleanup, todos
 from chalicelib.store import SCHEMA_VERSION, TABLE_DEFINITION, TodoStore, purge_shard
 from tests.conftest import ROOT, TABLE, items_in_table, sub_of
-from tests.test_local_server import emulator_client, free_port, make_env
+from tests.test_local_server import aws_env, emulator_client, make_env, moto_server
 from tools.migrate import CHECKPOINT_OWNER, Migrator, main
 
 Auth = Callable[..., dict[str, str]]
@@ -249,20 +248,11 @@ def test_the_command_line_dry_run_then_run(dynamodb: Any, capsys: pytest.Capture
 
 def test_make_migrate_uses_the_callers_aws_configuration() -> None:
     """`make migrate` over a real endpoint (a moto server here, through AWS_ENDPOINT_URL)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    port = server.get_host_and_port()[1]
-    try:
-        dynamodb = emulator_client("dynamodb", port, key="operator")
+    with moto_server() as port:
+        dynamodb = emulator_client("dynamodb", port)
         dynamodb.create_table(TableName=TABLE, **TABLE_DEFINITION)
         seed_v1(dynamodb, 3)
-        env = {
-            **make_env(),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "AWS_ACCESS_KEY_ID": "operator",
-            "AWS_SECRET_ACCESS_KEY": "operator",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+        env = {**make_env(), **aws_env(port)}
 
         def make(*args: str) -> str:
             done = subprocess.run(
@@ -275,8 +265,6 @@ def test_make_migrate_uses_the_callers_aws_configuration() -> None:
         assert all("schemaVersion" not in item for item in items_in_table(dynamodb))
         assert "migrated 3" in make()
         assert sorted(item["schemaVersion"]["N"] for item in todo_items(dynamodb)) == ["2", "2", "2"]
-    finally:
-        server.stop()
 
 
 def test_the_command_line_stops_with_a_message_not_a_traceback(

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from chalicelib.store import TABLE_DEFINITION
-from tests.test_local_server import free_port
+from tests.test_local_server import moto_server
 from tools.package import package
 
 PACKAGE_BUDGET_BYTES = 100 * 1024
@@ -43,12 +42,8 @@ def test_the_template_runs_the_packaging_python(built: Path) -> None:
 
 @pytest.fixture
 def backend() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-    finally:
-        server.stop()
+    with moto_server() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_the_unpacked_zip_serves_a_request(built: Path, tmp_path: Path, backend: str) -> None:
