@@ -107,19 +107,22 @@ def caller(request: Request) -> str:
 
 
 @functools.cache
-def telemetry_log() -> Any:
-    return telemetry.logger(os.environ.get("TODO_LOG_LEVEL", "INFO"))
+def diagnostics() -> None:
+    """The stage's log level for diagnostics (Chalice's app.log: unhandled errors and the like).
+    The request and job lines carry the metrics the alarms watch: no level drops them."""
+    app.log.setLevel(os.environ.get("TODO_LOG_LEVEL", "INFO").upper())
 
 
 @app.middleware("http")
 def observe(event: Request, get_response: Any) -> Response:
     """One structured log line, with its metrics, per request; Retry-After on 503s."""
     started = time.perf_counter()
+    diagnostics()
     response: Response = get_response(event)
     if response.status_code == ServiceUnavailable.STATUS_CODE:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     notes = web.notes(event)
-    telemetry_log().info(
+    telemetry.write(
         telemetry.request_line(
             timestamp_ms=int(time.time() * 1000),
             request_id=str(
@@ -253,7 +256,8 @@ def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
         keep_completed_for=keep_for,
         remaining_ms=context.get_remaining_time_in_millis,
     )
-    telemetry_log().info(
+    diagnostics()
+    telemetry.write(
         telemetry.job_line(
             timestamp_ms=int(time.time() * 1000),
             job="purge_completed",

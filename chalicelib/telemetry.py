@@ -1,7 +1,8 @@
 """Structured logs and CloudWatch metrics: one JSON line per request and per job run.
 
 Each line is also a CloudWatch Embedded Metric Format document, so the metrics cost no
-API call: Lambda's log pipeline extracts them. Lines carry a request id, the route, the
+API call: Lambda's log pipeline extracts them. They are always written; the stage's log
+level (`TODO_LOG_LEVEL`) governs diagnostics only (Chalice's `app.log`). Lines carry a request id, the route, the
 status, the latency and a non-reversible reference to the user; never a token, a title
 or any other content of a todo.
 """
@@ -10,29 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 NAMESPACE = "todo-api"
-_LOGGER = "todo-api.telemetry"
 
 
-class _Stdout(logging.Handler):
-    """Writes to whatever sys.stdout is at the time (Lambda ships stdout to CloudWatch)."""
+def write(line: str) -> None:
+    """Write a request or job line, whatever the log level.
 
-    def emit(self, record: logging.LogRecord) -> None:
-        sys.stdout.write(self.format(record) + "\n")
-
-
-def logger(level: str) -> logging.Logger:
-    log = logging.getLogger(_LOGGER)
-    if not log.handlers:
-        log.addHandler(_Stdout())
-        log.propagate = False
-    log.setLevel(level.upper())
-    return log
+    These lines are records, not diagnostics: CloudWatch extracts the metrics in them,
+    and the alarms watch those metrics, so a quieter log level must never drop one.
+    Written to whatever sys.stdout is at the time (Lambda ships stdout to CloudWatch).
+    """
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def user_ref(sub: str | None) -> str | None:

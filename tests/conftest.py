@@ -23,7 +23,7 @@ CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
 HOST = "api.example.test"
 # What app.py builds once per container: each test starts (and leaves) with none built.
-FACTORIES = (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier, todo_app.telemetry_log)
+FACTORIES = (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier, todo_app.diagnostics)
 
 
 @pytest.fixture(autouse=True)

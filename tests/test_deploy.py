@@ -22,6 +22,7 @@ from chalicelib.store import TABLE_DEFINITION
 from tests.conftest import ROOT
 from tests.test_local_server import aws_env, emulator_client, make_env, moto_server
 from tools.deploy import bootstrap, configure, ensure_table, main
+from tools.package import package
 from tools.template import APP_CLIENT_SETTINGS
 
 
@@ -69,6 +70,70 @@ def test_bootstrap_makes_the_table_and_pool_protected_and_in_the_declared_shape(
     client = cognito.describe_user_pool_client(UserPoolId=made.user_pool_id, ClientId=made.app_client_id)
     assert "ClientSecret" not in client["UserPoolClient"]
     assert client["UserPoolClient"]["ExplicitAuthFlows"] == APP_CLIENT_SETTINGS["ExplicitAuthFlows"]
+
+
+def described_as_cloudformation(dynamodb: Any, name: str) -> dict[str, Any]:
+    """A live table, read back through DynamoDB's API, in CloudFormation's property names."""
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+
+    def index(found: dict[str, Any]) -> dict[str, Any]:
+        return {key: found[key] for key in ("IndexName", "KeySchema", "Projection")}
+
+    def by_name(indexes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted((index(i) for i in indexes), key=lambda i: str(i["IndexName"]))
+
+    return {
+        "TableName": table["TableName"],
+        "BillingMode": table["BillingModeSummary"]["BillingMode"],
+        "AttributeDefinitions": sorted(table["AttributeDefinitions"], key=lambda a: str(a["AttributeName"])),
+        "KeySchema": table["KeySchema"],
+        "LocalSecondaryIndexes": by_name(table.get("LocalSecondaryIndexes", [])),
+        "GlobalSecondaryIndexes": by_name(table.get("GlobalSecondaryIndexes", [])),
+        "TimeToLiveSpecification": {
+            "AttributeName": ttl.get("AttributeName"),
+            "Enabled": ttl.get("TimeToLiveStatus") == "ENABLED",
+        },
+        "PointInTimeRecoverySpecification": {
+            "PointInTimeRecoveryEnabled": backups["PointInTimeRecoveryDescription"][
+                "PointInTimeRecoveryStatus"
+            ]
+            == "ENABLED"
+        },
+        "SSESpecification": {"SSEEnabled": table.get("SSEDescription", {}).get("Status") == "ENABLED"},
+        "DeletionProtectionEnabled": table.get("DeletionProtectionEnabled", False),
+    }
+
+
+def as_declared(properties: dict[str, Any]) -> dict[str, Any]:
+    """A template's table properties, with lists in the order DynamoDB describes them."""
+    result = dict(properties)
+    result["AttributeDefinitions"] = sorted(
+        properties["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+    )
+    for key in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
+        result[key] = sorted(properties.get(key, []), key=lambda i: i["IndexName"])
+    return result
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_bootstrapped_table_is_the_packaged_table(session: Any, tmp_path: Path, stage: str) -> None:
+    # Two routes, one table: what `make deploy` creates, read back from DynamoDB, equals
+    # what the packaged stack declares, deletion protection and all.
+    bootstrap(session, stage)
+    template = json.loads((package(stage, tmp_path / "package", bytecode=False) / "sam.json").read_text())
+    declared = template["Resources"]["TodoTable"]["Properties"]
+    live = described_as_cloudformation(session.create_client("dynamodb"), f"todo-api-{stage}")
+    assert live == as_declared(declared)
+    assert declared["DeletionProtectionEnabled"] is True
+
+
+def test_bootstrap_protects_an_older_unprotected_table(session: Any) -> None:
+    dynamodb = session.create_client("dynamodb")
+    dynamodb.create_table(TableName="todo-api-dev", **TABLE_DEFINITION)
+    bootstrap(session, "dev")
+    assert dynamodb.describe_table(TableName="todo-api-dev")["Table"]["DeletionProtectionEnabled"] is True
 
 
 def test_bootstrap_gives_the_functions_log_groups_a_retention(session: Any) -> None:

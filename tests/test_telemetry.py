@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -83,10 +84,18 @@ def test_user_refs_are_stable_pseudonyms() -> None:
     assert telemetry.user_ref(None) is None
 
 
-@pytest.mark.parametrize(("level", "logged"), [("INFO", 1), ("ERROR", 0)])
-def test_the_log_level_comes_from_the_stage_config(
-    dynamodb: Any, auth: Auth, capsys: pytest.CaptureFixture[str], tmp_path: Path, level: str, logged: int
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+def test_every_metric_is_written_whatever_the_log_level(
+    dynamodb: Any,
+    auth: Auth,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_job: Any,
+    level: str,
 ) -> None:
+    # The alarms watch metrics that live in the request and job lines: a quieter level
+    # silences diagnostics (Chalice's app.log), never a metric.
     config = copy.deepcopy(CONFIG)
     config["stages"][STAGE]["environment_variables"]["TODO_LOG_LEVEL"] = level
     (tmp_path / ".chalice").mkdir()
@@ -94,5 +103,14 @@ def test_the_log_level_comes_from_the_stage_config(
     capsys.readouterr()
     with Client(todo_app.app, stage_name=STAGE, project_dir=str(tmp_path)) as client:
         created = client.http.post("/todos", headers=auth(), body='{"title": "a"}')
-    assert created.status_code == 201  # whose line is at INFO
-    assert len(lines(capsys)) == logged
+        assert created.status_code == 201
+        assert client.http.get("/todos", headers={"Host": "h"}).status_code == 401
+        assert todo_app.app.log.getEffectiveLevel() == getattr(logging, level)
+    monkeypatch.setenv("TODO_LOG_LEVEL", level)
+    todo_app.diagnostics.cache_clear()
+    run_job("purge_completed")
+    post, anonymous, job = lines(capsys)
+    assert (post["Status"], post["TodosCreated"], post["Requests"]) == ("201", 1, 1)
+    assert (anonymous["Status"], anonymous["Requests"]) == ("401", 1)
+    assert (job["type"], job["JobRuns"], job["RunsBehind"]) == ("job", 1, 0)
+    assert todo_app.app.log.getEffectiveLevel() == getattr(logging, level)

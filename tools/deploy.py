@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
-from tools.template import APP_CLIENT_SETTINGS, ROOT, USER_POOL_SETTINGS, log_retention_days
+from chalicelib.store import TABLE_DEFINITION
+from tools.template import APP_CLIENT_SETTINGS, ROOT, USER_POOL_SETTINGS, log_retention_days, table_properties
 
 _TABLE_ARN_PATTERN = re.compile(r"arn:aws:dynamodb:\*:\*:table/(?P<name>[\w.-]+)")
 
@@ -55,23 +55,29 @@ class StatefulResources:
 
 
 def ensure_table(dynamodb: Any, name: str, *, sleep: Callable[[float], None] = time.sleep) -> str:
-    """The table, created if missing; its ARN. An existing table must have our keys."""
+    """The table of `template.table_properties(name)`, created if missing, brought up to it
+    if older; its ARN. An existing table must have our keys."""
+    wanted = table_properties(name)
     try:
         table = dynamodb.describe_table(TableName=name)["Table"]
     except dynamodb.exceptions.ResourceNotFoundException:
         table = dynamodb.create_table(
             TableName=name,
-            **TABLE_DEFINITION,
-            SSESpecification={"Enabled": True},
-            DeletionProtectionEnabled=True,
+            **{key: wanted[key] for key in TABLE_DEFINITION},
+            SSESpecification={"Enabled": wanted["SSESpecification"]["SSEEnabled"]},
+            DeletionProtectionEnabled=wanted["DeletionProtectionEnabled"],
         )["TableDescription"]
         dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 5})
-    if table["KeySchema"] != TABLE_DEFINITION["KeySchema"]:
+    if table["KeySchema"] != wanted["KeySchema"]:
         raise SystemExit(f"table {name} exists with another key schema: {table['KeySchema']}")
     _ensure_indexes(dynamodb, table, sleep)
+    if table.get("DeletionProtectionEnabled", False) != wanted["DeletionProtectionEnabled"]:
+        dynamodb.update_table(TableName=name, DeletionProtectionEnabled=wanted["DeletionProtectionEnabled"])
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
-        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=TIME_TO_LIVE)
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification=wanted["TimeToLiveSpecification"]
+        )
     _ensure_point_in_time_recovery(dynamodb, name, sleep)
     return str(table["TableArn"])
 

@@ -4,7 +4,8 @@ Chalice emits the functions, their roles, the API and the schedule; this adds wh
 production stack needs around them, in one place and from the project's own sources
 (the table's shape comes from `store.TABLE_DEFINITION`):
 
-- the table: on demand, point-in-time recovery, encryption, TTL, kept on delete/replace;
+- the table: on demand, point-in-time recovery, encryption, TTL, deletion protection,
+  kept on delete/replace (`table_properties`, which the bootstrap also creates from);
 - a Cognito user pool and app client, wired into the API's authorizer (or, with the
   ExistingUserPoolArn parameter, an existing pool trusted instead);
 - log groups with a retention period, API access logs, X-Ray on the API stage;
@@ -26,6 +27,21 @@ from typing import Any
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def table_properties(name: str) -> dict[str, Any]:
+    """The table, in CloudFormation's names: the packaged stack declares exactly this and
+    `make deploy`'s bootstrap (tools/deploy.py) creates and keeps a table to match it."""
+    return {
+        "TableName": name,
+        **TABLE_DEFINITION,
+        "TimeToLiveSpecification": TIME_TO_LIVE,
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "DeletionProtectionEnabled": True,
+    }
+
+
 DEFAULT_LOG_RETENTION_DAYS = 14
 FUNCTIONS = {"APIHandler": "api_handler", "PurgeCompleted": "purge_completed"}
 ERROR_BODY = '{"Code": "$context.error.responseType", "Message": $context.error.messageString}'
@@ -186,13 +202,7 @@ def merge_template(stage: str) -> dict[str, Any]:
             "Type": "AWS::DynamoDB::Table",
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
-            "Properties": {
-                "TableName": table_name,
-                **TABLE_DEFINITION,
-                "TimeToLiveSpecification": TIME_TO_LIVE,
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            },
+            "Properties": table_properties(table_name),
         },
         "UserPool": {
             "Type": "AWS::Cognito::UserPool",
