@@ -9,11 +9,11 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum requirements-checkov.txt | cut -d' ' -f1)
 export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
-.PHONY: install test lint typecheck check run token cleanup load package bench clean deploy migrate
+.PHONY: install test lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
-OFFLINE := install test lint typecheck check run token cleanup load package bench
+OFFLINE := install test lint typecheck check run backend token cleanup load package policies rehearse bench
 $(OFFLINE): export AWS_ACCESS_KEY_ID ?= testing
 $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
@@ -49,6 +49,16 @@ check: lint typecheck test
 # CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
 package: $(STAMP)
 	$(BIN)/python -m tools.package --stage $(or $(STAGE),dev) --out build/package
+
+# Each function's IAM policy, from its code's calls and its configuration (tools/policies.py).
+policies: $(STAMP)
+	$(BIN)/python -m tools.policies
+
+# The packaged stack, rehearsed offline: SAM transform, AWS's create-time rules, then
+# moto's CloudFormation for what it can create (tools/rehearse.py says where it stops).
+rehearse: package
+	$(BIN)/python -m tools.rehearse --package-dir build/package --stack-name todo-api-$(or $(STAGE),dev) \
+		$(if $(EXISTING_USER_POOL_ARN),--parameter ExistingUserPoolArn=$(EXISTING_USER_POOL_ARN))
 
 # Cold start, warm CPU, zip size, memory and DynamoDB requests as ratios; writes BENCHMARKS.md.
 bench: $(STAMP)

@@ -17,8 +17,8 @@ packaged template declares (tools/template.py and store.TABLE_DEFINITION are the
 source of both).
 
 Then `configure` writes what was made into the stage's config: the table name and the
-pool ARN as environment variables, and the stage's IAM policies scoped to the table's
-real ARN (account and region included) instead of its name.
+pool ARN as environment variables, and the stage's IAM policies (tools/policies.py)
+scoped to the table's real ARN, account and region, instead of its name.
 
 A script rather than a CloudFormation stack: moto (and so the test suite) can create
 these resources through their APIs but not a user pool through CloudFormation, and a
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import subprocess
 import sys
 import time
@@ -40,9 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.store import TABLE_DEFINITION
-from tools.template import APP_CLIENT_SETTINGS, ROOT, USER_POOL_SETTINGS, log_retention_days, table_properties
-
-_TABLE_ARN_PATTERN = re.compile(r"arn:aws:dynamodb:\*:\*:table/(?P<name>[\w.-]+)")
+from tools import policies
+from tools.template import (
+    APP_CLIENT_SETTINGS,
+    FUNCTIONS,
+    ROOT,
+    USER_POOL_SETTINGS,
+    function_name,
+    log_retention_days,
+    table_properties,
+)
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,7 @@ def ensure_log_groups(logs: Any, stage: str, days: int) -> list[str]:
 
     Chalice's own `log_retention_in_days` would name the API handler's group wrongly
     (`...-api_handler`; the function is `todo-api-STAGE`), so the groups are made here."""
-    names = [f"/aws/lambda/todo-api-{stage}", f"/aws/lambda/todo-api-{stage}-purge_completed"]
+    names = [f"/aws/lambda/{function_name(stage, function)}" for function in FUNCTIONS.values()]
     for name in names:
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=name)
@@ -188,24 +194,8 @@ def configure(root: Path, stage: str, made: StatefulResources) -> list[Path]:
     settings["environment_variables"]["TODO_TABLE"] = made.table_name
     settings["environment_variables"]["TODO_USER_POOL_ARN"] = made.user_pool_arn
     changed = _write_json(config_path, config)
-    for function in settings.get("lambda_functions", {}).values():
-        path = root / ".chalice" / function["iam_policy_file"]
-        changed += _write_json(path, _scoped(json.loads(path.read_text()), made))
-    return changed
-
-
-def _scoped(policy: dict[str, Any], made: StatefulResources) -> dict[str, Any]:
-    """Name-scoped table ARNs (any account, any region) become the table's own."""
-
-    def exact(resource: str) -> str:
-        match = _TABLE_ARN_PATTERN.match(resource)
-        if match is None or match["name"] != made.table_name:
-            return resource
-        return made.table_arn + resource[match.end() :]
-
-    for statement in policy["Statement"]:
-        statement["Resource"] = [exact(resource) for resource in statement["Resource"]]
-    return policy
+    # The roles, made again (tools/policies.py) for the table's account and region.
+    return changed + policies.write(stage, table_arn=made.table_arn, root=root)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> list[Path]:

@@ -44,6 +44,16 @@ def table_properties(name: str) -> dict[str, Any]:
 
 DEFAULT_LOG_RETENTION_DAYS = 14
 FUNCTIONS = {"APIHandler": "api_handler", "PurgeCompleted": "purge_completed"}
+# Where Lambda sends a function's failed asynchronous invocations (a queue of this stack).
+FAILURE_QUEUE = {"purge_completed": "todo-api-{stage}-purge-failures"}
+
+
+def function_name(stage: str, function: str) -> str:
+    """A function's name, as `chalice deploy` names it and the packaged stack too: the API
+    handler is plain APP-STAGE. Fixed names let each role name its own log group exactly."""
+    return f"todo-api-{stage}" if function == "api_handler" else f"todo-api-{stage}-{function}"
+
+
 ERROR_BODY = '{"Code": "$context.error.responseType", "Message": $context.error.messageString}'
 
 # The user pool and its app client, in the names both CloudFormation and the Cognito API
@@ -286,7 +296,7 @@ def merge_template(stage: str) -> dict[str, Any]:
             # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
             "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
             "Properties": {
-                "QueueName": f"todo-api-{stage}-purge-failures",
+                "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage),
                 "MessageRetentionPeriod": 1209600,
                 "SqsManagedSseEnabled": True,
             },
@@ -363,6 +373,9 @@ def merge_template(stage: str) -> dict[str, Any]:
         ),
     }
     for logical, name in FUNCTIONS.items():
+        resources.setdefault(logical, {}).setdefault("Properties", {})["FunctionName"] = function_name(
+            stage, name
+        )
         resources[f"{logical}Logs"] = {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {

@@ -1,0 +1,258 @@
+"""Held to AWS's rules, not to our own model of AWS.
+
+Every function of both deploy routes is checked against what Lambda documents it needs
+for the function's configuration (tools/aws_rules.py): the packaged stack after the SAM
+transform (the rehearsal, tools/rehearse.py, which then creates what moto can of it), and
+the functions `chalice deploy` plans from the stage config and policy files. Mutants show
+that each rule can fail: the first of them is the stack that could not be created (traced
+functions whose roles could not write to X-Ray).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.cli.factory import CLIFactory
+from chalice.deploy import models
+from chalice.deploy.appgraph import ApplicationGraphBuilder
+
+from tests.conftest import ROOT
+from tools import aws_rules, policies
+from tools.aws_rules import Function, Stack, allows, function_problems
+from tools.package import package
+from tools.rehearse import LEFT_OUT, _offline_aws, check, rehearse, transform
+
+
+@pytest.fixture(autouse=True)
+def aws() -> list[str]:
+    """The rehearsal brings its own moto (as `make rehearse` does)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {stage: package(stage, tmp_path_factory.mktemp(stage)) for stage in ("dev", "prod")}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+@pytest.mark.parametrize(
+    "parameters",
+    [{}, {"ExistingUserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_Shared1"}],
+    ids=["own-pool", "existing-pool"],
+)
+def test_the_packaged_stack_passes_the_rehearsal(
+    packages: dict[str, Path], stage: str, parameters: dict[str, str]
+) -> None:
+    report = rehearse(packages[stage], stack_name=f"todo-api-{stage}", parameters=parameters)
+    assert report.problems == []
+    assert report.status == "CREATE_COMPLETE"
+    made = set(report.created.values())
+    assert {
+        "AWS::Lambda::Function", "AWS::IAM::Role", "AWS::DynamoDB::Table", "AWS::Logs::LogGroup",
+        "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::Events::Rule", "AWS::Lambda::Permission",
+        "AWS::ApiGateway::RestApi",
+    } <= made  # fmt: skip
+    # Exactly what the README says the rehearsal cannot create, and nothing silently dropped.
+    assert set(report.left_out.values()) <= set(LEFT_OUT)
+    assert not made & set(LEFT_OUT)
+    pools = {"AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient"}
+    assert (pools <= set(report.left_out.values())) == (not parameters)
+
+
+def chalice_deploy_functions(stage: str) -> list[Function]:
+    """The functions `chalice deploy --stage STAGE` would create, as Chalice plans them."""
+    config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name=stage)
+    application = ApplicationGraphBuilder().build(config, stage)
+    functions = []
+    for resource in application.resources:
+        if not isinstance(resource, models.LambdaFunction):
+            targets = [getattr(resource, name, None) for name in ("lambda_function", "authorizer")]
+            resource = next((t for t in targets if isinstance(t, models.LambdaFunction)), None)  # type: ignore[assignment]
+            if resource is None:
+                continue
+        role = resource.role
+        assert isinstance(role, models.ManagedIAMRole)
+        assert isinstance(role.policy, models.FileBasedIAMPolicy)
+        document = json.loads(Path(role.policy.filename).read_text())
+        functions.append(
+            Function(
+                name=resource.function_name,
+                policies=(document,),
+                trust_policy=role.trust_policy,
+                tracing=resource.xray,
+                log_group_exists=False,  # `make deploy` makes it, but plain `chalice deploy` does not
+                in_vpc=bool(resource.subnet_ids),
+                environment=resource.environment_variables,
+            )
+        )
+    return functions
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_functions_chalice_deploy_makes_meet_lambdas_requirements(stage: str) -> None:
+    functions = {f.name: f for f in chalice_deploy_functions(stage)}
+    assert set(functions) == {f"todo-api-{stage}", f"todo-api-{stage}-purge_completed"}
+    assert all(f.tracing for f in functions.values())  # the X-Ray case is really exercised
+    for function in functions.values():
+        assert function_problems(function) == []
+
+
+def test_the_policy_files_are_the_generated_ones() -> None:
+    # One place makes them (tools/policies.py); `make policies` writes them again.
+    for stage in policies.DEPLOYED_STAGES:
+        for function in policies.CODE_GRANTS:
+            path = policies.policy_file(stage, function)
+            expected = policies.policy(stage, function, table_arn=policies.scoped_table_arn(path))
+            assert json.loads(path.read_text()) == expected, f"run `make policies`: {path.name} is stale"
+
+
+# --- each rule can fail -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def transformed(packages: dict[str, Path]) -> dict[str, Any]:
+    sam = json.loads((packages["dev"] / "sam.json").read_text())
+    with _offline_aws("us-east-1"):
+        return transform(sam, "s3://bucket/deployment.zip", "us-east-1")
+
+
+def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = template["Resources"][role]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    return statements
+
+
+def without_tracing_grants(template: dict[str, Any]) -> None:
+    for role in ("ApiHandlerRole", "PurgeCompletedRole"):
+        statements = _statements(template, role)
+        statements[:] = [s for s in statements if not any(a.startswith("xray:") for a in s["Action"])]
+
+
+def with_the_old_log_scope(template: dict[str, Any]) -> None:
+    # What the policy files said before: "todo-api-dev-*" misses the API handler's own
+    # group, /aws/lambda/todo-api-dev.
+    for statement in _statements(template, "ApiHandlerRole"):
+        if statement["Sid"] == "OwnLogs":
+            statement["Resource"] = [
+                "arn:aws:logs:*:*:log-group:/aws/lambda/todo-api-dev-*",
+                "arn:aws:logs:*:*:log-group:/aws/lambda/todo-api-dev-*:log-stream:*",
+            ]
+
+
+def without_queue_grant(template: dict[str, Any]) -> None:
+    statements = _statements(template, "PurgeCompletedRole")
+    statements[:] = [s for s in statements if s["Sid"] != "RecordFailedRuns"]
+
+
+def trusted_by_ec2(template: dict[str, Any]) -> None:
+    trust = template["Resources"]["ApiHandlerRole"]["Properties"]["AssumeRolePolicyDocument"]
+    trust["Statement"][0]["Principal"] = {"Service": "ec2.amazonaws.com"}
+
+
+def with_a_dangling_reference(template: dict[str, Any]) -> None:
+    template["Resources"]["PurgeFailuresQueued"]["Properties"]["Dimensions"][0]["Value"] = {
+        "Fn::GetAtt": ["PurgeFailure", "QueueName"]
+    }
+
+
+def with_a_long_function_name(template: dict[str, Any]) -> None:
+    template["Resources"]["PurgeCompleted"]["Properties"]["FunctionName"] = "todo-api-" + "x" * 60
+
+
+def with_a_reserved_variable(template: dict[str, Any]) -> None:
+    template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]["AWS_REGION"] = "eu-west-1"
+
+
+def without_the_invoke_permission(template: dict[str, Any]) -> None:
+    del template["Resources"]["APIHandlerInvokePermission"]
+
+
+def with_the_queue_closed_to_eventbridge(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["PurgeFailuresPolicy"]["Properties"]["PolicyDocument"]
+    policy["Statement"][0]["Principal"] = {"Service": "sns.amazonaws.com"}
+
+
+def with_a_vpc(template: dict[str, Any]) -> None:
+    template["Resources"]["APIHandler"]["Properties"]["VpcConfig"] = {
+        "SubnetIds": ["subnet-0abc"],
+        "SecurityGroupIds": ["sg-0abc"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("mutate", "refusal"),
+    [
+        (without_tracing_grants, "does not allow xray:PutTraceSegments on * (active tracing)"),
+        (with_the_old_log_scope, "todo-api-dev: the role does not allow logs:CreateLogStream"),
+        (without_queue_grant, "does not allow sqs:SendMessage on arn:aws:sqs:us-east-1:123456789012:"),
+        (trusted_by_ec2, "todo-api-dev: its role does not trust lambda.amazonaws.com"),
+        (with_a_dangling_reference, "references PurgeFailure, which this stack does not create"),
+        (with_a_long_function_name, "is outside the service's limits"),
+        (with_a_reserved_variable, "reserved environment variables ['AWS_REGION']"),
+        (without_the_invoke_permission, "integrates todo-api-dev without permission to invoke it"),
+        (with_the_queue_closed_to_eventbridge, "EventBridge may not send to its dead-letter queue"),
+        (with_a_vpc, "does not allow ec2:CreateNetworkInterface on *"),
+    ],
+)
+def test_each_rule_refuses_what_aws_refuses(
+    transformed: dict[str, Any], mutate: Callable[[dict[str, Any]], None], refusal: str
+) -> None:
+    assert check(Stack(transformed, "todo-api-dev")) == []
+    mutant = copy.deepcopy(transformed)
+    mutate(mutant)
+    problems = check(Stack(mutant, "todo-api-dev"))
+    assert any(refusal in problem for problem in problems), problems
+
+
+def test_the_chalice_deploy_route_is_refused_without_tracing_grants() -> None:
+    [function, *_] = chalice_deploy_functions("dev")
+    statements = [s for s in function.policies[0]["Statement"] if s["Sid"] != "Tracing"]
+    bare = Function(function.name, ({"Statement": statements},), function.trust_policy, tracing=True)
+    assert any("xray:PutTraceSegments" in problem for problem in function_problems(bare))
+
+
+# --- IAM's evaluation, as documented ----------------------------------------------------
+
+
+def doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(action: Any, resource: Any, effect: str = "Allow") -> dict[str, Any]:
+    return {"Effect": effect, "Action": action, "Resource": resource}
+
+
+@pytest.mark.parametrize(
+    ("documents", "action", "resource", "allowed"),
+    [
+        ([doc(allow("s3:GetObject", "*"))], "s3:GetObject", "arn:aws:s3:::b/k", True),
+        ([doc(allow("S3:getobject", "*"))], "s3:GetObject", "arn:aws:s3:::b/k", True),  # actions ignore case
+        ([doc(allow("s3:Get*", "arn:aws:s3:::b/*"))], "s3:GetObject", "arn:aws:s3:::b/k/x", True),
+        # ARNs do not ignore case
+        ([doc(allow("s3:Get*", "arn:aws:s3:::B/*"))], "s3:GetObject", "arn:aws:s3:::b/k", False),
+        ([doc(allow("s3:GetObject", "arn:aws:s3:::b/?"))], "s3:GetObject", "arn:aws:s3:::b/kk", False),
+        ([doc(allow("logs:*", "arn:aws:logs:*:*:log-group:g:*"))], "logs:PutLogEvents",
+         "arn:aws:logs:r:1:log-group:g:log-stream:2026/[$LATEST]a", True),  # "[" is literal
+        ([doc(allow("logs:*", "arn:aws:logs:*:*:log-group:g"))], "logs:CreateLogStream",
+         "arn:aws:logs:r:1:log-group:g:*", False),
+        ([doc(allow("*", "*")), doc(allow("s3:Delete*", "*", "Deny"))], "s3:DeleteObject", "x", False),
+        ([doc(allow(["xray:PutTraceSegments"], ["arn:aws:xray:*"]))], "xray:PutTraceSegments", "*", False),
+        ([], "s3:GetObject", "x", False),
+    ],
+)  # fmt: skip
+def test_iam_evaluation(documents: list[dict[str, Any]], action: str, resource: str, allowed: bool) -> None:
+    assert allows(documents, action, resource) is allowed
+
+
+def test_generated_names_stay_within_lambdas_limit() -> None:
+    template = {"Resources": {"AVeryLongLogicalIdForAFunction" * 2: {"Type": "AWS::Lambda::Function"}}}
+    name = Stack(template, "a-stack-name-that-is-long-as-well").physical_name(
+        "AVeryLongLogicalIdForAFunction" * 2
+    )
+    assert aws_rules.NAME_LIMITS["AWS::Lambda::Function"][1].fullmatch(name)

@@ -1,0 +1,457 @@
+"""What AWS demands of a configuration, encoded from its documentation, not from our code.
+
+Linters check a template's shape and moto accepts almost anything; neither knows that
+Lambda refuses to create a traced function whose role cannot write to X-Ray. The rules
+here are what the services themselves check (or silently break on) when a function, role
+or stack is created. Each rule names its source; each is applied to what a deploy route
+would really create (the packaged stack after the SAM transform, or the functions that
+`chalice deploy` plans), never to a recording of our own calls.
+
+- `Stack` evaluates a plain CloudFormation template offline: Ref, Fn::GetAtt, Fn::Sub,
+  Fn::Join, Fn::If and conditions, with physical names as CloudFormation makes them.
+- `allows` is IAM's evaluation of identity policies (explicit Deny wins, then Allow;
+  wildcards in actions and resources), enough for the policies a function carries.
+- `role_needs` is what Lambda needs from a function's execution role for its configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+_GENERATED_SUFFIX = "REHEARSAL0001"  # CloudFormation appends 12-13 random characters
+
+# Lambda refuses these as environment variable names: the runtime sets them (Lambda
+# Developer Guide, "Defined runtime environment variables").
+RESERVED_ENVIRONMENT = frozenset(
+    {
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    }
+)  # fmt: skip
+ENVIRONMENT_LIMIT_BYTES = 4096  # "The total size of all environment variables" (Lambda quotas)
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+# Name limits of the resources this stack makes (each service's API reference).
+NAME_LIMITS: dict[str, tuple[str, re.Pattern[str]]] = {
+    "AWS::Lambda::Function": ("FunctionName", _FUNCTION_NAME),
+    "AWS::IAM::Role": ("RoleName", _ROLE_NAME),
+    "AWS::SQS::Queue": ("QueueName", re.compile(r"[a-zA-Z0-9_-]{1,80}")),
+    "AWS::SNS::Topic": ("TopicName", re.compile(r"[a-zA-Z0-9_-]{1,256}")),
+    "AWS::DynamoDB::Table": ("TableName", re.compile(r"[a-zA-Z0-9_.-]{3,255}")),
+    "AWS::Logs::LogGroup": ("LogGroupName", re.compile(r"[\w#/.-]{1,512}")),
+    "AWS::Cognito::UserPool": ("UserPoolName", re.compile(r"[\w\s+=,.@-]{1,128}")),
+    "AWS::Cognito::UserPoolClient": ("ClientName", re.compile(r"[\w\s+=,.@-]{1,128}")),
+    "AWS::Events::Rule": ("Name", re.compile(r"[.\-_A-Za-z0-9]{1,64}")),
+    "AWS::CloudWatch::Alarm": ("AlarmName", re.compile(r".{1,255}")),
+}
+
+
+class TemplateError(Exception):
+    """What CloudFormation would answer with a failed validation or create."""
+
+
+# --- CloudFormation, evaluated ----------------------------------------------------------
+
+# Physical values of each type: (what Ref gives, {attribute: format}). `{name}` is the
+# resource's physical name, `{id}` a generated id.
+_REF_AND_ATTRIBUTES: dict[str, tuple[str, dict[str, str]]] = {
+    "AWS::Lambda::Function": ("{name}", {"Arn": "arn:aws:lambda:{region}:{account}:function:{name}"}),
+    "AWS::Lambda::Permission": ("{id}", {}),
+    "AWS::Lambda::EventInvokeConfig": ("{id}", {}),
+    "AWS::IAM::Role": ("{name}", {"Arn": "arn:aws:iam::{account}:role/{name}", "RoleId": "AROA{id}"}),
+    "AWS::SQS::Queue": (
+        "https://sqs.{region}.amazonaws.com/{account}/{name}",
+        {
+            "Arn": "arn:aws:sqs:{region}:{account}:{name}",
+            "QueueName": "{name}",
+            "QueueUrl": "https://sqs.{region}.amazonaws.com/{account}/{name}",
+        },
+    ),
+    "AWS::SQS::QueuePolicy": ("{id}", {}),
+    "AWS::SNS::Topic": (
+        "arn:aws:sns:{region}:{account}:{name}",
+        {"TopicArn": "arn:aws:sns:{region}:{account}:{name}", "TopicName": "{name}"},
+    ),
+    "AWS::Logs::LogGroup": ("{name}", {"Arn": "arn:aws:logs:{region}:{account}:log-group:{name}:*"}),
+    "AWS::DynamoDB::Table": ("{name}", {"Arn": "arn:aws:dynamodb:{region}:{account}:table/{name}"}),
+    "AWS::Cognito::UserPool": (
+        "{region}_{id}",
+        {
+            "Arn": "arn:aws:cognito-idp:{region}:{account}:userpool/{region}_{id}",
+            "ProviderName": "cognito-idp.{region}.amazonaws.com/{region}_{id}",
+            "ProviderURL": "https://cognito-idp.{region}.amazonaws.com/{region}_{id}",
+            "UserPoolId": "{region}_{id}",
+        },
+    ),
+    "AWS::Cognito::UserPoolClient": ("{id}", {"ClientId": "{id}"}),
+    "AWS::ApiGateway::RestApi": ("{id}", {"RestApiId": "{id}", "RootResourceId": "{id}"}),
+    "AWS::ApiGateway::Deployment": ("{id}", {}),
+    "AWS::ApiGateway::Stage": ("{name}", {}),
+    "AWS::Events::Rule": ("{name}", {"Arn": "arn:aws:events:{region}:{account}:rule/{name}"}),
+    "AWS::CloudWatch::Alarm": ("{name}", {"Arn": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"}),
+}
+_NAME_PROPERTY = {kind: prop for kind, (prop, _) in NAME_LIMITS.items()} | {
+    "AWS::ApiGateway::Stage": "StageName"
+}
+
+
+@dataclass
+class Stack:
+    """A plain CloudFormation template, as CloudFormation would resolve it at create time."""
+
+    template: Mapping[str, Any]
+    name: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    region: str = REGION
+    account: str = ACCOUNT
+
+    def __post_init__(self) -> None:
+        self.resources: dict[str, Any] = dict(self.template.get("Resources", {}))
+        declared = self.template.get("Parameters", {})
+        unknown = set(self.parameters) - set(declared)
+        if unknown:
+            raise TemplateError(f"parameters not declared: {sorted(unknown)}")
+        self.values: dict[str, str] = {
+            name: self.parameters.get(name, spec.get("Default")) for name, spec in declared.items()
+        }
+        missing = [name for name, value in self.values.items() if value is None]
+        if missing:
+            raise TemplateError(f"parameters without a value: {missing}")
+        for name, spec in declared.items():
+            pattern = spec.get("AllowedPattern")
+            if pattern and not re.fullmatch(pattern, self.values[name]):
+                raise TemplateError(f"parameter {name} does not match its AllowedPattern")
+        self.conditions = {
+            name: self._condition(body) for name, body in self.template.get("Conditions", {}).items()
+        }
+
+    def _condition(self, body: Any) -> bool:
+        if isinstance(body, dict) and len(body) == 1:
+            ((function, args),) = body.items()
+            if function == "Fn::Equals":
+                left, right = (self.resolve(arg) for arg in args)
+                return bool(left == right)
+            if function == "Fn::Not":
+                return not self._condition(args[0])
+            if function == "Fn::And":
+                return all(self._condition(arg) for arg in args)
+            if function == "Fn::Or":
+                return any(self._condition(arg) for arg in args)
+            if function == "Condition":
+                return self.conditions[args]
+        raise TemplateError(f"unsupported condition: {json.dumps(body)[:80]}")
+
+    def created(self) -> dict[str, Any]:
+        """The resources this stack creates: those whose condition holds."""
+        result = {}
+        for logical, resource in self.resources.items():
+            condition = resource.get("Condition")
+            if condition is not None and condition not in self.conditions:
+                raise TemplateError(f"{logical}: unknown condition {condition}")
+            if condition is None or self.conditions[condition]:
+                result[logical] = resource
+        return result
+
+    def physical_name(self, logical: str) -> str:
+        resource = self._created(logical)
+        prop = _NAME_PROPERTY.get(resource["Type"])
+        if prop is not None and prop in resource.get("Properties", {}):
+            return str(self.resolve(resource["Properties"][prop]))
+        # CloudFormation's generated names: stack-logical-suffix, within the type's limit.
+        limit = (
+            64 if resource["Type"] in ("AWS::Lambda::Function", "AWS::IAM::Role", "AWS::Events::Rule") else 80
+        )
+        head = f"{self.name}-{logical}"[: limit - len(_GENERATED_SUFFIX) - 1]
+        return f"{head}-{_GENERATED_SUFFIX}"
+
+    def _created(self, logical: str) -> dict[str, Any]:
+        created = self.created()
+        if logical not in created:
+            state = "not created (its condition is false)" if logical in self.resources else "undefined"
+            raise TemplateError(f"a reference to {logical}, which is {state}")
+        resource: dict[str, Any] = created[logical]
+        return resource
+
+    def _format(self, logical: str, pattern: str) -> str:
+        generated = re.sub(r"[^A-Za-z0-9]", "", logical)[:10].lower() + "0rehearsal"
+        return pattern.format(
+            name=self.physical_name(logical) if "{name}" in pattern else "",
+            id=generated,
+            region=self.region,
+            account=self.account,
+        )
+
+    def ref(self, name: str) -> Any:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::StackName": self.name,
+            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{self.name}/1",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.values:
+            return self.values[name]
+        resource = self._created(name)
+        kind = resource["Type"]
+        if kind not in _REF_AND_ATTRIBUTES:
+            raise TemplateError(f"the rehearsal does not know what Ref gives for {kind}")
+        return self._format(name, _REF_AND_ATTRIBUTES[kind][0])
+
+    def get_att(self, logical: str, attribute: str) -> str:
+        kind = self._created(logical)["Type"]
+        attributes = _REF_AND_ATTRIBUTES.get(kind, ("", {}))[1]
+        if attribute not in attributes:
+            raise TemplateError(f"{logical} ({kind}) has no attribute {attribute} for Fn::GetAtt")
+        return self._format(logical, attributes[attribute])
+
+    def resolve(self, value: Any, variables: Mapping[str, Any] | None = None) -> Any:
+        """`value` with every intrinsic function evaluated, as CloudFormation would."""
+        if isinstance(value, list):
+            return [v for v in (self.resolve(item, variables) for item in value) if v is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, args),) = value.items()
+            if key == "Ref":
+                return _NO_VALUE if args == "AWS::NoValue" else self.ref(args)
+            if key == "Fn::GetAtt":
+                logical, attribute = args.split(".", 1) if isinstance(args, str) else args
+                return self.get_att(logical, attribute)
+            if key == "Fn::Sub":
+                return self._sub(args)
+            if key == "Fn::Join":
+                separator, items = args
+                return separator.join(str(item) for item in self.resolve(items))
+            if key == "Fn::If":
+                condition, yes, no = args
+                if condition not in self.conditions:
+                    raise TemplateError(f"Fn::If names an unknown condition {condition}")
+                return self.resolve(yes if self.conditions[condition] else no)
+            if key == "Fn::Select":
+                index, items = args
+                return self.resolve(items)[int(index)]
+            if key.startswith("Fn::") or key == "Condition":
+                raise TemplateError(f"the rehearsal cannot evaluate {key}")
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+    def _sub(self, args: Any) -> str:
+        text, variables = (args, {}) if isinstance(args, str) else (args[0], args[1])
+        values = {name: self.resolve(v) for name, v in variables.items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match[1]
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in values:
+                return str(values[name])
+            if "." in name and not name.startswith("AWS::"):
+                logical, attribute = name.split(".", 1)
+                return self.get_att(logical, attribute)
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def references(self) -> Iterable[tuple[str, str]]:
+        """Every (resource, Ref or GetAtt target) in the created resources, for checking."""
+        for logical, resource in self.created().items():
+            for target in _targets(resource.get("Properties", {}), self.conditions):
+                yield logical, target
+
+
+class _NoValue:
+    pass
+
+
+_NO_VALUE: Any = _NoValue()
+
+
+def _targets(value: Any, conditions: Mapping[str, bool]) -> Iterable[str]:
+    """Ref and GetAtt targets, in the branches of Fn::If that are taken (CloudFormation
+    lets the other branch name a resource that its condition leaves out)."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _targets(item, conditions)
+    elif isinstance(value, dict):
+        for key, args in value.items():
+            if key == "Fn::If" and isinstance(args, list) and len(args) == 3 and args[0] in conditions:
+                yield from _targets(args[1] if conditions[args[0]] else args[2], conditions)
+            elif key == "Ref" and isinstance(args, str):
+                yield args
+            elif key == "Fn::GetAtt":
+                yield (args.split(".", 1) if isinstance(args, str) else args)[0]
+            elif key == "Fn::Sub":
+                text = args if isinstance(args, str) else args[0]
+                local = set() if isinstance(args, str) else set(args[1])
+                for name in re.findall(r"\$\{([^}!][^}]*)\}", text):
+                    if name.split(".", 1)[0] not in local:
+                        yield name.split(".", 1)[0]
+                yield from _targets(args if isinstance(args, str) else args[1], conditions)
+            else:
+                yield from _targets(args, conditions)
+
+
+# --- IAM, evaluated ---------------------------------------------------------------------
+
+
+def _glob(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+    # IAM's wildcards: `*` any run of characters (colons and slashes included), `?` one.
+    # Nothing else is special: `[$LATEST]` in a log stream name is literal.
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _matches(statement: Mapping[str, Any], action: str, resource: str) -> bool:
+    if "NotAction" in statement or "NotResource" in statement or "Condition" in statement:
+        raise TemplateError("the rehearsal evaluates Action/Resource statements without conditions only")
+    actions = _listed(statement["Action"])
+    resources = _listed(statement["Resource"])
+    return any(_glob(a, ignore_case=True).fullmatch(action) for a in actions) and any(
+        _glob(r, ignore_case=False).fullmatch(resource) for r in resources
+    )
+
+
+def allows(documents: Iterable[Mapping[str, Any]], action: str, resource: str) -> bool:
+    """Whether identity policies allow `action` on `resource`: an explicit Deny wins, then an
+    Allow is needed (IAM's policy evaluation logic, without resource policies or SCPs)."""
+    statements = [s for document in documents for s in _listed_statements(document)]
+    if any(s["Effect"] == "Deny" and _matches(s, action, resource) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and _matches(s, action, resource) for s in statements)
+
+
+def _listed_statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = document["Statement"]
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def trusts_lambda(trust_policy: Mapping[str, Any]) -> bool:
+    """Lambda refuses a role it cannot assume ("The role defined for the function cannot be
+    assumed by Lambda"): the trust policy must allow sts:AssumeRole to lambda.amazonaws.com."""
+    for statement in _listed_statements(trust_policy):
+        services = (
+            statement.get("Principal", {}).get("Service", []) if statement.get("Principal") != "*" else []
+        )
+        if (
+            statement.get("Effect") == "Allow"
+            and "Condition" not in statement
+            and "sts:AssumeRole" in _listed(statement.get("Action", []))
+            and "lambda.amazonaws.com" in _listed(services)
+        ):
+            return True
+    return False
+
+
+# --- What a function's role needs for its configuration ---------------------------------
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function as a deploy route would create it (after every intrinsic is resolved)."""
+
+    name: str
+    policies: tuple[Mapping[str, Any], ...]
+    trust_policy: Mapping[str, Any]
+    tracing: bool = False
+    log_group_exists: bool = False  # made before the function, by the stack or the bootstrap
+    dead_letter_target: str | None = None
+    failure_destinations: tuple[str, ...] = ()
+    in_vpc: bool = False
+    kms_key: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    region: str = REGION
+    account: str = ACCOUNT
+
+
+@dataclass(frozen=True)
+class Need:
+    action: str
+    resource: str
+    why: str
+
+
+def _send_to(target: str, why: str) -> Need:
+    service = target.split(":")[2]
+    action = {
+        "sqs": "sqs:SendMessage",
+        "sns": "sns:Publish",
+        "lambda": "lambda:InvokeFunction",
+        "events": "events:PutEvents",
+    }[service]
+    return Need(action, target, why)
+
+
+def role_needs(function: Function) -> list[Need]:
+    """The permissions Lambda needs from `function`'s execution role, by configuration."""
+    group = f"arn:aws:logs:{function.region}:{function.account}:log-group:/aws/lambda/{function.name}"
+    needs = [
+        # Lambda Developer Guide, "Sending Lambda function logs to CloudWatch Logs": the role
+        # needs these (AWSLambdaBasicExecutionRole); without them logs are lost, silently.
+        Need("logs:CreateLogStream", f"{group}:*", "its logs (one stream per instance)"),
+        Need("logs:PutLogEvents", f"{group}:log-stream:2026/12/01/[$LATEST]0123456789abcdef", "its logs"),
+    ]
+    if not function.log_group_exists:
+        needs.append(Need("logs:CreateLogGroup", f"{group}:*", "its log group, made on first write"))
+    if function.tracing:
+        # Lambda refuses CreateFunction/UpdateFunctionConfiguration with active tracing when
+        # the role cannot write to X-Ray ("The provided execution role does not have
+        # permissions to call PutTraceSegments on XRAY"); X-Ray has no resource-level
+        # permissions for these, so IAM evaluates them against "*".
+        needs += [
+            Need("xray:PutTraceSegments", "*", "active tracing"),
+            Need("xray:PutTelemetryRecords", "*", "active tracing"),
+        ]
+    if function.dead_letter_target:
+        # Refused at create: "The provided execution role does not have permissions to call
+        # SendMessage on SQS" (Lambda, "Dead-letter queues").
+        needs.append(_send_to(function.dead_letter_target, "its dead-letter queue"))
+    for destination in function.failure_destinations:
+        # PutFunctionEventInvokeConfig is refused when the role cannot reach the destination
+        # (Lambda, "Adding a destination": "Execution role permissions").
+        needs.append(_send_to(destination, "its on-failure destination"))
+    if function.in_vpc:
+        # Refused at create: "The provided execution role does not have permissions to call
+        # CreateNetworkInterface on EC2" (AWSLambdaENIManagementAccess).
+        needs += [
+            Need(f"ec2:{action}", "*", "its VPC network interfaces")
+            for action in ("CreateNetworkInterface", "DescribeNetworkInterfaces", "DeleteNetworkInterface")
+        ]
+    if function.kms_key:
+        needs.append(Need("kms:Decrypt", function.kms_key, "its environment's customer managed key"))
+    return needs
+
+
+def function_problems(function: Function) -> list[str]:
+    """What Lambda would refuse, or silently break, for `function`; empty when none."""
+    problems = [
+        f"{function.name}: the role does not allow {need.action} on {need.resource} ({need.why})"
+        for need in role_needs(function)
+        if not allows(function.policies, need.action, need.resource)
+    ]
+    if not trusts_lambda(function.trust_policy):
+        problems.append(f"{function.name}: its role does not trust lambda.amazonaws.com")
+    if not _FUNCTION_NAME.fullmatch(function.name):
+        problems.append(f"{function.name}: not a valid function name (1-64 of A-Z a-z 0-9 - _)")
+    reserved = sorted(RESERVED_ENVIRONMENT & set(function.environment))
+    if reserved:
+        problems.append(f"{function.name}: reserved environment variables {reserved}")
+    size = sum(len(k.encode()) + len(str(v).encode()) for k, v in function.environment.items())
+    if size > ENVIRONMENT_LIMIT_BYTES:
+        problems.append(f"{function.name}: environment of {size} bytes, over Lambda's 4 KB")
+    return problems

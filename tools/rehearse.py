@@ -1,0 +1,420 @@
+"""`make rehearse`: a deploy of the packaged stack, rehearsed offline, as far as offline goes.
+
+From `make package`'s output (build/package: sam.json and deployment.zip):
+
+1. *transform*: the zip is uploaded as `aws cloudformation package` would (to a bucket
+   of an in-process moto), CodeUri becomes its s3:// URI, and aws-sam-translator (the
+   library behind CloudFormation's AWS::Serverless transform) turns the SAM template
+   into the plain CloudFormation that CloudFormation would then create;
+2. *check* what CloudFormation and the services refuse at create time that linters do
+   not (tools/aws_rules.py): every Ref and GetAtt resolves to a resource the stack
+   creates; names are within their limits; every function's role exists in the stack,
+   trusts lambda.amazonaws.com and allows what Lambda needs for the function's
+   configuration (logs, X-Ray for active tracing, its failure destinations, VPC, KMS);
+   no reserved or oversized environment; API Gateway may invoke every function it
+   integrates; EventBridge may send to each rule's dead-letter queue;
+3. *create* the stack in moto's CloudFormation, with every resource type moto can
+   create, then read the functions (environment), roles (their policies), table (keys)
+   and log groups (retention) back from moto.
+
+Where it stops, and why: moto cannot create the types in LEFT_OUT (Cognito user pools
+and clients, CloudWatch alarms, the SQS queue policy, the API Gateway deployment and
+stage, Lambda's event-invoke config; the RestApi is created without its definition,
+which moto's CloudFormation ignores); they are checked in step 2 only, and references
+to them get the values step 2 resolved. moto evaluates no IAM policy, does not run
+Lambda's create-time checks and drops a function's TracingConfig, so step 2 is where
+those rules live. Beyond any offline rehearsal: account quotas, service-linked roles,
+and the API definition as API Gateway imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.aws_rules import NAME_LIMITS, Function, Stack, TemplateError, allows, function_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "todo-api-rehearsal-artifacts"
+# What moto's CloudFormation cannot create (it logs "No Moto CloudFormation support").
+LEFT_OUT = {
+    "AWS::Cognito::UserPool": "moto's CloudFormation has no Cognito (the bootstrap's API calls are tested)",
+    "AWS::Cognito::UserPoolClient": "moto's CloudFormation has no Cognito",
+    "AWS::CloudWatch::Alarm": "moto's CloudFormation has no CloudWatch alarms",
+    "AWS::SQS::QueuePolicy": "moto's CloudFormation has no SQS queue policies",
+    "AWS::ApiGateway::Stage": "moto's CloudFormation has no API Gateway stages",
+    "AWS::ApiGateway::Deployment": (
+        "moto's CloudFormation ignores a RestApi's Body (the API definition), so a deployment of it "
+        "has no methods; the RestApi itself is created empty"
+    ),
+    "AWS::Lambda::EventInvokeConfig": "moto's CloudFormation has no Lambda event-invoke configs",
+}
+
+
+@dataclass
+class Report:
+    stack: str
+    problems: list[str] = field(default_factory=list)
+    created: dict[str, str] = field(default_factory=dict)  # logical id -> type, as moto made them
+    left_out: dict[str, str] = field(default_factory=dict)  # logical id -> type, checked only
+    status: str = "NOT ATTEMPTED"
+
+
+def transform(sam: Mapping[str, Any], code_uri: str, region: str) -> dict[str, Any]:
+    """SAM to plain CloudFormation, as CloudFormation's AWS::Serverless transform does."""
+    from samtranslator.translator.transform import transform as sam_transform  # type: ignore[import-untyped]
+
+    document = json.loads(json.dumps(sam))
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = code_uri
+
+    class NoManagedPolicies:  # our roles use none; a template naming one would fail here
+        def load(self) -> dict[str, str]:
+            return {}
+
+    result: dict[str, Any] = sam_transform(document, {"AWS::Region": region}, NoManagedPolicies())
+    return result
+
+
+def functions_of(stack: Stack) -> list[Function]:
+    """The stack's functions as Lambda would see them, every intrinsic resolved."""
+    created = stack.created()
+    log_groups = {
+        stack.resolve(r["Properties"].get("LogGroupName"))
+        for r in created.values()
+        if r["Type"] == "AWS::Logs::LogGroup" and "LogGroupName" in r.get("Properties", {})
+    }
+    functions = []
+    for logical, resource in created.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        properties = stack.resolve(resource["Properties"])
+        name = stack.physical_name(logical)
+        role = _role(stack, logical, resource["Properties"]["Role"])
+        destinations = []
+        for config in created.values():
+            if config["Type"] != "AWS::Lambda::EventInvokeConfig":
+                continue
+            invoke = stack.resolve(config["Properties"])
+            if invoke["FunctionName"] in (name, stack.get_att(logical, "Arn")):
+                for outcome in ("OnFailure", "OnSuccess"):
+                    target = invoke.get("DestinationConfig", {}).get(outcome, {}).get("Destination")
+                    if target:
+                        destinations.append(target)
+        functions.append(
+            Function(
+                name=name,
+                policies=tuple(p["PolicyDocument"] for p in role.get("Policies", [])),
+                trust_policy=role["AssumeRolePolicyDocument"],
+                tracing=properties.get("TracingConfig", {}).get("Mode") == "Active",
+                log_group_exists=f"/aws/lambda/{name}" in log_groups,
+                dead_letter_target=properties.get("DeadLetterConfig", {}).get("TargetArn"),
+                failure_destinations=tuple(destinations),
+                in_vpc=bool(properties.get("VpcConfig", {}).get("SubnetIds")),
+                kms_key=properties.get("KmsKeyArn"),
+                environment=properties.get("Environment", {}).get("Variables", {}),
+                region=stack.region,
+                account=stack.account,
+            )
+        )
+    return functions
+
+
+def _role(stack: Stack, function: str, reference: Any) -> dict[str, Any]:
+    target = reference.get("Fn::GetAtt") if isinstance(reference, dict) else None
+    logical = (target.split(".")[0] if isinstance(target, str) else target[0]) if target else None
+    created = stack.created()
+    if logical is None or created.get(logical, {}).get("Type") != "AWS::IAM::Role":
+        raise TemplateError(f"{function}: its role is not one this stack creates, so it cannot be checked")
+    role = stack.resolve(created[logical]["Properties"])
+    if role.get("ManagedPolicyArns"):
+        raise TemplateError(f"{logical}: managed policies cannot be evaluated offline")
+    return dict(role)
+
+
+def check(stack: Stack) -> list[str]:
+    """What CloudFormation or the services would refuse (or silently break on)."""
+    problems = []
+    created = stack.created()
+    for logical, target in stack.references():
+        pseudo = target.startswith("AWS::") or target in stack.values
+        if not pseudo and target not in created:
+            problems.append(f"{logical}: references {target}, which this stack does not create")
+    if problems:
+        return problems  # nothing further resolves
+    for logical, resource in created.items():
+        limit = NAME_LIMITS.get(resource["Type"])
+        if limit is not None:
+            name = stack.physical_name(logical)
+            if not limit[1].fullmatch(name):
+                problems.append(f"{logical}: {limit[0]} {name!r} is outside the service's limits")
+    try:
+        functions = functions_of(stack)
+    except TemplateError as exc:
+        return [*problems, str(exc)]
+    for function in functions:
+        problems += function_problems(function)
+    problems += _api_may_invoke(stack, functions)
+    problems += _rules_may_reach_their_dead_letter_queues(stack)
+    return problems
+
+
+def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
+    """API Gateway answers 500 for an integration whose function it may not invoke: each
+    integrated function needs a Lambda permission for apigateway.amazonaws.com."""
+    created = stack.created()
+    permitted = {
+        stack.resolve(r["Properties"]["FunctionName"])
+        for r in created.values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"].get("Principal") == "apigateway.amazonaws.com"
+        and r["Properties"].get("Action") == "lambda:InvokeFunction"
+    }
+    problems = []
+    for logical, resource in created.items():
+        if resource["Type"] != "AWS::ApiGateway::RestApi":
+            continue
+        body = json.dumps(stack.resolve(resource["Properties"].get("Body", {})))
+        for function in functions:
+            arn = f"arn:aws:lambda:{stack.region}:{stack.account}:function:{function.name}"
+            integrated = f"{arn}/invocations" in body
+            if integrated and not permitted & {function.name, arn}:
+                problems.append(f"{logical}: integrates {function.name} without permission to invoke it")
+    return problems
+
+
+def _rules_may_reach_their_dead_letter_queues(stack: Stack) -> list[str]:
+    """EventBridge drops events it cannot deliver to a target's dead-letter queue unless the
+    queue's policy lets events.amazonaws.com send to it (EventBridge, "Using dead-letter queues")."""
+    created = stack.created()
+    queue_policies: dict[str, list[Mapping[str, Any]]] = {}
+    for resource in created.values():
+        if resource["Type"] == "AWS::SQS::QueuePolicy":
+            properties = stack.resolve(resource["Properties"])
+            for url in properties["Queues"]:
+                queue_policies.setdefault(url, []).append(properties["PolicyDocument"])
+    problems = []
+    for logical, resource in created.items():
+        if resource["Type"] != "AWS::Events::Rule":
+            continue
+        for target in stack.resolve(resource["Properties"]).get("Targets", []):
+            queue = target.get("DeadLetterConfig", {}).get("Arn")
+            if not queue:
+                continue
+            _, _, _, region, account, name = queue.split(":")
+            url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+            for_events = [
+                {"Statement": [s for s in document["Statement"] if _principal_is(s, "events.amazonaws.com")]}
+                for document in queue_policies.get(url, [])
+            ]
+            if not allows(for_events, "sqs:SendMessage", queue):
+                problems.append(f"{logical}: EventBridge may not send to its dead-letter queue {name}")
+    return problems
+
+
+def _principal_is(statement: Mapping[str, Any], service: str) -> bool:
+    services = statement.get("Principal", {}).get("Service", [])
+    return service in ([services] if isinstance(services, str) else services)
+
+
+@contextmanager
+def _offline_aws(region: str) -> Iterator[None]:
+    from moto import mock_aws
+
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "rehearsal",
+            "AWS_SECRET_ACCESS_KEY": "rehearsal",
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)
+    try:
+        with mock_aws():
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _substitute(value: Any, stack: Stack, gone: set[str]) -> Any:
+    """`value` with every reference to a left-out resource replaced by its resolved value."""
+    if isinstance(value, list):
+        return [_substitute(v, stack, gone) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((key, args),) = value.items()
+        if key == "Ref" and args in gone:
+            return stack.ref(args)
+        if key == "Fn::GetAtt":
+            logical = (args.split(".", 1) if isinstance(args, str) else args)[0]
+            if logical in gone:
+                return stack.resolve(value)
+        if key == "Fn::Sub":
+            text = args if isinstance(args, str) else args[0]
+            if any(name.split(".")[0] in gone for name in _sub_names(text)):
+                return stack.resolve(value)
+    return {k: _substitute(v, stack, gone) for k, v in value.items()}
+
+
+def _sub_names(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\$\{([^}!][^}]*)\}", text)
+
+
+def create_in_moto(template: dict[str, Any], stack: Stack, report: Report) -> None:
+    """Create what moto can of `template` (already transformed) and read it back."""
+    import boto3
+
+    cloudformation = boto3.client("cloudformation", region_name=stack.region)
+    gone = {logical for logical, r in stack.created().items() if r["Type"] in LEFT_OUT}
+    report.left_out = {logical: stack.created()[logical]["Type"] for logical in sorted(gone)}
+    document = {key: value for key, value in template.items() if key != "Resources"}
+    document["Resources"] = {
+        logical: _substitute(resource, stack, gone)
+        for logical, resource in template["Resources"].items()
+        if logical not in gone and resource["Type"] not in LEFT_OUT
+    }
+    for resource in document["Resources"].values():
+        # CloudFormation names a RestApi from its Body's info.title; moto wants Name given.
+        if resource["Type"] == "AWS::ApiGateway::RestApi" and "Name" not in resource["Properties"]:
+            resource["Properties"]["Name"] = resource["Properties"]["Body"]["info"]["title"]
+    # Outputs may name left-out resources too.
+    document["Outputs"] = _substitute(template.get("Outputs", {}), stack, gone)
+    parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in stack.parameters.items()]
+    cloudformation.create_stack(
+        StackName=stack.name,
+        TemplateBody=json.dumps(document),
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    for _ in range(60):
+        described = cloudformation.describe_stacks(StackName=stack.name)["Stacks"][0]
+        report.status = described["StackStatus"]
+        if not report.status.endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.5)
+    if report.status != "CREATE_COMPLETE":
+        report.problems.append(
+            f"moto's CloudFormation: {report.status} {described.get('StackStatusReason', '')}"
+        )
+        return
+    summaries = cloudformation.list_stack_resources(StackName=stack.name)["StackResourceSummaries"]
+    report.created = {s["LogicalResourceId"]: s["ResourceType"] for s in summaries}
+    report.problems += _read_back(stack)
+
+
+def _read_back(stack: Stack) -> list[str]:
+    """The functions, roles, table and log groups, as moto holds them after the create.
+    (moto's CloudFormation drops a function's TracingConfig and Architectures: those are
+    held in step 2 only.)"""
+    import boto3
+
+    problems = []
+    lambda_ = boto3.client("lambda", region_name=stack.region)
+    iam = boto3.client("iam", region_name=stack.region)
+    for function in functions_of(stack):
+        found = lambda_.get_function(FunctionName=function.name)["Configuration"]
+        if found.get("Environment", {}).get("Variables", {}) != dict(function.environment):
+            problems.append(f"{function.name}: created with another environment")
+        role_name = found["Role"].rsplit("/", 1)[1]
+        inline = [
+            iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+            for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        ]
+        if [_as_json(p) for p in inline] != [_as_json(p) for p in function.policies]:
+            problems.append(f"{function.name}: its role was created with other policies")
+    dynamodb = boto3.client("dynamodb", region_name=stack.region)
+    logs = boto3.client("logs", region_name=stack.region)
+    for logical, resource in stack.created().items():
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            table = dynamodb.describe_table(TableName=stack.physical_name(logical))["Table"]
+            if table["KeySchema"] != resource["Properties"]["KeySchema"]:
+                problems.append(f"{logical}: created with another key schema")
+        if resource["Type"] == "AWS::Logs::LogGroup" and "LogGroupName" in resource["Properties"]:
+            name = stack.physical_name(logical)
+            groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+            days = resource["Properties"].get("RetentionInDays")
+            if [
+                (g["logGroupName"], g.get("retentionInDays")) for g in groups if g["logGroupName"] == name
+            ] != [(name, days)]:
+                problems.append(f"{logical}: log group {name} was not created with {days} days' retention")
+    return problems
+
+
+def _loads(text: str) -> Any:
+    # moto hands back an inline policy given to it as a CloudFormation mapping in Python's
+    # repr (single quotes, True) rather than JSON.
+    import ast
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return ast.literal_eval(text)
+
+
+def _as_json(document: Any) -> str:
+    parsed = _loads(document) if isinstance(document, str) else document
+    return json.dumps(parsed, sort_keys=True)
+
+
+def rehearse(
+    package_dir: Path,
+    *,
+    stack_name: str,
+    parameters: Mapping[str, str] | None = None,
+    region: str = "us-east-1",
+) -> Report:
+    sam = json.loads((package_dir / "sam.json").read_text())
+    report = Report(stack_name)
+    with _offline_aws(region):
+        import boto3
+
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="deployment.zip", Body=(package_dir / "deployment.zip").read_bytes())
+        try:
+            template = transform(sam, f"s3://{BUCKET}/deployment.zip", region)
+            stack = Stack(template, stack_name, dict(parameters or {}), region=region)
+            report.problems = check(stack)
+        except TemplateError as exc:
+            report.problems = [str(exc)]
+        except Exception as exc:  # the SAM transform's own refusals
+            report.problems = [f"the SAM transform refused the template: {exc}"]
+        if not report.problems:
+            create_in_moto(template, stack, report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.rehearse")
+    parser.add_argument("--package-dir", type=Path, default=ROOT / "build" / "package")
+    parser.add_argument("--stack-name", default="todo-api-dev")
+    parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    parameters = dict(p.split("=", 1) for p in args.parameter)
+    report = rehearse(args.package_dir, stack_name=args.stack_name, parameters=parameters)
+    for problem in report.problems:
+        print(f"refused: {problem}")
+    print(f"moto's CloudFormation: {report.status}; created {len(report.created)} resources")
+    for logical, kind in report.left_out.items():
+        print(f"checked, not created: {logical} ({kind}): {LEFT_OUT[kind]}")
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
