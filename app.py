@@ -26,7 +26,7 @@ from chalice.app import (
 
 from chalicelib import cleanup, telemetry, todos, web
 from chalicelib.auth import TokenVerifier, fetch_jwks
-from chalicelib.errors import MethodNotAllowed, ServiceUnavailable
+from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable
 from chalicelib.store import TodoStore
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ cors = CORSConfig(
 )
 
 ENTROPY_BYTES = 10
-RETRY_AFTER_SECONDS = "1"
 DYNAMODB_CONFIG = Config(
     # Explicit: the default retry mode differs between botocore versions, and Lambda's
     # bundled botocore may be older than ours. Worst case, 3 attempts x (1 s connect +
@@ -120,7 +119,7 @@ def observe(event: Request, get_response: Any) -> Response:
     diagnostics()
     response: Response = get_response(event)
     if response.status_code == ServiceUnavailable.STATUS_CODE:
-        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     notes = web.notes(event)
     telemetry.write(
         telemetry.request_line(

@@ -115,7 +115,7 @@ class TokenVerifier:
         try:
             return self._verify(authorization)
         except _Refused as exc:
-            raise Unauthenticated("a valid Cognito ID token is required") from exc
+            raise Unauthenticated(Unauthenticated.MESSAGE) from exc
 
     def _verify(self, authorization: str | None) -> dict[str, Any]:
         if not authorization or len(authorization) > MAX_TOKEN_CHARS:

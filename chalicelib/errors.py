@@ -9,8 +9,10 @@ errors by their message text.
 from chalice.app import (
     BadRequestError,
     ChaliceViewError,
+    ForbiddenError,
     MethodNotAllowedError,
     NotFoundError,
+    TooManyRequestsError,
     UnauthorizedError,
     UnprocessableEntityError,
 )
@@ -30,6 +32,20 @@ class InvalidCursor(BadRequestError):
 
 class Unauthenticated(UnauthorizedError):
     """The request carries no verified identity."""
+
+    MESSAGE = "a valid Cognito ID token is required"
+
+
+class Forbidden(ForbiddenError):
+    """Refused in front of the app (a resource policy, a firewall rule, an API key)."""
+
+    MESSAGE = "this request is not allowed"
+
+
+class RouteNotFound(NotFoundError):
+    """No route has this path (API Gateway calls it MISSING_AUTHENTICATION_TOKEN: a 403)."""
+
+    MESSAGE = "no such route"
 
 
 class TodoNotFound(NotFoundError):
@@ -55,9 +71,74 @@ class IdempotencyKeyReused(UnprocessableEntityError):
 
 class PayloadTooLarge(ChaliceViewError):
     STATUS_CODE = 413
+    MESSAGE = "the request body is too large"
+
+
+class UnsupportedMediaType(ChaliceViewError):
+    """A body that is not application/json (Chalice answers its content-type check with
+    this code, before any route runs)."""
+
+    STATUS_CODE = 415
+    MESSAGE = "the body must be application/json"
+
+
+class TooManyRequests(TooManyRequestsError):
+    """The stage's throttling (or a usage plan's quota) refused the request; retry later."""
+
+    MESSAGE = "too many requests: retry after a pause"
+
+
+class InternalServerError(ChaliceViewError):
+    """Something failed that the client cannot fix (Chalice's own code for unhandled errors)."""
+
+    MESSAGE = "an internal error occurred"
+
+
+class GatewayTimeout(ChaliceViewError):
+    """The function did not answer within API Gateway's integration timeout."""
+
+    STATUS_CODE = 504
+    MESSAGE = "the request timed out"
 
 
 class ServiceUnavailable(ChaliceViewError):
     """DynamoDB stayed unavailable within our retry budget; the client may retry."""
 
     STATUS_CODE = 503
+
+
+# The one vocabulary: every `Code` a client can meet, from the app or from in front of it.
+CODES = (
+    "InvalidRequest", "InvalidTodo", "InvalidCursor", "Unauthenticated", "Forbidden", "RouteNotFound",
+    "TodoNotFound", "MethodNotAllowed", "PreconditionFailed", "PayloadTooLarge", "UnsupportedMediaType",
+    "IdempotencyKeyReused", "TooManyRequests", "InternalServerError", "ServiceUnavailable", "GatewayTimeout",
+)  # fmt: skip
+
+# API Gateway answers these itself, before or instead of the function: each gateway
+# response type gets the status and the body the app would give (the packaged template
+# renders them; `make run`'s server answers the same for its own refusals). The two
+# DEFAULT types catch every other type of their class.
+GATEWAY_ERRORS: dict[str, type[ChaliceViewError]] = {
+    "UNAUTHORIZED": Unauthenticated,
+    "ACCESS_DENIED": Forbidden,
+    "WAF_FILTERED": Forbidden,
+    "INVALID_API_KEY": Forbidden,
+    "MISSING_AUTHENTICATION_TOKEN": RouteNotFound,
+    "RESOURCE_NOT_FOUND": RouteNotFound,
+    "THROTTLED": TooManyRequests,
+    "QUOTA_EXCEEDED": TooManyRequests,
+    "REQUEST_TOO_LARGE": PayloadTooLarge,
+    "UNSUPPORTED_MEDIA_TYPE": UnsupportedMediaType,
+    "BAD_REQUEST_BODY": InvalidRequest,
+    "BAD_REQUEST_PARAMETERS": InvalidRequest,
+    "INTEGRATION_TIMEOUT": GatewayTimeout,
+    "DEFAULT_4XX": InvalidRequest,
+    "DEFAULT_5XX": InternalServerError,
+}
+# The headers a client needs on them: CORS (or a browser sees a network error, not the
+# status), and when to retry a throttled request.
+RETRY_AFTER_SECONDS = 1
+
+
+def gateway_message(error: type[ChaliceViewError]) -> str:
+    return str(getattr(error, "MESSAGE", "the request is not valid"))

@@ -35,7 +35,7 @@ def owner(claims: Any) -> str:
     # Cognito's subs are UUIDs; "#" is refused because the store derives other partitions
     # from an owner with it ("<sub>#idempotency"), which no user's own partition may equal.
     if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS or not sub.isprintable() or "#" in sub:
-        raise Unauthenticated("a valid Cognito ID token is required")
+        raise Unauthenticated(Unauthenticated.MESSAGE)
     return sub
 
 

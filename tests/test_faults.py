@@ -217,7 +217,7 @@ def test_a_persistent_fault_is_a_503_with_retry_after_and_nothing_written(
     seen = inject(operation, TRANSIENT["throttled"], 100)
     response = request(api, auth, seeded)
     assert response.status_code == 503
-    assert response.headers["Retry-After"] == todo_app.RETRY_AFTER_SECONDS
+    assert response.headers["Retry-After"] == str(todo_app.RETRY_AFTER_SECONDS)
     assert response.json_body == {
         "Code": "ServiceUnavailable",
         "Message": "the data store is unavailable; retry later",
@@ -278,5 +278,5 @@ def test_items_never_processed_are_a_503(
     inject("BatchWriteItem", _nothing_processed, 100)
     response = api.delete("/todos", headers=auth())
     assert response.status_code == 503
-    assert response.headers["Retry-After"] == todo_app.RETRY_AFTER_SECONDS
+    assert response.headers["Retry-After"] == str(todo_app.RETRY_AFTER_SECONDS)
     assert items_in_table(dynamodb) == before

@@ -33,8 +33,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import boto3
+from chalice.app import ChaliceViewError
 from chalice.cli.factory import CLIFactory
-from chalice.local import ChaliceRequestHandler, LocalDevServer
+from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayException
+
+from chalicelib.errors import GATEWAY_ERRORS, Unauthenticated, gateway_message
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -42,7 +45,6 @@ REGION = "us-east-1"
 POOL_NAME = "todo-api-local"
 CLIENT_NAME = "todo-api-local"
 MAX_AUTHORIZATION_CHARS = 8 * 1024
-UNAUTHENTICATED = "a valid Cognito ID token is required"
 _USER = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -122,26 +124,36 @@ class GuardedHandler(ChaliceRequestHandler):
         authorization = self.headers.get("Authorization")
         if authorization is not None and not _decodable(authorization):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))  # keep the connection usable
-            self._send_json_error(401, "Unauthenticated", UNAUTHENTICATED)
+            self._send_gateway_error(Unauthenticated)
             return
         super()._generic_handle()
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        """Chalice's local gateway answers a path with no route as API Gateway does by
+        default (403 "Missing Authentication Token"); the deployed stage's gateway responses
+        answer in the app's vocabulary (errors.GATEWAY_ERRORS), and so does this server."""
+        kind = {401: "UNAUTHORIZED", 403: "ACCESS_DENIED"}.get(error.CODE, "DEFAULT_4XX")
+        if b"Missing Authentication Token" in (error.body or b""):
+            kind = "MISSING_AUTHENTICATION_TOKEN"
+        self._send_gateway_error(GATEWAY_ERRORS[kind])
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (a header line over 64 KiB, a bad request line) in our
         error shape rather than HTML. Headers too large to read carry no usable token: 401.
         A method the server has no handler for is a 405, as for any method a path lacks."""
         if code == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
-            self._send_json_error(401, "Unauthenticated", UNAUTHENTICATED)
+            self._send_gateway_error(Unauthenticated)
         elif code == HTTPStatus.NOT_IMPLEMENTED:  # a method http.server has no do_* for (TRACE, ...)
             collection = self.path.split("?")[0].rstrip("/") == "/todos"
             allow = "GET, POST, DELETE" if collection else "GET, PATCH, DELETE"
             self._send_json_error(405, "MethodNotAllowed", f"{self.command} is not allowed here", Allow=allow)
         else:
-            status = HTTPStatus(code)
-            self._send_json_error(
-                code, status.phrase.title().replace(" ", "").replace("-", ""), status.phrase
-            )
+            error = GATEWAY_ERRORS["DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX"]
+            self._send_json_error(code, error.__name__, HTTPStatus(code).phrase)
         self.close_connection = True
+
+    def _send_gateway_error(self, error: type[ChaliceViewError]) -> None:
+        self._send_json_error(error.STATUS_CODE, error.__name__, gateway_message(error))
 
     def _send_json_error(self, status: int, code: str, message: str, **headers: str) -> None:
         body = json.dumps({"Code": code, "Message": message}).encode()

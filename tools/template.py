@@ -9,7 +9,7 @@ production stack needs around them, in one place and from the project's own sour
 - a Cognito user pool and app client, wired into the API's authorizer (or, with the
   ExistingUserPoolArn parameter, an existing pool trusted instead);
 - log groups with a retention period, API access logs, X-Ray on the API stage;
-- gateway responses for 4XX/5XX that carry CORS headers and the API's error shape;
+- gateway responses in the app's error vocabulary (status, Code, Message) with CORS;
 - alarms (API 5xx rate over 1%, Lambda errors and throttles, the purge job's failures
   and backlog) and an on-failure queue for the job's asynchronous invocations;
 - checkov's accepted findings, each with its reason, as resource Metadata.
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,27 @@ def function_name(stage: str, function: str) -> str:
     return f"todo-api-{stage}" if function == "api_handler" else f"todo-api-{stage}-{function}"
 
 
-ERROR_BODY = '{"Code": "$context.error.responseType", "Message": $context.error.messageString}'
+def gateway_responses() -> dict[str, Any]:
+    """API Gateway's own answers (its authorizer's 401, throttling, timeouts...) in the app's
+    vocabulary (errors.GATEWAY_ERRORS): the app's status and `{"Code", "Message"}` body, not
+    `$context.error.responseType`'s UNAUTHORIZED, with CORS so a browser can read them."""
+    responses: dict[str, Any] = {}
+    for kind, error in GATEWAY_ERRORS.items():
+        headers = {"Access-Control-Allow-Origin": "'*'"}
+        if error is TooManyRequests:
+            headers["Retry-After"] = f"'{RETRY_AFTER_SECONDS}'"
+        body = json.dumps({"Code": error.__name__, "Message": gateway_message(error)})
+        response: dict[str, Any] = {
+            "ResponseParameters": {"Headers": headers},
+            "ResponseTemplates": {"application/json": body},
+        }
+        # The DEFAULT types keep each member type's own status; the others take the app's
+        # (MISSING_AUTHENTICATION_TOKEN, API Gateway's 403 for a path with no route, is a 404).
+        if not kind.startswith("DEFAULT_"):
+            response["StatusCode"] = str(error.STATUS_CODE)
+        responses[kind] = response
+    return responses
+
 
 # The user pool and its app client, in the names both CloudFormation and the Cognito API
 # use: the packaged stack and `make deploy`'s bootstrap (tools/deploy.py) share them.
@@ -260,13 +281,7 @@ def merge_template(stage: str) -> dict[str, Any]:
                         }
                     ),
                 },
-                "GatewayResponses": {
-                    kind: {
-                        "ResponseParameters": {"Headers": {"Access-Control-Allow-Origin": "'*'"}},
-                        "ResponseTemplates": {"application/json": ERROR_BODY},
-                    }
-                    for kind in ("DEFAULT_4XX", "DEFAULT_5XX")
-                },
+                "GatewayResponses": gateway_responses(),
                 # The authorizer trusts this stack's pool, not the ARN in the stage config.
                 "DefinitionBody": {
                     "securityDefinitions": {
