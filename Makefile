@@ -86,6 +86,11 @@ BACKEND ?= embedded
 run: $(STAMP)
 	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND)
 
+# The embedded backend alone (DynamoDB + Cognito on BACKEND_PORT, default 8001), for
+# `.venv/bin/chalice local --stage local`, which the local stage points at it.
+backend: $(STAMP)
+	$(BIN)/python -m tools.local backend --backend-port $(BACKEND_PORT)
+
 # Prints only the token on stdout, so that $(make -s token USER=alice) works.
 token: $(STAMP)
 	@test -n "$(USER)" || { echo "usage: make -s token USER=alice [PORT=8000]" >&2; exit 2; }

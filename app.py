@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -51,6 +52,7 @@ cors = CORSConfig(
 )
 
 ENTROPY_BYTES = 10
+LOOPBACK_URL = re.compile(r"http://(127\.0\.0\.1|localhost):[0-9]{1,5}")
 DYNAMODB_CONFIG = Config(
     # Explicit: the default retry mode differs between botocore versions, and Lambda's
     # bundled botocore may be older than ours. Worst case, 3 attempts x (1 s connect +
@@ -67,10 +69,34 @@ def dynamodb_client() -> DynamoDBClient:
     """Built on first use, once per container: importing this module reads nothing.
 
     Straight from botocore: `import boto3` also imports s3transfer and multiprocessing,
-    which cost a cold start more than everything else here (see BENCHMARKS.md).
+    which cost a cold start more than everything else here (see BENCHMARKS.md). The local
+    stage names an emulator on loopback (`make backend`), which takes any credentials.
     """
-    client = botocore.session.get_session().create_client("dynamodb", config=DYNAMODB_CONFIG)
+    session = botocore.session.get_session()
+    backend = local_backend()
+    if backend is None:
+        client = session.create_client("dynamodb", config=DYNAMODB_CONFIG)
+    else:
+        client = session.create_client(
+            "dynamodb",
+            endpoint_url=backend,
+            region_name=web.user_pool(os.environ["TODO_USER_POOL_ARN"]).region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - an emulator's, not a secret
+            config=DYNAMODB_CONFIG,
+        )
     return cast("DynamoDBClient", client)
+
+
+def local_backend() -> str | None:
+    """The emulator the local stage serves from (TODO_LOCAL_BACKEND): loopback only, so
+    that its stand-in credentials are never sent anywhere else."""
+    backend = os.environ.get("TODO_LOCAL_BACKEND")
+    if backend is None:
+        return None
+    if not LOOPBACK_URL.fullmatch(backend):
+        raise RuntimeError("TODO_LOCAL_BACKEND must be http://127.0.0.1:PORT or http://localhost:PORT")
+    return backend
 
 
 @functools.cache
@@ -80,14 +106,21 @@ def todo_store() -> TodoStore:
 
 @functools.cache
 def token_verifier() -> TokenVerifier | None:
-    """Only the local stage verifies tokens in the app (API Gateway does it when deployed)."""
-    if os.environ.get("TODO_VERIFY_TOKENS") != "true":
+    """Who checks tokens. In Lambda (which sets AWS_LAMBDA_FUNCTION_NAME), API Gateway's
+    Cognito authorizer has verified the token before the app runs. Anywhere else, in any
+    stage, Chalice's local gateway trusts any token, so the app verifies it against the
+    stage's pool (TODO_USER_POOL_ARN): its JWKS at the issuer, or on the local backend."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return None
-    issuer = os.environ["TODO_COGNITO_ISSUER"]
-    jwks_url = os.environ.get("TODO_JWKS_URL") or f"{issuer}/.well-known/jwks.json"
+    pool = web.user_pool(os.environ["TODO_USER_POOL_ARN"])
+    issuer = f"https://cognito-idp.{pool.region}.amazonaws.com/{pool.id}"
+    backend = local_backend()
+    jwks_url = os.environ.get("TODO_JWKS_URL") or (
+        f"{backend}/{pool.id}/.well-known/jwks.json" if backend else f"{issuer}/.well-known/jwks.json"
+    )
     return TokenVerifier(
         issuer=issuer,
-        client_id=os.environ["TODO_COGNITO_CLIENT_ID"],
+        client_id=os.environ.get("TODO_COGNITO_CLIENT_ID"),
         fetch_jwks=functools.partial(fetch_jwks, jwks_url),
     )
 

@@ -1,17 +1,18 @@
-"""Cognito ID-token verification for the `local` stage, where nothing else checks tokens.
+"""Cognito ID-token verification wherever the app runs outside Lambda.
 
-Deployed stages never use this: API Gateway's Cognito authorizer verifies the token
-and the app reads its claims. `chalice local` only base64-decodes the token, so
-here the app does what that authorizer does, with the standard library alone (no
-JWT or crypto package enters the Lambda bundle):
+Deployed, API Gateway's Cognito authorizer verifies the token and the app reads its
+claims. Anywhere else (`chalice local` in any stage, `make run`) Chalice's local gateway
+only base64-decodes the token, so the app does what that authorizer does, with the
+standard library alone (no JWT or crypto package enters the Lambda bundle):
 
 - RS256 only (the algorithm is pinned, never read from the token to choose a check);
   the key comes from the pool's JWKS by `kid`, never from the token (`jwk`, `jku`,
   `x5u` and `x5c` headers are refused outright);
 - RSASSA-PKCS1-v1_5 with SHA-256, checked by rebuilding the whole expected encoded
   message and comparing it in constant time (no parsing of the decrypted block);
-- `exp`, `nbf`/`iat`, `iss` equal to the pool, `token_use` equal to "id" and `aud`
-  equal to the app client. Access tokens are refused, as API Gateway's Cognito
+- `exp`, `nbf`/`iat`, `iss` equal to the pool, `token_use` equal to "id" and, when an
+  app client is named, `aud` equal to it (API Gateway's authorizer admits any client of
+  the pool, which is what an unnamed client means here). Access tokens are refused, as API Gateway's Cognito
   authorizer refuses them on methods without OAuth scopes (ours have none).
 """
 
@@ -96,7 +97,7 @@ class TokenVerifier:
         self,
         *,
         issuer: str,
-        client_id: str,
+        client_id: str | None,
         fetch_jwks: Callable[[], Jwks],
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -155,7 +156,7 @@ class TokenVerifier:
             raise _Refused("wrong issuer")
         if claims.get("token_use") != "id":
             raise _Refused("not an ID token")
-        if claims.get("aud") != self._client_id:
+        if self._client_id is not None and claims.get("aud") != self._client_id:
             raise _Refused("wrong audience")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise _Refused("no subject")

@@ -4,7 +4,7 @@ the API's own absolute URL. Knows Chalice's request, not DynamoDB."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalice.app import ChaliceViewError, Request, Response
 
@@ -18,11 +18,27 @@ _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?")
 _PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*")
 
 
+class UserPool(NamedTuple):
+    region: str
+    id: str
+
+
+_POOL_ARN = re.compile(r"arn:aws[\w-]*:cognito-idp:(?P<region>[a-z0-9-]+):\d{12}:userpool/(?P<id>[\w-]+)")
+
+
+def user_pool(arn: str) -> UserPool:
+    """The region and id of the user pool an ARN names."""
+    match = _POOL_ARN.fullmatch(arn)
+    if match is None:
+        raise ValueError(f"not a Cognito user pool ARN: {arn}")
+    return UserPool(match["region"], match["id"])
+
+
 def gateway_claims(request: Request) -> Any:
     """The claims API Gateway's Cognito authorizer verified and put in the context.
 
     The local gateway puts unverified claims there, and none at all when a request
-    has no token: the local stage verifies tokens itself (chalicelib/auth.py).
+    has no token: outside Lambda the app verifies tokens itself (chalicelib/auth.py).
     """
     authorizer = request.context.get("authorizer")
     return authorizer.get("claims") if isinstance(authorizer, dict) else None

@@ -35,6 +35,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
+        # As in Lambda, behind API Gateway, whose Cognito authorizer has verified the token
+        # (the app trusts the gateway's claims only there; tests of the other case unset it).
+        "AWS_LAMBDA_FUNCTION_NAME": "todo-api-dev",
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):

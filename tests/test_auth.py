@@ -332,7 +332,7 @@ MUTANTS = [
     ),
     (
         "audience",
-        'if claims.get("aud") != self._client_id:',
+        'if self._client_id is not None and claims.get("aud") != self._client_id:',
         "if False:",
         rs256(KEY, claims(aud="other")),
         KEY,

@@ -72,6 +72,7 @@ print(json.dumps(app(event, None)))
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
         "TODO_TABLE": "todo-api-dev",
+        "AWS_LAMBDA_FUNCTION_NAME": "todo-api-dev",  # as Lambda sets it: behind API Gateway's authorizer
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     result = subprocess.run(

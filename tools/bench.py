@@ -239,6 +239,7 @@ def _run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str
         "AWS_EC2_METADATA_DISABLED": "true",
         "TODO_TABLE": TABLE,
         "TODO_KEEP_COMPLETED_DAYS": "30",
+        "AWS_LAMBDA_FUNCTION_NAME": "todo-api-bench",  # as in Lambda: API Gateway verified the token
         "PYTHONDONTWRITEBYTECODE": "1",  # like Lambda's read-only /var/task: no caching between runs
         **extra,
     }

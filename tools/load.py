@@ -1,5 +1,8 @@
 """`make load`: N concurrent clients for T seconds against the `make run` server, then a
-check that every todo they created is still there.
+check that every todo they created is still there; then a conditional-update race: the
+clients increment one todo's `order` with `If-Match` at once, retrying on 412, and the
+count of successes must equal the increments stored (no lost update) with every success
+on a version of its own (DynamoDB's guarantee, which the local backend must keep).
 
 Loopback only (the host is fixed), bounded in clients, time and requests. Reports
 throughput, latency percentiles per operation and errors. Not part of `make test`:
@@ -26,6 +29,7 @@ HOST = "127.0.0.1"
 MAX_CLIENTS = 64
 MAX_SECONDS = 600
 MAX_REQUESTS_PER_CLIENT = 100_000
+RACE_INCREMENTS = 5
 
 
 @dataclass
@@ -95,6 +99,67 @@ def _stored_ids(port: int, auth: str) -> set[str]:
     return ids
 
 
+@dataclass
+class Race:
+    successes: int = 0
+    precondition_failures: int = 0
+    other: Counter[str] = field(default_factory=Counter)
+    versions: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _incrementer(port: int, auth: str, path: str, increments: int, race: Race) -> None:
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    done = attempts = 0
+    while done < increments and attempts < increments * 50:
+        attempts += 1
+        status, headers, todo = _call(connection, "GET", path, auth)
+        if status != 200:
+            with race.lock:
+                race.other[f"GET {status}"] += 1
+            continue
+        connection.request(
+            "PATCH",
+            path,
+            body=json.dumps({"order": todo["order"] + 1}),
+            headers={"Authorization": auth, "Content-Type": "application/json", "If-Match": headers["ETag"]},
+        )
+        response = connection.getresponse()
+        response.read()
+        with race.lock:
+            if response.status == 200:
+                race.successes += 1
+                race.versions.append(str(response.getheader("ETag")))
+                done += 1
+            elif response.status == 412:
+                race.precondition_failures += 1
+            else:
+                race.other[f"PATCH {response.status}"] += 1
+    connection.close()
+
+
+def conditional_race(port: int, auth: str, clients: int, increments: int) -> tuple[Race, int]:
+    """`clients` threads each make `increments` If-Match increments of one todo; the race
+    and the order stored at the end."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
+    status, _, todo = _call(connection, "POST", "/todos", auth, {"title": "race", "order": 0})
+    if status != 201:
+        raise SystemExit(f"creating the race's todo failed: {status} {todo}")
+    path = f"/todos/{todo['id']}"
+    race = Race()
+    threads = [
+        threading.Thread(target=_incrementer, args=(port, auth, path, increments, race), daemon=True)
+        for _ in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    final = _call(connection, "GET", path, auth)[2]["order"]
+    connection.close()
+    return race, int(final)
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -131,7 +196,16 @@ def run(port: int, backend_port: int, clients: int, seconds: float) -> int:
         )
     print(f"errors: {sum(errors.values())} {dict(errors) if errors else ''}".rstrip())
     print(f"created: {created}, lost: {lost}")
-    return 1 if errors or lost else 0
+    race, final = conditional_race(port, tokens[0], max(clients, 2), RACE_INCREMENTS)
+    lost_updates = race.successes - final
+    repeated = len(race.versions) - len(set(race.versions))
+    print(
+        f"conditional updates: {max(clients, 2)} clients x {RACE_INCREMENTS} If-Match increments of one todo:"
+        f" {race.successes} succeeded, {race.precondition_failures} got 412 and retried,"
+        f" {sum(race.other.values())} other {dict(race.other) if race.other else ''}".rstrip()
+    )
+    print(f"lost updates: {lost_updates}, versions given twice: {repeated}")
+    return 1 if errors or lost or lost_updates or repeated or race.other else 0
 
 
 def main() -> None:

@@ -1,11 +1,20 @@
-"""`make run` and `make token`: the API served on this machine, offline, on an embedded AWS.
+"""The API on this machine, offline: `make backend`, `make run`, `make token`, `make cleanup`.
 
-`run` starts moto's server (DynamoDB and a Cognito user pool) on a loopback port,
-creates the table, the pool and an app client, then serves the app exactly as
-`chalice local --stage local` does (Chalice's own config loading and local server),
-with one guard in front: a malformed `Authorization` header, which makes Chalice's
-local gateway drop the connection, gets a 401 instead. The `local` stage verifies
-every token in the app (chalicelib/auth.py) against the pool's JWKS.
+`backend` starts moto's server (DynamoDB and a Cognito user pool) on a loopback port
+(8001 by default), creates the table, the pool and an app client, and serves them until
+stopped. The pool's and client's ids are predictable (moto's hashed id strategies), so
+the `local` stage in .chalice/config.json names them: with the backend up,
+`chalice local --stage local` serves the API against it, tokens verified.
+
+Each request to that backend is handled alone (one lock around moto): moto is not
+thread-safe, while DynamoDB makes every conditional write atomic, and clients of the
+local API rely on that (two `If-Match` updates of one version: one wins, one gets 412).
+
+`run` is both in one process: the backend, then the app served as `chalice local --stage
+local` serves it (Chalice's own config loading, local server and thread-local request),
+with one guard in front: a malformed `Authorization` header, which makes Chalice's local
+gateway drop the connection, gets a 401 instead, and the gateway's own refusals come in
+the app's error codes. Outside Lambda the app verifies every token (chalicelib/auth.py).
 
 `token USER` creates USER in that pool if needed and prints a real ID token for them.
 `cleanup` runs the scheduled jobs once against that backend and prints their reports.
@@ -26,8 +35,10 @@ import re
 import secrets
 import signal
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NoReturn
@@ -44,6 +55,7 @@ STAGE = "local"
 REGION = "us-east-1"
 POOL_NAME = "todo-api-local"
 CLIENT_NAME = "todo-api-local"
+DEFAULT_BACKEND_PORT = 8001
 MAX_AUTHORIZATION_CHARS = 8 * 1024
 _USER = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
 _FAKE_CREDENTIALS = {
@@ -52,12 +64,19 @@ _FAKE_CREDENTIALS = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+# moto derives ids from the pool's region, name and settings: the same ids every run.
+_PREDICTABLE_IDS = {
+    "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
+    "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH",
+}
+_SHELL_POOL = ("TODO_USER_POOL_ARN", "TODO_COGNITO_CLIENT_ID", "TODO_JWKS_URL")
 
 
-def _table_name() -> str:
+def stage_settings() -> dict[str, str]:
+    """The local stage's environment_variables, as .chalice/config.json has them."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    name: str = config["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
-    return name
+    settings: dict[str, str] = config["stages"][STAGE]["environment_variables"]
+    return settings
 
 
 def _find_pool(cognito: Any) -> tuple[str, str] | None:
@@ -78,7 +97,7 @@ def create_table() -> None:
     """The local stage's table, made as `make deploy` makes a stage's (tools/deploy.py)."""
     from tools.deploy import ensure_table
 
-    ensure_table(boto3.client("dynamodb", region_name=_region()), _table_name())
+    ensure_table(boto3.client("dynamodb", region_name=_region()), stage_settings()["TODO_TABLE"])
 
 
 def user_pool() -> tuple[str, str]:
@@ -96,16 +115,83 @@ def user_pool() -> tuple[str, str]:
     return pool_id, client_id
 
 
-def configure_tokens() -> None:
-    """Point the app's token verification at a pool: the one given, or a local one."""
-    if "TODO_COGNITO_ISSUER" in os.environ:
+class OneRequestAtATime:
+    """A WSGI wrapper that lets one request at a time into the app it wraps (moto's).
+
+    DynamoDB makes each request atomic (a condition expression and its write are one
+    step); moto's in-memory backends are not thread-safe, and a threaded server lets two
+    conditional writes interleave and both pass. With the lock, the local backend keeps
+    DynamoDB's guarantee. The response is read whole inside the lock.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            result = self._app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
+@contextlib.contextmanager
+def embedded_backend(port: int) -> Iterator[str]:
+    """moto's server on 127.0.0.1:`port`, one request at a time, stopped on exit: its URL."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    os.environ.update(_FAKE_CREDENTIALS)
+    os.environ.update(_PREDICTABLE_IDS)
+    app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = url  # this process's own clients (table, pool, tokens)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def provision() -> None:
+    """The table, pool and client on the backend, checked against the local stage config."""
+    create_table()
+    pool_id, client_id = user_pool()
+    settings = stage_settings()
+    expected = settings["TODO_USER_POOL_ARN"].rsplit("/", 1)[1], settings["TODO_COGNITO_CLIENT_ID"]
+    if (pool_id, client_id) != expected:
+        raise SystemExit(
+            f"the backend made pool {pool_id} and client {client_id}, but .chalice/config.json's local "
+            f"stage names {expected[0]} and {expected[1]}: update it"
+        )
+
+
+def configure_external_tokens(shell: dict[str, str | None]) -> None:
+    """With BACKEND=external: verify against the shell's pool, or make one on the emulator."""
+    for name in _SHELL_POOL:
+        os.environ.pop(name, None)
+    if shell["TODO_USER_POOL_ARN"]:
+        os.environ.update({k: v for k, v in shell.items() if v})
         return
     endpoint = os.environ.get("AWS_ENDPOINT_URL_COGNITO_IDP") or os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
         # Never create a user pool in a real AWS account behind the user's back.
-        raise SystemExit("with a real AWS account, set TODO_COGNITO_ISSUER and TODO_COGNITO_CLIENT_ID")
+        raise SystemExit("with a real AWS account, set TODO_USER_POOL_ARN (and TODO_COGNITO_CLIENT_ID)")
     pool_id, client_id = user_pool()
-    os.environ["TODO_COGNITO_ISSUER"] = f"https://cognito-idp.{_region()}.amazonaws.com/{pool_id}"
+    cognito = boto3.client("cognito-idp", region_name=_region())
+    os.environ["TODO_USER_POOL_ARN"] = cognito.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Arn"]
     os.environ["TODO_COGNITO_CLIENT_ID"] = client_id
     # Emulators serve the JWKS at their own address, not at the issuer's.
     os.environ["TODO_JWKS_URL"] = f"{endpoint.rstrip('/')}/{pool_id}/.well-known/jwks.json"
@@ -130,11 +216,15 @@ class GuardedHandler(ChaliceRequestHandler):
 
     def _send_error_response(self, error: LocalGatewayException) -> None:
         """Chalice's local gateway answers a path with no route as API Gateway does by
-        default (403 "Missing Authentication Token"); the deployed stage's gateway responses
-        answer in the app's vocabulary (errors.GATEWAY_ERRORS), and so does this server."""
-        kind = {401: "UNAUTHORIZED", 403: "ACCESS_DENIED"}.get(error.CODE, "DEFAULT_4XX")
-        if b"Missing Authentication Token" in (error.body or b""):
+        default (a 403: "Missing Authentication Token", or a SigV4 complaint when the
+        request has an Authorization header; both are MISSING_AUTHENTICATION_TOKEN). The
+        deployed stage's gateway responses answer in the app's vocabulary
+        (errors.GATEWAY_ERRORS), and so does this server."""
+        error_type = error.headers.get("x-amzn-ErrorType")
+        if error.CODE == 403 and error_type == "UnauthorizedException":  # no such route
             kind = "MISSING_AUTHENTICATION_TOKEN"
+        else:
+            kind = {401: "UNAUTHORIZED", 403: "ACCESS_DENIED"}.get(error.CODE, "DEFAULT_4XX")
         self._send_gateway_error(GATEWAY_ERRORS[kind])
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -193,35 +283,89 @@ def _stop(signum: int, frame: Any) -> NoReturn:
     raise SystemExit(0)
 
 
-def run(port: int, backend_port: int, embedded: bool) -> None:
-    backend = None
-    if embedded:
-        from moto.server import ThreadedMotoServer
-
-        os.environ.update(_FAKE_CREDENTIALS)
-        backend = ThreadedMotoServer(ip_address="127.0.0.1", port=backend_port, verbose=False)
-        backend.start()
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{backend_port}"
-    # Both stop the server, even when started with SIGINT ignored (as background jobs are).
+def _until_stopped() -> None:
+    # Both stop the process, even when started with SIGINT ignored (as background jobs are).
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+
+
+def _quiet_logs() -> None:
     # As `chalice local` does: the app's log lines on stdout, as Lambda would show them.
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     for noisy in ("botocore", "werkzeug"):  # the SDK's and the embedded backend's chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        create_table()
-        configure_tokens()
-        # As the chalice CLI does: the stage's environment_variables go into os.environ.
-        factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
-        config = factory.create_config_obj(chalice_stage_name=STAGE)
-        server = LocalDevServer(config.chalice_app, config, "127.0.0.1", port, handler_cls=GuardedHandler)
-        _banner(port, backend_port, embedded)
-        server.serve_forever()
-    finally:
-        if backend is not None:
-            backend.stop()
-        print("todo-api local: stopped" + ("; local data discarded" if embedded else ""), flush=True)
+
+
+def backend(port: int) -> None:
+    """`make backend`: the embedded backend alone, for `chalice local --stage local`."""
+    _until_stopped()
+    _quiet_logs()
+    with embedded_backend(port) as url:
+        try:
+            provision()
+            settings = stage_settings()
+            pool = settings["TODO_USER_POOL_ARN"].rsplit("/")[-1]
+            print(
+                "\n".join(
+                    [
+                        f"todo-api local backend (moto: DynamoDB + Cognito) on {url}",
+                        f"table {settings['TODO_TABLE']}, user pool {pool}",
+                        "data: kept in memory only; it is gone when this process stops",
+                        "serve the API: .venv/bin/chalice local --stage local",
+                        f"get a token:  make -s token USER=alice BACKEND_PORT={port}",
+                        "stop: Ctrl-C",
+                    ]
+                ),
+                flush=True,
+            )
+            while True:
+                time.sleep(3600)
+        finally:
+            print("todo-api local backend: stopped; local data discarded", flush=True)
+
+
+def serve_app(port: int, environment: dict[str, str], unset: Iterable[str] = ()) -> None:
+    """The app as `chalice local --stage local` serves it, with `environment` set (and
+    `unset` removed) after the stage's: the ports and pool chosen at run time."""
+    from chalice.local import CustomLocalChalice, LocalChalice
+
+    # As the chalice CLI does: the stage's environment_variables go into os.environ.
+    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name=STAGE)
+    app = config.chalice_app  # loading it applies the stage's environment_variables
+    for name in unset:
+        os.environ.pop(name, None)
+    os.environ.update(environment)
+    # As chalice.local.create_local_server does: each request thread sees its own
+    # app.current_request (a plain Chalice app shares one between threads, so concurrent
+    # requests could read each other's caller).
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=GuardedHandler)
+    server.serve_forever()
+
+
+def run(port: int, backend_port: int, embedded: bool) -> None:
+    _until_stopped()
+    _quiet_logs()
+    shell = {name: os.environ.get(name) for name in _SHELL_POOL}
+    with contextlib.ExitStack() as stack:
+        try:
+            if embedded:
+                url = stack.enter_context(embedded_backend(backend_port))
+                provision()
+                environment: dict[str, str] = {"TODO_LOCAL_BACKEND": url}
+                unset: tuple[str, ...] = ()
+            else:
+                create_table()
+                configure_external_tokens(shell)
+                environment = {k: os.environ[k] for k in _SHELL_POOL if k in os.environ}
+                # The app then uses the shell's AWS configuration and the pool chosen here.
+                unset = ("TODO_LOCAL_BACKEND", *_SHELL_POOL)
+            _banner(port, backend_port, embedded)
+            serve_app(port, environment, unset)
+        finally:
+            print("todo-api local: stopped" + ("; local data discarded" if embedded else ""), flush=True)
 
 
 def _banner(port: int, backend_port: int, embedded: bool) -> None:
@@ -256,10 +400,10 @@ def token(user: str, backend_port: int) -> str:
         found = _find_pool(cognito)
     except Exception as exc:
         raise SystemExit(
-            f"no local backend answers on {os.environ['AWS_ENDPOINT_URL']}: is `make run` up?"
+            f"no local backend on {os.environ['AWS_ENDPOINT_URL']}: is `make run` or `make backend` up?"
         ) from exc
     if found is None:
-        raise SystemExit("the local user pool does not exist: start `make run` first")
+        raise SystemExit("the local user pool does not exist: start `make run` or `make backend` first")
     return str(sign_in(cognito, user, *found)["IdToken"])
 
 
@@ -287,7 +431,8 @@ def cleanup(backend_port: int) -> dict[str, Any]:
     os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{backend_port}")
     factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=STAGE)
-    app = config.chalice_app
+    app = config.chalice_app  # loading it applies the stage's environment_variables
+    os.environ.pop("TODO_LOCAL_BACKEND", None)  # the jobs use AWS_ENDPOINT_URL: this backend
     reports = {}
     for name in ("purge_completed",):
         event = {  # what EventBridge sends a scheduled function
@@ -311,6 +456,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.local")
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="serve the API locally")
+    backend_cmd = commands.add_parser("backend", help="serve the embedded backend alone")
+    backend_cmd.add_argument("--backend-port", type=int, default=DEFAULT_BACKEND_PORT)
     token_cmd = commands.add_parser("token", help="print an ID token for a local user")
     token_cmd.add_argument("user")
     cleanup_cmd = commands.add_parser("cleanup", help="run the scheduled jobs once against the local backend")
@@ -319,6 +466,9 @@ def main(argv: list[str] | None = None) -> None:
         cmd.add_argument("--backend-port", type=int, default=None, help="default: port + 1")
     run_cmd.add_argument("--backend", choices=["embedded", "external"], default="embedded")
     args = parser.parse_args(argv)
+    if args.command == "backend":
+        backend(args.backend_port)
+        return
     backend_port = args.backend_port or args.port + 1
     if args.command == "run":
         run(args.port, backend_port, embedded=args.backend == "embedded")

@@ -233,8 +233,8 @@ def _offline_aws(region: str) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "rehearsal",
-            "AWS_SECRET_ACCESS_KEY": "rehearsal",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": region,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
