@@ -26,7 +26,7 @@ from chalice.app import (
 )
 
 from chalicelib import cleanup, telemetry, todos, web
-from chalicelib.auth import TokenVerifier, fetch_jwks
+from chalicelib.auth import TokenVerifier, fetch_jwks, user_pool
 from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable
 from chalicelib.store import TodoStore
 
@@ -80,7 +80,7 @@ def dynamodb_client() -> DynamoDBClient:
         client = session.create_client(
             "dynamodb",
             endpoint_url=backend,
-            region_name=web.user_pool(os.environ["TODO_USER_POOL_ARN"]).region,
+            region_name=user_pool(os.environ["TODO_USER_POOL_ARN"]).region,
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - an emulator's, not a secret
             config=DYNAMODB_CONFIG,
@@ -112,14 +112,13 @@ def token_verifier() -> TokenVerifier | None:
     stage's pool (TODO_USER_POOL_ARN): its JWKS at the issuer, or on the local backend."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return None
-    pool = web.user_pool(os.environ["TODO_USER_POOL_ARN"])
-    issuer = f"https://cognito-idp.{pool.region}.amazonaws.com/{pool.id}"
+    pool = user_pool(os.environ["TODO_USER_POOL_ARN"])
     backend = local_backend()
-    jwks_url = os.environ.get("TODO_JWKS_URL") or (
-        f"{backend}/{pool.id}/.well-known/jwks.json" if backend else f"{issuer}/.well-known/jwks.json"
-    )
+    # Cognito serves a pool's keys under its issuer; an emulator, under the pool's id.
+    keys_at = f"{backend}/{pool.id}" if backend else pool.issuer
+    jwks_url = os.environ.get("TODO_JWKS_URL") or f"{keys_at}/.well-known/jwks.json"
     return TokenVerifier(
-        issuer=issuer,
+        issuer=pool.issuer,
         client_id=os.environ.get("TODO_COGNITO_CLIENT_ID"),
         fetch_jwks=functools.partial(fetch_jwks, jwks_url),
     )

@@ -23,11 +23,12 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from chalicelib.errors import ServiceUnavailable, Unauthenticated
 
@@ -198,6 +199,27 @@ class TokenVerifier:
             if n.bit_length() >= MIN_KEY_BITS and e >= 3 and e % 2 == 1:
                 keys[jwk["kid"]] = (n, e)
         return keys
+
+
+class UserPool(NamedTuple):
+    region: str
+    id: str
+
+    @property
+    def issuer(self) -> str:
+        """The `iss` of the pool's tokens (and where its JWKS lives, under /.well-known)."""
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.id}"
+
+
+_POOL_ARN = re.compile(r"arn:aws[\w-]*:cognito-idp:(?P<region>[a-z0-9-]+):\d{12}:userpool/(?P<id>[\w-]+)")
+
+
+def user_pool(arn: str) -> UserPool:
+    """The region and id of the user pool an ARN names."""
+    match = _POOL_ARN.fullmatch(arn)
+    if match is None:
+        raise ValueError(f"not a Cognito user pool ARN: {arn}")
+    return UserPool(match["region"], match["id"])
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:

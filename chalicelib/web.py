@@ -4,7 +4,7 @@ the API's own absolute URL. Knows Chalice's request, not DynamoDB."""
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 from chalice.app import ChaliceViewError, Request, Response
 
@@ -16,22 +16,6 @@ _MAX_SUB_CHARS = 128
 # would be copied into `url` and `Location`, so it is refused.
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?")
 _PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*")
-
-
-class UserPool(NamedTuple):
-    region: str
-    id: str
-
-
-_POOL_ARN = re.compile(r"arn:aws[\w-]*:cognito-idp:(?P<region>[a-z0-9-]+):\d{12}:userpool/(?P<id>[\w-]+)")
-
-
-def user_pool(arn: str) -> UserPool:
-    """The region and id of the user pool an ARN names."""
-    match = _POOL_ARN.fullmatch(arn)
-    if match is None:
-        raise ValueError(f"not a Cognito user pool ARN: {arn}")
-    return UserPool(match["region"], match["id"])
 
 
 def gateway_claims(request: Request) -> Any:

@@ -201,3 +201,15 @@ def test_chalice_local_verifies_tokens_against_the_stages_pool(stage: str) -> No
             }.items():
                 status, _, error = api.request("GET", "/todos", token)
                 assert (status, error["Code"]) == (401, "Unauthenticated"), name
+
+
+@pytest.mark.parametrize("stage", ["local", "dev", "prod"])
+def test_no_stage_can_switch_verification_off_or_point_a_function_at_loopback(stage: str) -> None:
+    variables = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage][
+        "environment_variables"
+    ]
+    # The app trusts the gateway's claims only where Lambda sets this; a stage that set it
+    # would make `chalice local` trust unsigned tokens (and Lambda refuses it anyway).
+    assert "AWS_LAMBDA_FUNCTION_NAME" not in variables
+    if stage != "local":  # deployed stages reach AWS, never an emulator or a stand-in key server
+        assert not {"TODO_LOCAL_BACKEND", "TODO_JWKS_URL"} & set(variables)
