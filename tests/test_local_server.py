@@ -114,12 +114,10 @@ class Server:
             all_headers.setdefault("Content-Type", "application/json")
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            try:
+            # The server may answer (and close) before reading all we send, as it does with
+            # headers over its limit: its answer is still there to read.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 connection.request(method, path, body=data, headers=all_headers)
-            except (BrokenPipeError, ConnectionResetError):
-                # The server may answer (and close) before reading all we send, as it does
-                # with headers over its limit: its answer is still there to read.
-                pass
             response = connection.getresponse()
             raw = response.read()
             return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
