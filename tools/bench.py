@@ -336,9 +336,12 @@ def dynamodb_requests() -> dict[str, list[str]]:
         "Host": "bench.example",
         "Content-Type": "application/json",
     }
+    # As in Lambda, behind API Gateway's authorizer, which verified the (here unsigned) token.
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "todo-api-bench"
     with mock_aws():
         todo_app.dynamodb_client.cache_clear()
         todo_app.todo_store.cache_clear()
+        todo_app.token_verifier.cache_clear()
         client = todo_app.dynamodb_client()  # the app's own client: the hook sees its calls
         client.meta.events.register("before-call.dynamodb", record)
         client.create_table(TableName=TABLE, **TABLE_DEFINITION)
