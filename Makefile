@@ -1,15 +1,25 @@
-# The commands people type. `make test` and `make check` work on a fresh clone with
-# only Python 3.11+ present: they build .venv from requirements-dev.txt first.
+# The commands people type. `make run` and `make test` work on a fresh clone with only
+# Python 3.11+ present: they build .venv first, with uv, from locks with hashes:
+#   requirements-uv.lock       uv itself (pip installs it into .venv)
+#   requirements-run.lock      what serving needs (make run, backend, token, package, deploy)
+#   requirements-dev.lock      everything to develop and test (a superset, same versions)
+#   requirements-checkov.lock  checkov, in its own .venv-checkov (it pins an older boto3)
+# The *.txt files are what people edit; `make lock` makes the locks from them again.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
+UV := $(BIN)/uv
+checksum = $(shell cksum $(1) | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.run-$(call checksum,requirements-run.lock)
+STAMP := $(VENV)/.dev-$(call checksum,requirements-dev.lock)
 # checkov lives apart: it would downgrade boto3 in .venv. Tests find it through $CHECKOV.
 CHECKOV_VENV := .venv-checkov
-CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum requirements-checkov.txt | cut -d' ' -f1)
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(call checksum,requirements-checkov.lock)
 export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
+# uv's own settings for every install: exactly the locked files, quietly.
+UV_INSTALL = $(UV) pip install --quiet --require-hashes
 
-.PHONY: install test lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate
+.PHONY: install test lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
@@ -21,18 +31,36 @@ $(OFFLINE): export AWS_EC2_METADATA_DISABLED := true
 
 install: $(STAMP) $(CHECKOV_STAMP)
 
-$(STAMP): requirements-dev.txt
+# A new uv lock (or no .venv) starts .venv afresh; the other locks install into it.
+$(UV): requirements-uv.lock
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-uv.lock >&2
 	touch $@
 
-$(CHECKOV_STAMP): requirements-checkov.txt
-	rm -rf $(CHECKOV_VENV)
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt >&2
+$(RUN_STAMP): requirements-run.lock $(UV)
+	$(UV_INSTALL) --python $(BIN)/python -r requirements-run.lock >&2
 	touch $@
+
+# The dev lock holds the run lock's versions, so it serves everything the run lock does.
+$(STAMP): requirements-dev.lock $(UV)
+	$(UV_INSTALL) --python $(BIN)/python -r requirements-dev.lock >&2
+	touch $@ $(RUN_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.lock $(UV)
+	rm -rf $(CHECKOV_VENV)
+	$(UV) venv --quiet --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV_INSTALL) --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock >&2
+	touch $@
+
+# The locks, from the *.txt files (needs the package index): the dev set first, then the
+# run set constrained to the dev set's versions.
+LOCK = $(UV) pip compile --quiet --generate-hashes --universal
+lock: $(UV)
+	$(LOCK) --python-version 3.11 requirements-dev.txt -o requirements-dev.lock
+	$(LOCK) --python-version 3.11 -c requirements-dev.lock requirements-run.txt -o requirements-run.lock
+	$(LOCK) --python-version 3.11.7 requirements-checkov.txt -o requirements-checkov.lock
 
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest
@@ -47,16 +75,16 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 # CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
-package: $(STAMP)
+package: $(RUN_STAMP)
 	$(BIN)/python -m tools.package --stage $(or $(STAGE),dev) --out build/package
 
 # Each function's IAM policy, from its code's calls and its configuration (tools/policies.py).
-policies: $(STAMP)
+policies: $(RUN_STAMP)
 	$(BIN)/python -m tools.policies
 
 # The packaged stack, rehearsed offline: SAM transform, AWS's create-time rules, then
 # moto's CloudFormation for what it can create (tools/rehearse.py says where it stops).
-rehearse: package
+rehearse: $(STAMP) package
 	$(BIN)/python -m tools.rehearse --package-dir build/package --stack-name todo-api-$(or $(STAGE),dev) \
 		$(if $(EXISTING_USER_POOL_ARN),--parameter ExistingUserPoolArn=$(EXISTING_USER_POOL_ARN))
 
@@ -66,12 +94,12 @@ bench: $(STAMP)
 
 # The `chalice deploy` route, with your AWS credentials: the stage's table, user pool and log
 # groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.
-deploy: $(STAMP)
+deploy: $(RUN_STAMP)
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod [BOOTSTRAP_ONLY=1]" >&2; exit 2; }
 	$(BIN)/python -m tools.deploy --stage $(STAGE) $(if $(BOOTSTRAP_ONLY),--bootstrap-only)
 
 # Data migrations, after a deploy, with your AWS credentials; DRY_RUN=1 writes nothing.
-migrate: $(STAMP)
+migrate: $(RUN_STAMP)
 	@test -n "$(STAGE)" || { echo "usage: make migrate STAGE=dev|prod [DRY_RUN=1]" >&2; exit 2; }
 	$(BIN)/python -m tools.migrate --stage $(STAGE) $(if $(DRY_RUN),--dry-run)
 
@@ -83,16 +111,16 @@ PORT ?= 8000
 BACKEND_PORT ?= $(shell echo $$(($(PORT) + 1)))
 BACKEND ?= embedded
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND)
 
 # The embedded backend alone (DynamoDB + Cognito on BACKEND_PORT, default 8001), for
 # `.venv/bin/chalice local --stage local`, which the local stage points at it.
-backend: $(STAMP)
+backend: $(RUN_STAMP)
 	$(BIN)/python -m tools.local backend --backend-port $(BACKEND_PORT)
 
 # Prints only the token on stdout, so that $(make -s token USER=alice) works.
-token: $(STAMP)
+token: $(RUN_STAMP)
 	@test -n "$(USER)" || { echo "usage: make -s token USER=alice [PORT=8000]" >&2; exit 2; }
 	@$(BIN)/python -m tools.local token --port $(PORT) --backend-port $(BACKEND_PORT) "$(USER)"
 
@@ -100,9 +128,9 @@ token: $(STAMP)
 # that nothing it created was lost. Loopback only; not part of `make test`.
 CLIENTS ?= 8
 SECONDS ?= 30
-load: $(STAMP)
+load: $(RUN_STAMP)
 	$(BIN)/python -m tools.load --port $(PORT) --backend-port $(BACKEND_PORT) --clients $(CLIENTS) --seconds $(SECONDS)
 
 # The scheduled jobs, run once against the `make run` backend (schedules never fire locally).
-cleanup: $(STAMP)
+cleanup: $(RUN_STAMP)
 	@$(BIN)/python -m tools.local cleanup --port $(PORT) --backend-port $(BACKEND_PORT)

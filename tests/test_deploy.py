@@ -278,8 +278,8 @@ def test_bootstrap_waits_until_a_new_table_can_take_backups(session: Any) -> Non
 def test_make_deploy_bootstraps_with_the_callers_aws_configuration(project: Path) -> None:
     """`make deploy STAGE=dev BOOTSTRAP_ONLY=1` over a real endpoint (a moto server), in a
     copy of the project so that the config it writes is the copy's."""
-    for name in ("Makefile", "requirements-dev.txt", "requirements-checkov.txt"):
-        shutil.copy2(ROOT / name, project / name)  # with its time: older than the install stamp
+    for path in [ROOT / "Makefile", *ROOT.glob("requirements-*")]:
+        shutil.copy2(path, project / path.name)  # with its time: older than the install stamps
     shutil.copytree(ROOT / "tools", project / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     (project / ".venv").symlink_to(ROOT / ".venv")  # installed already: make finds its stamp
     with moto_server() as port:
