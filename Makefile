@@ -19,11 +19,11 @@ export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 # uv's own settings for every install: exactly the locked files, quietly.
 UV_INSTALL = $(UV) pip install --quiet --require-hashes
 
-.PHONY: install test lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate lock
+.PHONY: install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
-OFFLINE := install test lint typecheck check run backend token cleanup load package policies rehearse bench
+OFFLINE := install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench
 $(OFFLINE): export AWS_ACCESS_KEY_ID ?= testing
 $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
@@ -64,6 +64,15 @@ lock: $(UV)
 
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest
+
+# The contract fuzzing at length (make test runs it with 15 examples per operation).
+EXAMPLES ?= 300
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(EXAMPLES) $(if $(SEED),FUZZ_SEED=$(SEED)) $(BIN)/pytest -m fuzz tests/test_fuzz.py
+
+# Everyday work: everything but fuzzing and the tests that start servers in subprocesses.
+test-fast: $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/pytest -m "not fuzz and not server"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

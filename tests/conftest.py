@@ -22,8 +22,15 @@ STAGE = "dev"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
 HOST = "api.example.test"
-# What app.py builds once per container: each test starts (and leaves) with none built.
-FACTORIES = (todo_app.dynamodb_client, todo_app.todo_store, todo_app.token_verifier, todo_app.diagnostics)
+# What app.py builds once per container, found rather than listed: each test starts (and
+# leaves) with none built, but for the botocore session, kept for the whole run: it holds
+# the loaded service models, and the fake credentials every test sets alike (a client's
+# region and endpoint are read from each test's environment when it is built).
+FACTORIES = [
+    value
+    for value in vars(todo_app).values()
+    if callable(getattr(value, "cache_clear", None)) and value is not todo_app.aws_session
+]
 
 
 @pytest.fixture(autouse=True)

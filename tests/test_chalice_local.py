@@ -38,6 +38,8 @@ from tests.tokens import RsaKey, id_claims, rs256, unsigned
 from tools.deploy import ensure_table
 from tools.local import DEFAULT_BACKEND_PORT, stage_settings
 
+pytestmark = pytest.mark.server
+
 CHALICE = str(Path(sys.executable).parent / "chalice")
 STARTUP_SECONDS = 60
 

@@ -275,6 +275,7 @@ def test_bootstrap_waits_until_a_new_table_can_take_backups(session: Any) -> Non
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
+@pytest.mark.server
 def test_make_deploy_bootstraps_with_the_callers_aws_configuration(project: Path) -> None:
     """`make deploy STAGE=dev BOOTSTRAP_ONLY=1` over a real endpoint (a moto server), in a
     copy of the project so that the config it writes is the copy's."""

@@ -246,6 +246,7 @@ def test_the_command_line_dry_run_then_run(dynamodb: Any, capsys: pytest.Capture
     assert all(item["schemaVersion"] == {"N": "2"} for item in todo_items(dynamodb))
 
 
+@pytest.mark.server
 def test_make_migrate_uses_the_callers_aws_configuration() -> None:
     """`make migrate` over a real endpoint (a moto server here, through AWS_ENDPOINT_URL)."""
     with moto_server() as port:

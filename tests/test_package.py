@@ -46,6 +46,7 @@ def backend() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.server
 def test_the_unpacked_zip_serves_a_request(built: Path, tmp_path: Path, backend: str) -> None:
     task = tmp_path / "task"
     with zipfile.ZipFile(built / "deployment.zip") as archive:
