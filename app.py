@@ -265,19 +265,19 @@ def delete_todo(todo_id: str) -> Response:
 # declaring the other methods makes it the 405 (with `Allow`) the contract promises.
 @app.route("/todos", methods=["PUT", "PATCH"], authorizer=authorizer, cors=cors)
 def todos_method_not_allowed() -> Response:
-    return _method_not_allowed("GET, POST, DELETE")
+    return _method_not_allowed("/todos")
 
 
 @app.route("/todos/{todo_id}", methods=["POST", "PUT"], authorizer=authorizer, cors=cors)
 def todo_method_not_allowed(todo_id: str) -> Response:
-    return _method_not_allowed("GET, PATCH, DELETE")
+    return _method_not_allowed("/todos/{todo_id}")
 
 
-def _method_not_allowed(allow: str) -> Response:
+def _method_not_allowed(path: str) -> Response:
     request = current_request()
     caller(request)  # as deployed: the authorizer answers first
     error = MethodNotAllowed(f"{request.method} is not allowed here")
-    return web.error_response(error, {"Allow": allow})
+    return web.error_response(error, {"Allow": web.allowed_methods(app.routes, path)})
 
 
 # --- scheduled jobs ------------------------------------------------------------------

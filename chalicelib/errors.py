@@ -140,5 +140,10 @@ GATEWAY_ERRORS: dict[str, type[ChaliceViewError]] = {
 RETRY_AFTER_SECONDS = 1
 
 
+def body(code: str, message: str) -> dict[str, str]:
+    """The one error body, wherever an error is written (the app, the gateway, make run)."""
+    return {"Code": code, "Message": message}
+
+
 def gateway_message(error: type[ChaliceViewError]) -> str:
     return str(getattr(error, "MESSAGE", "the request is not valid"))

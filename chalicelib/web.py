@@ -4,10 +4,12 @@ the API's own absolute URL. Knows Chalice's request, not DynamoDB."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from chalice.app import ChaliceViewError, Request, Response
+from chalice.app import ChaliceViewError, Request, Response, RouteEntry
 
+from chalicelib import errors
 from chalicelib.errors import InvalidRequest, Unauthenticated
 from chalicelib.todos import parse_body
 
@@ -74,10 +76,21 @@ def base_url(request: Request) -> str:
 def error_response(error: ChaliceViewError, headers: dict[str, str | list[str]]) -> Response:
     """An error in the one body shape Chalice gives raised errors, plus headers."""
     return Response(
-        body={"Code": type(error).__name__, "Message": str(error)},
+        body=errors.body(type(error).__name__, str(error)),
         status_code=error.STATUS_CODE,
         headers=headers,
     )
+
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(routes: Mapping[str, Mapping[str, RouteEntry]], path: str) -> str:
+    """The `Allow` of a path's 405s: the methods its routes serve, less those that answer 405."""
+    served = {
+        method for method, entry in routes[path].items() if not entry.view_name.endswith("method_not_allowed")
+    }
+    return ", ".join(method for method in _METHOD_ORDER if method in served)
 
 
 _NOTES = "todo-api.notes"

@@ -456,3 +456,15 @@ def test_a_path_with_no_route_answers_as_the_deployed_gateway_does(server: Serve
         gateway_responses()["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]
     )
     assert rendered == {"Code": "RouteNotFound", "Message": "no such route"}
+
+
+def test_a_method_the_server_cannot_parse_is_a_405_with_the_routes_allow(server: Server) -> None:
+    token = server.token("trace-jo")
+    for path, allow in (
+        ("/todos", "GET, POST, DELETE"),
+        ("/todos/01ARYZ6S41TSV4RRFFQ69G5FAV", "GET, PATCH, DELETE"),
+    ):
+        status, headers, error = server.request("TRACE", path, token)
+        assert (status, error["Code"], headers["Allow"]) == (405, "MethodNotAllowed", allow)
+        # the same Allow as the app's own 405 for a method the path does not serve
+        assert server.request("PUT", path, token, {"title": "x"})[1]["Allow"] == allow

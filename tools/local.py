@@ -48,7 +48,9 @@ from chalice.app import ChaliceViewError
 from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayException
 
+from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, Unauthenticated, gateway_message
+from chalicelib.web import allowed_methods
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -206,6 +208,10 @@ class GuardedHandler(ChaliceRequestHandler):
     answered here with the 401 the app would give. Everything else goes to Chalice.
     """
 
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
+        self._routes = app_object.routes  # before the base class handles the request
+        super().__init__(request, client_address, server, app_object, config)
+
     def _generic_handle(self) -> None:
         authorization = self.headers.get("Authorization")
         if authorization is not None and not _decodable(authorization):
@@ -235,7 +241,7 @@ class GuardedHandler(ChaliceRequestHandler):
             self._send_gateway_error(Unauthenticated)
         elif code == HTTPStatus.NOT_IMPLEMENTED:  # a method http.server has no do_* for (TRACE, ...)
             collection = self.path.split("?")[0].rstrip("/") == "/todos"
-            allow = "GET, POST, DELETE" if collection else "GET, PATCH, DELETE"
+            allow = allowed_methods(self._routes, "/todos" if collection else "/todos/{todo_id}")
             self._send_json_error(405, "MethodNotAllowed", f"{self.command} is not allowed here", Allow=allow)
         else:
             error = GATEWAY_ERRORS["DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX"]
@@ -246,7 +252,7 @@ class GuardedHandler(ChaliceRequestHandler):
         self._send_json_error(error.STATUS_CODE, error.__name__, gateway_message(error))
 
     def _send_json_error(self, status: int, code: str, message: str, **headers: str) -> None:
-        body = json.dumps({"Code": code, "Message": message}).encode()
+        body = json.dumps(errors.body(code, message)).encode()
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

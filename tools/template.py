@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
 
@@ -64,7 +65,7 @@ def gateway_responses() -> dict[str, Any]:
         headers = {"Access-Control-Allow-Origin": "'*'"}
         if error is TooManyRequests:
             headers["Retry-After"] = f"'{RETRY_AFTER_SECONDS}'"
-        body = json.dumps({"Code": error.__name__, "Message": gateway_message(error)})
+        body = json.dumps(errors.body(error.__name__, gateway_message(error)))
         response: dict[str, Any] = {
             "ResponseParameters": {"Headers": headers},
             "ResponseTemplates": {"application/json": body},
