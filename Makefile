@@ -19,7 +19,10 @@ export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 # uv's own settings for every install: exactly the locked files, quietly.
 UV_INSTALL = $(UV) pip install --quiet --require-hashes
 
-.PHONY: install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate lock
+help:  ## list the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
+
+.PHONY: help install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
@@ -29,7 +32,7 @@ $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
 $(OFFLINE): export AWS_EC2_METADATA_DISABLED := true
 
-install: $(STAMP) $(CHECKOV_STAMP)
+install: $(STAMP) $(CHECKOV_STAMP)  ## build .venv and .venv-checkov from the locks
 
 # A new uv lock (or no .venv) starts .venv afresh; the other locks install into it.
 $(UV): requirements-uv.lock
@@ -57,62 +60,62 @@ $(CHECKOV_STAMP): requirements-checkov.lock $(UV)
 # The locks, from the *.txt files (needs the package index): the dev set first, then the
 # run set constrained to the dev set's versions.
 LOCK = $(UV) pip compile --quiet --generate-hashes --universal
-lock: $(UV)
+lock: $(UV)  ## make the locks again from requirements-*.txt (needs the package index)
 	$(LOCK) --python-version 3.11 requirements-dev.txt -o requirements-dev.lock
 	$(LOCK) --python-version 3.11 -c requirements-dev.lock requirements-run.txt -o requirements-run.lock
 	$(LOCK) --python-version 3.11.7 requirements-checkov.txt -o requirements-checkov.lock
 
-test: $(STAMP) $(CHECKOV_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)  ## the whole test suite (the README's test command; CI runs it)
 	$(BIN)/pytest
 
 # The contract fuzzing at length (make test runs it with 15 examples per operation).
 EXAMPLES ?= 300
-fuzz: $(STAMP)
+fuzz: $(STAMP)  ## schemathesis at length against make run (EXAMPLES=300, SEED=...)
 	FUZZ_EXAMPLES=$(EXAMPLES) $(if $(SEED),FUZZ_SEED=$(SEED)) $(BIN)/pytest -m fuzz tests/test_fuzz.py
 
 # Everyday work: everything but fuzzing and the tests that start servers in subprocesses.
-test-fast: $(STAMP) $(CHECKOV_STAMP)
+test-fast: $(STAMP) $(CHECKOV_STAMP)  ## all tests but fuzzing and those that start servers
 	$(BIN)/pytest -m "not fuzz and not server"
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(STAMP)  ## mypy --strict over app.py, chalicelib and tools
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: lint typecheck test  ## lint, typecheck and test: what CI runs
 
 # CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
-package: $(RUN_STAMP)
+package: $(RUN_STAMP)  ## CloudFormation (SAM) and the Lambda zip in build/package (STAGE=dev)
 	$(BIN)/python -m tools.package --stage $(or $(STAGE),dev) --out build/package
 
 # Each function's IAM policy, from its code's calls and its configuration (tools/policies.py).
-policies: $(RUN_STAMP)
+policies: $(RUN_STAMP)  ## write each function's IAM policy file from its calls and configuration
 	$(BIN)/python -m tools.policies
 
 # The packaged stack, rehearsed offline: SAM transform, AWS's create-time rules, then
 # moto's CloudFormation for what it can create (tools/rehearse.py says where it stops).
-rehearse: $(STAMP) package
+rehearse: $(STAMP) package  ## rehearse the packaged stack's deploy offline (STAGE=, EXISTING_USER_POOL_ARN=)
 	$(BIN)/python -m tools.rehearse --package-dir build/package --stack-name todo-api-$(or $(STAGE),dev) \
 		$(if $(EXISTING_USER_POOL_ARN),--parameter ExistingUserPoolArn=$(EXISTING_USER_POOL_ARN))
 
 # Cold start, warm CPU, zip size, memory and DynamoDB requests as ratios; writes BENCHMARKS.md.
-bench: $(STAMP)
+bench: $(STAMP)  ## cold start, warm CPU, zip size, memory, DynamoDB requests; writes BENCHMARKS.md
 	$(BIN)/python -m tools.bench
 
 # The `chalice deploy` route, with your AWS credentials: the stage's table, user pool and log
 # groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.
-deploy: $(RUN_STAMP)
+deploy: $(RUN_STAMP)  ## bootstrap, configure and chalice deploy with your AWS credentials (STAGE=dev|prod)
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod [BOOTSTRAP_ONLY=1]" >&2; exit 2; }
 	$(BIN)/python -m tools.deploy --stage $(STAGE) $(if $(BOOTSTRAP_ONLY),--bootstrap-only)
 
 # Data migrations, after a deploy, with your AWS credentials; DRY_RUN=1 writes nothing.
-migrate: $(RUN_STAMP)
+migrate: $(RUN_STAMP)  ## data migrations after a deploy, with your AWS credentials (STAGE=, DRY_RUN=1)
 	@test -n "$(STAGE)" || { echo "usage: make migrate STAGE=dev|prod [DRY_RUN=1]" >&2; exit 2; }
 	$(BIN)/python -m tools.migrate --stage $(STAGE) $(if $(DRY_RUN),--dry-run)
 
-clean:
+clean:  ## remove the virtualenvs, build output and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .mypy_cache .ruff_cache
 
 # --- local ---------------------------------------------------------------------------
@@ -120,16 +123,16 @@ PORT ?= 8000
 BACKEND_PORT ?= $(shell echo $$(($(PORT) + 1)))
 BACKEND ?= embedded
 
-run: $(RUN_STAMP)
+run: $(RUN_STAMP)  ## serve the API on PORT (8000) on the embedded backend, offline
 	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND)
 
 # The embedded backend alone (DynamoDB + Cognito on BACKEND_PORT, default 8001), for
 # `.venv/bin/chalice local --stage local`, which the local stage points at it.
-backend: $(RUN_STAMP)
+backend: $(RUN_STAMP)  ## serve the embedded backend alone on BACKEND_PORT (8001), for chalice local
 	$(BIN)/python -m tools.local backend --backend-port $(BACKEND_PORT)
 
 # Prints only the token on stdout, so that $(make -s token USER=alice) works.
-token: $(RUN_STAMP)
+token: $(RUN_STAMP)  ## print an ID token of the local pool (USER=alice)
 	@test -n "$(USER)" || { echo "usage: make -s token USER=alice [PORT=8000]" >&2; exit 2; }
 	@$(BIN)/python -m tools.local token --port $(PORT) --backend-port $(BACKEND_PORT) "$(USER)"
 
@@ -137,9 +140,9 @@ token: $(RUN_STAMP)
 # that nothing it created was lost. Loopback only; not part of `make test`.
 CLIENTS ?= 8
 SECONDS ?= 30
-load: $(RUN_STAMP)
+load: $(RUN_STAMP)  ## concurrent load and an If-Match race against make run (CLIENTS, SECONDS)
 	$(BIN)/python -m tools.load --port $(PORT) --backend-port $(BACKEND_PORT) --clients $(CLIENTS) --seconds $(SECONDS)
 
 # The scheduled jobs, run once against the `make run` backend (schedules never fire locally).
-cleanup: $(RUN_STAMP)
+cleanup: $(RUN_STAMP)  ## run the scheduled jobs once against the local backend
 	@$(BIN)/python -m tools.local cleanup --port $(PORT) --backend-port $(BACKEND_PORT)

@@ -5,8 +5,10 @@ compiles chalice/app.py (90 KB) and our modules again. We replace each `.py` in 
 with its `.pyc` (Python's "sourceless" layout: `app.pyc` beside where `app.py` was),
 built by the runtime's Python (the packaging Python: Chalice picks the runtime from it).
 Bytecode only, not bytecode beside sources: Python 3.11's bytecode is about twice the
-size of the source compressed, and both would break the 100 KB budget. Tracebacks keep
-file names and line numbers; they lose the quoted source line.
+size of the source compressed, and both would break the 100 KB budget. Compiled as
+`python -OO` would (optimize=2: no docstrings, no asserts; neither Chalice's runtime nor
+ours reads a docstring or relies on an assert at run time): 7 KB less than plain bytecode.
+Tracebacks keep file names and line numbers; they lose the quoted source line.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def to_bytecode(zip_path: Path, runtime: str) -> None:
             if not info.filename.endswith(".py"):
                 target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
                 continue
-            code = compile(data, info.filename, "exec", dont_inherit=True)
+            code = compile(data, info.filename, "exec", dont_inherit=True, optimize=2)
             entry = zipfile.ZipInfo(info.filename + "c", date_time=_ZIP_TIME)
             entry.external_attr = info.external_attr
             # The header py_compile writes: magic, flags (0: timestamp-based), mtime, size.
