@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_local_server import (
+from tests.servers import (
     Server,
     aws_env,
     emulator_client,

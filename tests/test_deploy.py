@@ -20,7 +20,7 @@ import pytest
 
 from chalicelib.store import TABLE_DEFINITION
 from tests.conftest import ROOT
-from tests.test_local_server import aws_env, emulator_client, make_env, moto_server
+from tests.servers import aws_env, emulator_client, make_env, moto_server
 from tools.deploy import bootstrap, configure, ensure_table, main
 from tools.package import package
 from tools.template import APP_CLIENT_SETTINGS

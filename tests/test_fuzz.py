@@ -21,9 +21,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_local_server import aws, start_server, stop_server  # noqa: F401 - aws: no in-process moto
+from tests.servers import start_server, stop_server
 
 pytestmark = [pytest.mark.server, pytest.mark.fuzz]
+
+
+@pytest.fixture(autouse=True)
+def aws() -> list[str]:
+    """No in-process moto here: the fuzzer talks to a real server over loopback HTTP."""
+    return []
+
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 SEED = os.environ.get("FUZZ_SEED", "20261127")

@@ -17,7 +17,7 @@ import pytest
 from chalicelib import cleanup, todos
 from chalicelib.store import SCHEMA_VERSION, TABLE_DEFINITION, TodoStore, purge_shard
 from tests.conftest import ROOT, TABLE, items_in_table, sub_of
-from tests.test_local_server import aws_env, emulator_client, make_env, moto_server
+from tests.servers import aws_env, emulator_client, make_env, moto_server
 from tools.migrate import CHECKPOINT_OWNER, Migrator, main
 
 Auth = Callable[..., dict[str, str]]

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.store import TABLE_DEFINITION
-from tests.test_local_server import moto_server
+from tests.servers import moto_server
 from tools.package import package
 
 PACKAGE_BUDGET_BYTES = 100 * 1024
