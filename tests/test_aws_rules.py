@@ -256,3 +256,14 @@ def test_generated_names_stay_within_lambdas_limit() -> None:
         "AVeryLongLogicalIdForAFunction" * 2
     )
     assert aws_rules.NAME_LIMITS["AWS::Lambda::Function"][1].fullmatch(name)
+
+
+def test_what_the_sam_transform_refuses_is_reported(packages: dict[str, Path], tmp_path: Path) -> None:
+    sam = json.loads((packages["dev"] / "sam.json").read_text())
+    sam["Resources"]["PurgeCompleted"]["Properties"]["Events"]["PurgeCompletedEvent"]["Type"] = "Nonsense"
+    (tmp_path / "sam.json").write_text(json.dumps(sam))
+    (tmp_path / "deployment.zip").write_bytes((packages["dev"] / "deployment.zip").read_bytes())
+    report = rehearse(tmp_path, stack_name="todo-api-dev")
+    assert report.status == "NOT ATTEMPTED"
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith("the SAM transform refused the template")

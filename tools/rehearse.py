@@ -387,14 +387,18 @@ def rehearse(
         s3 = boto3.client("s3", region_name=region)
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="deployment.zip", Body=(package_dir / "deployment.zip").read_bytes())
+        from samtranslator.model.exceptions import InvalidDocumentException  # type: ignore[import-untyped]
+
         try:
             template = transform(sam, f"s3://{BUCKET}/deployment.zip", region)
+        except InvalidDocumentException as exc:  # what CloudFormation's SAM transform would refuse
+            report.problems = [f"the SAM transform refused the template: {exc}"]
+            return report
+        try:
             stack = Stack(template, stack_name, dict(parameters or {}), region=region)
             report.problems = check(stack)
         except TemplateError as exc:
             report.problems = [str(exc)]
-        except Exception as exc:  # the SAM transform's own refusals
-            report.problems = [f"the SAM transform refused the template: {exc}"]
         if not report.problems:
             create_in_moto(template, stack, report)
     return report
