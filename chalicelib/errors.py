@@ -135,8 +135,7 @@ GATEWAY_ERRORS: dict[str, type[ChaliceViewError]] = {
     "DEFAULT_4XX": InvalidRequest,
     "DEFAULT_5XX": InternalServerError,
 }
-# The headers a client needs on them: CORS (or a browser sees a network error, not the
-# status), and when to retry a throttled request.
+# Retry-After on a 429 (the gateway's throttling) and a 503 (the app's): seconds to wait.
 RETRY_AFTER_SECONDS = 1
 
 
