@@ -69,12 +69,12 @@ def chalice_deploy_functions(stage: str) -> list[Function]:
     config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name=stage)
     application = ApplicationGraphBuilder().build(config, stage)
     functions = []
-    for resource in application.resources:
-        if not isinstance(resource, models.LambdaFunction):
-            targets = [getattr(resource, name, None) for name in ("lambda_function", "authorizer")]
-            resource = next((t for t in targets if isinstance(t, models.LambdaFunction)), None)  # type: ignore[assignment]
-            if resource is None:
-                continue
+    for planned in application.resources:
+        # A function is planned on its own, or inside the API or the schedule that invokes it.
+        candidates = [planned, *(getattr(planned, name, None) for name in ("lambda_function", "authorizer"))]
+        resource = next((c for c in candidates if isinstance(c, models.LambdaFunction)), None)
+        if resource is None:
+            continue
         role = resource.role
         assert isinstance(role, models.ManagedIAMRole)
         assert isinstance(role.policy, models.FileBasedIAMPolicy)
