@@ -116,6 +116,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.resources: dict[str, Any] = dict(self.template.get("Resources", {}))
+        self._creates: dict[str, Any] | None = None
         declared = self.template.get("Parameters", {})
         unknown = set(self.parameters) - set(declared)
         if unknown:
@@ -151,15 +152,16 @@ class Stack:
         raise TemplateError(f"unsupported condition: {json.dumps(body)[:80]}")
 
     def created(self) -> dict[str, Any]:
-        """The resources this stack creates: those whose condition holds."""
-        result = {}
-        for logical, resource in self.resources.items():
-            condition = resource.get("Condition")
-            if condition is not None and condition not in self.conditions:
-                raise TemplateError(f"{logical}: unknown condition {condition}")
-            if condition is None or self.conditions[condition]:
-                result[logical] = resource
-        return result
+        """The resources this stack creates: those whose condition holds (decided once)."""
+        if self._creates is None:
+            self._creates = {}
+            for logical, resource in self.resources.items():
+                condition = resource.get("Condition")
+                if condition is not None and condition not in self.conditions:
+                    raise TemplateError(f"{logical}: unknown condition {condition}")
+                if condition is None or self.conditions[condition]:
+                    self._creates[logical] = resource
+        return self._creates
 
     def physical_name(self, logical: str) -> str:
         resource = self._created(logical)
@@ -271,6 +273,11 @@ class Stack:
                 yield logical, target
 
 
+def sub_references(text: str) -> list[str]:
+    """The names an Fn::Sub string refers to (`${Name}`, `${Name.Attribute}`; not `${!Literal}`)."""
+    return re.findall(r"\$\{([^}!][^}]*)\}", text)
+
+
 class _NoValue:
     pass
 
@@ -295,7 +302,7 @@ def _targets(value: Any, conditions: Mapping[str, bool]) -> Iterable[str]:
             elif key == "Fn::Sub":
                 text = args if isinstance(args, str) else args[0]
                 local = set() if isinstance(args, str) else set(args[1])
-                for name in re.findall(r"\$\{([^}!][^}]*)\}", text):
+                for name in sub_references(text):
                     if name.split(".", 1)[0] not in local:
                         yield name.split(".", 1)[0]
                 yield from _targets(args if isinstance(args, str) else args[1], conditions)

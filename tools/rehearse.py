@@ -40,7 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.aws_rules import NAME_LIMITS, Function, Stack, TemplateError, allows, function_problems
+from tools.aws_rules import (
+    NAME_LIMITS,
+    Function,
+    Stack,
+    TemplateError,
+    allows,
+    function_problems,
+    sub_references,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "todo-api-rehearsal-artifacts"
@@ -265,15 +273,9 @@ def _substitute(value: Any, stack: Stack, gone: set[str]) -> Any:
                 return stack.resolve(value)
         if key == "Fn::Sub":
             text = args if isinstance(args, str) else args[0]
-            if any(name.split(".")[0] in gone for name in _sub_names(text)):
+            if any(name.split(".")[0] in gone for name in sub_references(text)):
                 return stack.resolve(value)
     return {k: _substitute(v, stack, gone) for k, v in value.items()}
-
-
-def _sub_names(text: str) -> list[str]:
-    import re
-
-    return re.findall(r"\$\{([^}!][^}]*)\}", text)
 
 
 def create_in_moto(template: dict[str, Any], stack: Stack, report: Report) -> None:
@@ -281,8 +283,9 @@ def create_in_moto(template: dict[str, Any], stack: Stack, report: Report) -> No
     import boto3
 
     cloudformation = boto3.client("cloudformation", region_name=stack.region)
-    gone = {logical for logical, r in stack.created().items() if r["Type"] in LEFT_OUT}
-    report.left_out = {logical: stack.created()[logical]["Type"] for logical in sorted(gone)}
+    created = stack.created()
+    gone = {logical for logical, r in created.items() if r["Type"] in LEFT_OUT}
+    report.left_out = {logical: created[logical]["Type"] for logical in sorted(gone)}
     document = {key: value for key, value in template.items() if key != "Resources"}
     document["Resources"] = {
         logical: _substitute(resource, stack, gone)
