@@ -65,8 +65,12 @@ lock: $(UV)  ## make the locks again from requirements-*.txt (needs the package 
 	$(LOCK) --python-version 3.11 -c requirements-dev.lock requirements-run.txt -o requirements-run.lock
 	$(LOCK) --python-version 3.11.7 requirements-checkov.txt -o requirements-checkov.lock
 
+# On every core (pytest-xdist); a module that shares one server keeps to one worker.
+WORKERS ?= auto
+PYTEST = $(BIN)/pytest -n $(WORKERS) --dist loadgroup
+
 test: $(STAMP) $(CHECKOV_STAMP)  ## the whole test suite (the README's test command; CI runs it)
-	$(BIN)/pytest
+	$(PYTEST)
 
 # The contract fuzzing at length (make test runs it with 15 examples per operation).
 EXAMPLES ?= 300
@@ -75,7 +79,7 @@ fuzz: $(STAMP)  ## schemathesis at length against make run (EXAMPLES=300, SEED=.
 
 # Everyday work: everything but fuzzing and the tests that start servers in subprocesses.
 test-fast: $(STAMP) $(CHECKOV_STAMP)  ## all tests but fuzzing and those that start servers
-	$(BIN)/pytest -m "not fuzz and not server"
+	$(PYTEST) -m "not fuzz and not server"
 
 lint: $(STAMP)  ## ruff check and ruff format --check
 	$(BIN)/ruff check .

@@ -1,27 +1,26 @@
-"""Fixtures: every test runs on its own moto account with the real table definition."""
+"""Fixtures: every test runs on its own moto account with the real table definition.
+
+moto, chalice.test and the fault helpers are imported where a fixture first needs them:
+pytest-xdist's controller process loads this file too, runs no test, and would otherwise
+spend seconds importing them before a worker starts.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.retries.standard import ExponentialBackoff
 from chalice.local import LambdaContext
-from chalice.test import Client
-from moto import mock_aws
 
 import app as todo_app
 from chalicelib.store import TABLE_DEFINITION, TodoStore
+from tests.support import CONFIG, HOST, ROOT, STAGE, TABLE, record_calls, sub_of, unsigned_token
+from tools.events import scheduled_event
+from tools.package import package
 
-ROOT = Path(__file__).resolve().parent.parent
-STAGE = "dev"
-CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
-TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
-HOST = "api.example.test"
 # What app.py builds once per container, found rather than listed: each test starts (and
 # leaves) with none built, but for the botocore session, kept for the whole run: it holds
 # the loaded service models, and the fake credentials every test sets alike (a client's
@@ -34,8 +33,12 @@ FACTORIES = [
 
 
 @pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Fake credentials and moto for every test; yields the DynamoDB operations sent."""
+def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Fake credentials and moto for every test but those marked `no_moto` (they bring
+    their own AWS, or need none); yields the DynamoDB operations sent."""
+    if request.node.get_closest_marker("no_moto"):
+        yield []
+        return
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -52,19 +55,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     for factory in FACTORIES:
         factory.cache_clear()
     calls: list[str] = []
+    from moto import mock_aws
+
     with mock_aws():
         yield calls
     for factory in FACTORIES:
         factory.cache_clear()
-
-
-def record_calls(client: Any, calls: list[str]) -> None:
-    """Append the name of every operation `client` sends to `calls` (botocore event hook)."""
-
-    def record(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    client.meta.events.register("before-call.dynamodb", record)
 
 
 @pytest.fixture
@@ -89,21 +85,10 @@ def dynamodb_calls(aws: list[str]) -> list[str]:
 
 @pytest.fixture
 def api(dynamodb: Any) -> Iterator[Any]:
+    from chalice.test import Client
+
     with Client(todo_app.app, stage_name=STAGE, project_dir=str(ROOT)) as client:
         yield client.http
-
-
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-
-def unsigned_token(**claims: Any) -> str:
-    """What the local gateway trusts without checking (API Gateway would verify it)."""
-    return f"{_b64({'alg': 'RS256', 'kid': 'test'})}.{_b64(claims)}.c2lnbmF0dXJl"
-
-
-def sub_of(user: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{user}"))
 
 
 @pytest.fixture
@@ -124,17 +109,57 @@ def run_job(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
         monkeypatch.setenv(name, value)
 
     def run(name: str) -> Any:
-        event = {
-            "version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "000000000000", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
-            "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{name}"], "detail": {},
-        }  # fmt: skip
+        event = scheduled_event(name)
         return todo_app.app.handler_map[name](event, LambdaContext(name, 128, 300_000))
 
     return run
 
 
-def items_in_table(dynamodb: Any) -> list[dict[str, Any]]:
-    """Every stored item, sorted: to show that a request changed nothing."""
-    items = dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
-    return sorted(items, key=lambda item: (item["owner"]["S"], item["id"]["S"]))
+@pytest.fixture
+def backoffs(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays the SDK's retry policy chooses, recorded and not slept: the retries stay
+    the SDK's own, without the seconds of waiting a throttled request would cost."""
+    chosen: list[float] = []
+    delay_amount = ExponentialBackoff.delay_amount
+
+    def record(self: ExponentialBackoff, context: Any) -> float:
+        chosen.append(delay_amount(self, context))
+        return 0
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", record)
+    return chosen
+
+
+@pytest.fixture
+def inject(dynamodb: Any, backoffs: list[float]) -> Iterator[Callable[[str, Any, int], list[int]]]:
+    """inject(operation, fault, times): the next `times` sends of `operation` by the app's
+    client meet `fault` (tests/faults.py); yields how many each installed fault has met."""
+    from tests.faults import Fault, answering
+
+    hooks: list[tuple[str, Any]] = []
+
+    def install(operation: str, fault: Fault, times: int) -> list[int]:
+        hook, seen = answering(fault, times)
+        event = f"before-send.dynamodb.{operation}"
+        dynamodb.meta.events.register_first(event, hook)
+        hooks.append((event, hook))
+        return seen
+
+    yield install
+    for event, hook in hooks:
+        dynamodb.meta.events.unregister(event, hook)
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """packaged(stage): `make package`'s output for the stage (bytecode and all), built on
+    first use in each test process. Read it only: every test is handed the same directory;
+    mark a module xdist_group(PACKAGED) so that one worker builds for all of them."""
+    built: dict[str, Path] = {}
+
+    def build(stage: str) -> Path:
+        if stage not in built:
+            built[stage] = package(stage, tmp_path_factory.mktemp(f"package-{stage}"))
+        return built[stage]
+
+    return build

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -24,8 +25,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import ROOT
-from tools.local import sign_in
+from tests.support import ROOT
+from tools.local import find_pool, sign_in
 
 STARTUP_SECONDS = 60
 
@@ -123,16 +124,30 @@ class Server:
             check=check,
         )
 
-    def token(self, user: str) -> str:
+    def make_token(self, user: str) -> str:
+        """`make -s token USER=user`, as the README has a user type it."""
         return self.make("token", f"USER={user}", timeout=60).stdout.strip()
+
+    def token(self, user: str) -> str:
+        """A real ID token of the server's pool: what `make token` prints, signed in from
+        here (one test runs `make token` itself; a process per token would cost seconds)."""
+        return str(self.sign_in(user)["IdToken"])
 
     def access_token(self, user: str) -> str:
         """An access token the local pool really issued (the API accepts ID tokens only)."""
-        issuer, client_id = self.issuer_and_client
-        cognito = emulator_client("cognito-idp", self.backend_port)
-        return str(sign_in(cognito, user, issuer.rsplit("/", 1)[1], client_id)["AccessToken"])
+        return str(self.sign_in(user)["AccessToken"])
 
-    @property
+    def sign_in(self, user: str) -> dict[str, Any]:
+        # The backend's region and account: the server's own AWS configuration, if given.
+        region = self.env.get("AWS_DEFAULT_REGION", "us-east-1")
+        cognito = emulator_client(
+            "cognito-idp", self.backend_port, region, self.env.get("AWS_ACCESS_KEY_ID", "local")
+        )
+        found = find_pool(cognito)
+        assert found is not None, "the server's backend has no local pool"
+        return sign_in(cognito, user, *found)
+
+    @functools.cached_property
     def issuer_and_client(self) -> tuple[str, str]:
         """The pool's issuer and client id, read from a real token of it."""
         payload = self.token("probe").split(".")[1]

@@ -13,7 +13,7 @@ from chalice.config import Config
 from chalice.local import LocalGateway
 
 import app as todo_app
-from tests.conftest import CONFIG, HOST, ROOT, STAGE, items_in_table, sub_of, unsigned_token
+from tests.support import CONFIG, HOST, ROOT, STAGE, items_in_table, sub_of, unsigned_token
 
 Auth = Callable[..., dict[str, str]]
 LINK = re.compile(r'<(?P<url>[^>]+)>; rel="next"')

@@ -21,22 +21,17 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy import models
 from chalice.deploy.appgraph import ApplicationGraphBuilder
 
-from tests.conftest import ROOT
+from tests.support import PACKAGED, ROOT
 from tools import aws_rules, policies
 from tools.aws_rules import Function, Stack, allows, function_problems
-from tools.package import package
 from tools.rehearse import LEFT_OUT, _offline_aws, check, rehearse, transform
 
-
-@pytest.fixture(autouse=True)
-def aws() -> list[str]:
-    """The rehearsal brings its own moto (as `make rehearse` does)."""
-    return []
+pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {stage: package(stage, tmp_path_factory.mktemp(stage)) for stage in ("dev", "prod")}
+def packages(packaged: Callable[[str], Path]) -> dict[str, Path]:
+    return {stage: packaged(stage) for stage in ("dev", "prod")}
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])

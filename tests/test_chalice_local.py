@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.servers import (
     Server,
     aws_env,
@@ -34,20 +33,15 @@ from tests.servers import (
     moto_server,
     stop_server,
 )
+from tests.support import ROOT
 from tests.tokens import RsaKey, id_claims, rs256, unsigned
 from tools.deploy import ensure_table
 from tools.local import DEFAULT_BACKEND_PORT, stage_settings
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.no_moto]
 
 CHALICE = str(Path(sys.executable).parent / "chalice")
 STARTUP_SECONDS = 60
-
-
-@pytest.fixture(autouse=True)
-def aws() -> list[str]:
-    """No in-process moto here: these tests talk to real servers over loopback HTTP."""
-    return []
 
 
 def start(command: list[str], port: int, cwd: Path, env: dict[str, str], ready: str) -> Server:
@@ -122,7 +116,7 @@ def test_chalice_local_serves_the_walkthrough_against_make_backend(tmp_path: Pat
         )
         api.backend_port = backend_port
         with running(api):
-            alice = api.token("walk-alice")
+            alice = api.make_token("walk-alice")
             status, headers, todo = api.request("POST", "/todos", alice, {"title": "buy milk", "order": 1})
             assert status == 201
             assert todo["url"] == headers["Location"] == f"http://127.0.0.1:{port}/todos/{todo['id']}"

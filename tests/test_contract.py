@@ -10,14 +10,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 from openapi_spec_validator import validate
 
 import app as todo_app
-from tests.conftest import HOST, ROOT
+from tests.support import HOST, SPEC, resolve
 
 Auth = Callable[..., dict[str, str]]
-SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 
 
@@ -39,20 +37,6 @@ def test_operations_are_exactly_the_routes() -> None:
         if not entry.view_name.endswith("method_not_allowed")
     }
     assert documented == served
-
-
-def resolve(node: Any) -> Any:
-    """The schema with every local $ref inlined (the document has no cycles)."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target: Any = SPEC
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            return resolve(target)
-        return {key: resolve(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve(value) for value in node]
-    return node
 
 
 def check(response: Any, method: str, path: str) -> None:

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,10 +20,9 @@ import botocore.session
 import pytest
 
 from chalicelib.store import TABLE_DEFINITION
-from tests.conftest import ROOT
 from tests.servers import aws_env, emulator_client, make_env, moto_server
+from tests.support import PACKAGED, ROOT
 from tools.deploy import bootstrap, configure, ensure_table, main
-from tools.package import package
 from tools.template import APP_CLIENT_SETTINGS
 
 
@@ -117,12 +117,15 @@ def as_declared(properties: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.xdist_group(PACKAGED)
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_the_bootstrapped_table_is_the_packaged_table(session: Any, tmp_path: Path, stage: str) -> None:
+def test_the_bootstrapped_table_is_the_packaged_table(
+    session: Any, packaged: Callable[[str], Path], stage: str
+) -> None:
     # Two routes, one table: what `make deploy` creates, read back from DynamoDB, equals
     # what the packaged stack declares, deletion protection and all.
     bootstrap(session, stage)
-    template = json.loads((package(stage, tmp_path / "package", bytecode=False) / "sam.json").read_text())
+    template = json.loads((packaged(stage) / "sam.json").read_text())
     declared = template["Resources"]["TodoTable"]["Properties"]
     live = described_as_cloudformation(session.create_client("dynamodb"), f"todo-api-{stage}")
     assert live == as_declared(declared)

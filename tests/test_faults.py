@@ -5,91 +5,21 @@ with exactly one effect; persistent ones are a 503 with Retry-After and nothing 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from moto.core.botocore_stubber import MockRawResponse
-from moto.core.models import botocore_stubber
 
 import app as todo_app
 from chalicelib import todos
 from chalicelib.store import TodoStore
-from tests.conftest import CONFIG, ROOT, STAGE, items_in_table, sub_of
+from tests.faults import TRANSIENT, lost_response
+from tests.support import CONFIG, ROOT, STAGE, items_in_table, sub_of
 
 Auth = Callable[..., dict[str, str]]
-Fault = Callable[[AWSPreparedRequest], AWSResponse]
-
-
-def _error(status: int, code: str) -> Fault:
-    def respond(request: AWSPreparedRequest) -> AWSResponse:
-        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code})
-        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}
-        return AWSResponse(request.url, status, headers, MockRawResponse(body))
-
-    return respond
-
-
-def _raise(error: type[Exception]) -> Fault:
-    def fail(request: AWSPreparedRequest) -> AWSResponse:
-        raise error(endpoint_url=request.url)
-
-    return fail
-
-
-def _lost_response(request: AWSPreparedRequest) -> AWSResponse:
-    """The request reaches DynamoDB and is applied; its response never comes back."""
-    botocore_stubber("before-send.dynamodb", request)
-    raise ConnectionClosedError(endpoint_url=request.url)
-
-
-TRANSIENT: dict[str, Fault] = {
-    "throttled": _error(400, "ThrottlingException"),
-    "throughput-exceeded": _error(400, "ProvisionedThroughputExceededException"),
-    "server-error": _error(500, "InternalServerError"),
-    "connection-refused": _raise(EndpointConnectionError),
-    "read-timeout": _raise(ReadTimeoutError),
-}
-
-
-# botocore calls *every* before-send handler and keeps the first response, so moto (a
-# before-send handler too, called after ours) would still apply a request we answer with
-# a fault. While a fault response stands in, the request points where moto serves
-# nothing; our hook puts the address back at the start of the SDK's next attempt.
-_NOWHERE = "https://fault-injection.invalid/"
-
-
-@pytest.fixture
-def inject(dynamodb: Any) -> Iterator[Callable[[str, Fault, int], list[int]]]:
-    """inject(operation, fault, times): the next `times` sends of `operation` meet `fault`."""
-    hooks: list[tuple[str, Any]] = []
-
-    def install(operation: str, fault: Fault, times: int) -> list[int]:
-        seen = [0]
-
-        def hook(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-            if hasattr(request, "fault_url"):
-                request.url = request.fault_url
-                del request.fault_url
-            if seen[0] >= times:
-                return None
-            seen[0] += 1
-            response = fault(request)  # raising faults end the send here
-            request.fault_url = request.url  # type: ignore[attr-defined]
-            request.url = _NOWHERE
-            return response
-
-        event = f"before-send.dynamodb.{operation}"
-        dynamodb.meta.events.register_first(event, hook)
-        hooks.append((event, hook))
-        return seen
-
-    yield install
-    for event, hook in hooks:
-        dynamodb.meta.events.unregister(event, hook)
 
 
 @pytest.fixture
@@ -187,11 +117,11 @@ def test_a_transient_fault_is_absorbed_with_one_effect(
 
 
 @pytest.mark.parametrize("path", list(PATHS))
-def test_a_lost_response_still_has_one_effect(
+def test_alost_response_still_has_one_effect(
     api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, path: str
 ) -> None:
     operation, request, status, effect = PATHS[path]
-    inject(operation, _lost_response, 1)
+    inject(operation, lost_response, 1)
     response = request(api, auth, seeded)
     assert response.status_code == status, response.body
     effect(dynamodb, seeded)
@@ -201,7 +131,7 @@ def test_a_lost_conditional_update_is_not_a_412(
     api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any
 ) -> None:
     # The retry of an If-Match update that landed meets version 2, not 1: still ours.
-    inject("UpdateItem", _lost_response, 1)
+    inject("UpdateItem", lost_response, 1)
     path = f"/todos/{seeded['open']['id']}"
     response = api.patch(path, headers=auth(**{"If-Match": '"1"'}), body='{"completed": true}')
     assert response.status_code == 200
@@ -210,7 +140,7 @@ def test_a_lost_conditional_update_is_not_a_412(
 
 @pytest.mark.parametrize("path", list(PATHS))
 def test_a_persistent_fault_is_a_503_with_retry_after_and_nothing_written(
-    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, path: str
+    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, backoffs: list[float], path: str
 ) -> None:
     operation, request, _, _ = PATHS[path]
     before = items_in_table(dynamodb)
@@ -223,6 +153,9 @@ def test_a_persistent_fault_is_a_503_with_retry_after_and_nothing_written(
         "Message": "the data store is unavailable; retry later",
     }
     assert seen == [3]  # the SDK's budget: 3 attempts, then it gives up
+    # The SDK backed off between its attempts, as for throttling: up to 1 s, then up to 2 s.
+    assert len(backoffs) == 2
+    assert all(0 <= delay <= 2 for delay in backoffs)
     assert items_in_table(dynamodb) == before
 
 
@@ -235,7 +168,7 @@ def test_the_purge_job_absorbs_faults(dynamodb: Any, inject: Any, run_job: Any, 
     store.create(old)
     kept = todos.new_todo({"title": "kept"}, owner="u", now=long_ago, entropy=bytes(9) + b"\x01")
     store.create(kept)
-    inject("TransactWriteItems", _lost_response if fault == "lost" else TRANSIENT[fault], 1)
+    inject("TransactWriteItems", lost_response if fault == "lost" else TRANSIENT[fault], 1)
     inject("Query", TRANSIENT["throttled"], 1)
     result = run_job("purge_completed")
     assert result["finished"] is True

@@ -20,16 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.servers import start_server, stop_server
+from tests.support import ROOT
 
-pytestmark = [pytest.mark.server, pytest.mark.fuzz]
-
-
-@pytest.fixture(autouse=True)
-def aws() -> list[str]:
-    """No in-process moto here: the fuzzer talks to a real server over loopback HTTP."""
-    return []
+pytestmark = [pytest.mark.server, pytest.mark.fuzz, pytest.mark.no_moto]
 
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ import jsonschema
 import pytest
 
 from chalicelib import errors
-from tests.conftest import ROOT
-from tests.test_contract import SPEC, resolve
-from tools.package import package
+from tests.support import PACKAGED, ROOT, SPEC, resolve
 from tools.rehearse import _offline_aws, transform
+
+pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
 
 # API Gateway's response types and their default statuses (API Gateway Developer Guide,
 # "Gateway response types for API Gateway").
@@ -47,15 +48,10 @@ CONTEXT = {
 ERROR_SCHEMA = resolve(SPEC["components"]["schemas"]["Error"])
 
 
-@pytest.fixture(autouse=True)
-def aws() -> list[str]:
-    return []
-
-
 @pytest.fixture(scope="module")
-def gateway_responses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def gateway_responses(packaged: Callable[[str], Path]) -> dict[str, Any]:
     """The gateway responses of the API as API Gateway imports it (after the SAM transform)."""
-    built = package("dev", tmp_path_factory.mktemp("gateway"), bytecode=False)
+    built = packaged("dev")
     sam = json.loads((Path(built) / "sam.json").read_text())
     with _offline_aws("us-east-1"):
         template = transform(sam, "s3://bucket/deployment.zip", "us-east-1")

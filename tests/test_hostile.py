@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.todos import encode_cursor
-from tests.conftest import HOST, items_in_table
+from tests.support import HOST, items_in_table
 
 Auth = Callable[..., dict[str, str]]
 ID = "{id}"  # replaced by a real todo of the caller's

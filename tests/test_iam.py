@@ -19,8 +19,9 @@ import pytest
 
 from chalicelib import todos
 from chalicelib.store import TodoStore
-from tests.conftest import ROOT, STAGE, TABLE
-from tools.package import package
+from tests.support import PACKAGED, ROOT, STAGE, TABLE
+
+pytestmark = pytest.mark.xdist_group(PACKAGED)
 
 Auth = Callable[..., dict[str, str]]
 Grant = tuple[str, str]  # (action, resource relative to the table: "" or "/index/NAME")
@@ -65,8 +66,8 @@ def used(calls: list[tuple[str, dict[str, Any]]]) -> set[Grant]:
 
 
 @pytest.fixture(scope="module")
-def roles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    template = json.loads((package(STAGE, tmp_path_factory.mktemp("iam")) / "sam.json").read_text())
+def roles(packaged: Callable[[str], Path]) -> dict[str, Any]:
+    template = json.loads((packaged(STAGE) / "sam.json").read_text())
     return {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
 
 

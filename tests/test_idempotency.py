@@ -12,8 +12,8 @@ import pytest
 from chalicelib import todos
 from chalicelib.errors import IdempotencyKeyReused
 from chalicelib.store import Created, TodoStore
-from tests.conftest import items_in_table, sub_of
-from tests.test_faults import _lost_response
+from tests.faults import lost_response
+from tests.support import items_in_table, sub_of
 
 Auth = Callable[..., dict[str, str]]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -138,13 +138,13 @@ def test_a_malformed_key_is_400_and_writes_nothing(api: Any, auth: Auth, dynamod
     assert items_in_table(dynamodb) == []
 
 
-def test_a_lost_response_to_a_keyed_create_is_still_201(api: Any, auth: Auth, dynamodb: Any) -> None:
+def test_alost_response_to_a_keyed_create_is_still_201(api: Any, auth: Auth, dynamodb: Any) -> None:
     seen = [0]
 
     def lose_first(request: Any, **_: Any) -> Any:
         if seen[0] == 0:
             seen[0] += 1
-            return _lost_response(request)
+            return lost_response(request)
         return None
 
     dynamodb.meta.events.register_first("before-send.dynamodb.TransactWriteItems", lose_first)

@@ -27,15 +27,10 @@ from tests.servers import Server, aws_env, emulator_client, moto_server, start_s
 from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
 from tools.template import gateway_responses
 
-pytestmark = pytest.mark.server
+# One worker takes the module, so that one `make run` serves all of it.
+pytestmark = [pytest.mark.server, pytest.mark.no_moto, pytest.mark.xdist_group("make-run")]
 
 POOL_KEY = RsaKey.from_jwk(load_resource("cognitoidp/resources/jwks-private.json"))
-
-
-@pytest.fixture(autouse=True)
-def aws() -> list[str]:
-    """No in-process moto here: these tests talk to real servers over loopback HTTP."""
-    return []
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,7 @@ def server() -> Iterator[Server]:
 
 
 def test_full_crud_for_two_users(server: Server) -> None:
-    alice, bob = server.token("crud-alice"), server.token("crud-bob")
+    alice, bob = server.make_token("crud-alice"), server.token("crud-bob")  # as the README types it
     status, headers, todo = server.request("POST", "/todos", alice, {"title": "buy milk", "order": 1})
     assert status == 201
     assert headers["Location"] == todo["url"] == f"http://127.0.0.1:{server.port}/todos/{todo['id']}"

@@ -7,12 +7,9 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
-
-@pytest.fixture(autouse=True)
-def aws() -> list[str]:
-    return []  # no AWS here
+pytestmark = pytest.mark.no_moto
 
 
 def test_make_help_lists_every_target_once() -> None:

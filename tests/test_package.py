@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -14,14 +14,16 @@ import pytest
 
 from chalicelib.store import TABLE_DEFINITION
 from tests.servers import moto_server
-from tools.package import package
+from tests.support import PACKAGED
+
+pytestmark = pytest.mark.xdist_group(PACKAGED)
 
 PACKAGE_BUDGET_BYTES = 100 * 1024
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return package("dev", tmp_path_factory.mktemp("package"))
+def built(packaged: Callable[[str], Path]) -> Path:
+    return packaged("dev")
 
 
 def test_the_zip_holds_our_code_and_chalices_runtime_only(built: Path) -> None:

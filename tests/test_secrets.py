@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CONFIG, ROOT
+from tests.support import CONFIG, ROOT
 from tools.template import merge_template
 
 # An AWS access key id, a private key block, a JWT, or a literal assigned to a secret name.

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from chalicelib import todos
 from chalicelib.errors import PreconditionFailed, TodoNotFound
 from chalicelib.store import PURGE_SHARDS, TodoStore, purge_shard
-from tests.conftest import items_in_table
+from tests.support import items_in_table
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

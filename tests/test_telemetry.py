@@ -15,7 +15,7 @@ from chalice.test import Client
 
 import app as todo_app
 from chalicelib import telemetry
-from tests.conftest import CONFIG, STAGE, sub_of
+from tests.support import CONFIG, STAGE, sub_of
 
 Auth = Callable[..., dict[str, str]]
 

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,15 @@ import pytest
 
 from chalicelib import telemetry
 from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
-from tests.conftest import CONFIG, ROOT, STAGE
-from tools.package import package
+from tests.support import CONFIG, PACKAGED, ROOT, STAGE
 from tools.template import CHECKOV_SKIPS
+
+pytestmark = pytest.mark.xdist_group(PACKAGED)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return package(STAGE, tmp_path_factory.mktemp("template"))
+def built(packaged: Callable[[str], Path]) -> Path:
+    return packaged(STAGE)
 
 
 @pytest.fixture(scope="module")

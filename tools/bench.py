@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tools.events import scheduled_event
 from tools.package import package
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,17 +75,7 @@ EVENT = {
     "body": None,
     "isBase64Encoded": False,
 }
-SCHEDULED = {
-    "version": "0",
-    "id": "bench",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "000000000000",
-    "time": "2026-11-27T12:00:00Z",
-    "region": "us-east-1",
-    "resources": ["arn:aws:events:us-east-1:000000000000:rule/purge_completed"],
-    "detail": {},
-}
+SCHEDULED = scheduled_event("purge_completed", when=datetime(2026, 11, 27, 12, tzinfo=UTC))
 
 # What Lambda does on a cold start: import the handler's module, then invoke it. Time
 # runs from before the import to after the first response; the interpreter's own

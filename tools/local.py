@@ -37,7 +37,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from pathlib import Path
@@ -51,6 +50,7 @@ from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayExc
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, Unauthenticated, gateway_message
 from chalicelib.web import allowed_methods
+from tools.events import scheduled_event
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -81,7 +81,7 @@ def stage_settings() -> dict[str, str]:
     return settings
 
 
-def _find_pool(cognito: Any) -> tuple[str, str] | None:
+def find_pool(cognito: Any) -> tuple[str, str] | None:
     for pool in cognito.list_user_pools(MaxResults=60)["UserPools"]:
         if pool["Name"] == POOL_NAME:
             clients = cognito.list_user_pool_clients(UserPoolId=pool["Id"], MaxResults=60)["UserPoolClients"]
@@ -105,7 +105,7 @@ def create_table() -> None:
 def user_pool() -> tuple[str, str]:
     """The local user pool and app client, created if missing: (pool id, client id)."""
     cognito = boto3.client("cognito-idp", region_name=_region())
-    found = _find_pool(cognito)
+    found = find_pool(cognito)
     if found is not None:
         return found
     pool_id = cognito.create_user_pool(PoolName=POOL_NAME)["UserPool"]["Id"]
@@ -403,7 +403,7 @@ def token(user: str, backend_port: int) -> str:
     os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{backend_port}")
     cognito = boto3.client("cognito-idp", region_name=_region())
     try:
-        found = _find_pool(cognito)
+        found = find_pool(cognito)
     except Exception as exc:
         raise SystemExit(
             f"no local backend on {os.environ['AWS_ENDPOINT_URL']}: is `make run` or `make backend` up?"
@@ -441,17 +441,7 @@ def cleanup(backend_port: int) -> dict[str, Any]:
     os.environ.pop("TODO_LOCAL_BACKEND", None)  # the jobs use AWS_ENDPOINT_URL: this backend
     reports = {}
     for name in ("purge_completed",):
-        event = {  # what EventBridge sends a scheduled function
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "000000000000",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "region": _region(),
-            "resources": [f"arn:aws:events:{_region()}:000000000000:rule/{name}"],
-            "detail": {},
-        }
+        event = scheduled_event(name, region=_region())
         timeout_ms = config.scope(STAGE, name).lambda_timeout * 1000
         context = LambdaContext(name, memory_size=128, max_runtime_ms=timeout_ms)
         reports[name] = app.handler_map[name](event, context)

@@ -1,0 +1,65 @@
+"""What tests share besides fixtures: the project's paths and stage, identities, the
+stored items, the OpenAPI document. Fixtures live in conftest.py; servers in servers.py,
+tokens in tokens.py, injected DynamoDB faults in faults.py. Test modules import from
+these, never from each other."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "dev"
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
+HOST = "api.example.test"
+# The xdist group of the tests that read the packaged stack (the `packaged` fixture).
+PACKAGED = "packaged"
+SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+
+
+def resolve(node: Any) -> Any:
+    """A part of openapi.yaml with every local $ref inlined (the document has no cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = SPEC
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            return resolve(target)
+        return {key: resolve(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve(value) for value in node]
+    return node
+
+
+def record_calls(client: Any, calls: list[str]) -> None:
+    """Append the name of every operation `client` sends to `calls` (botocore event hook)."""
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb", record)
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def unsigned_token(**claims: Any) -> str:
+    """What the local gateway trusts without checking (API Gateway would verify it)."""
+    return f"{_b64({'alg': 'RS256', 'kid': 'test'})}.{_b64(claims)}.c2lnbmF0dXJl"
+
+
+def sub_of(user: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{user}"))
+
+
+def items_in_table(dynamodb: Any) -> list[dict[str, Any]]:
+    """Every stored item, sorted: to show that a request changed nothing."""
+    items = dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda item: (item["owner"]["S"], item["id"]["S"]))
