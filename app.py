@@ -196,15 +196,16 @@ def create_todo() -> Response:
     payload = web.body(request)
     moment = now()
     todo = todos.new_todo(payload, owner=owner, now=moment, entropy=os.urandom(ENTROPY_BYTES))
-    idempotency = todos.idempotency(request.headers.get("idempotency-key"), payload, now=moment)
+    key = web.idempotency_key(request.headers.get("idempotency-key"))
+    idempotency = None if key is None else todos.idempotency(key, payload, now=moment)
     created = todo_store().create(todo, idempotency=idempotency)
     web.note(request, created=0 if created.replayed else 1)
     return Response(
-        body=todos.todo_json(created.todo, base),
+        body=web.todo_json(created.todo, base),
         status_code=201,
         headers={
-            "Location": todos.todo_url(base, created.todo.id),
-            "ETag": todos.etag(created.todo),
+            "Location": web.todo_url(base, created.todo.id),
+            "ETag": web.etag(created.todo),
             "Idempotent-Replayed": "true" if created.replayed else "false",
         },
     )
@@ -215,19 +216,19 @@ def list_todos() -> Response:
     request = current_request()
     owner = caller(request)
     base = web.base_url(request)
-    query = todos.list_query(web.query(request), owner=owner)
+    query = web.list_query(web.query(request), owner=owner)
     page = todo_store().page(owner, completed=query.completed, limit=query.limit, after=query.after)
     headers: dict[str, str | list[str]] = {}
     if page.more:
-        headers["Link"] = todos.next_link(base, query, after_id=page.todos[-1].id, owner=owner)
-    return Response(body=[todos.todo_json(t, base) for t in page.todos], headers=headers)
+        headers["Link"] = web.next_link(base, query, after_id=page.todos[-1].id, owner=owner)
+    return Response(body=[web.todo_json(t, base) for t in page.todos], headers=headers)
 
 
 @app.route("/todos", methods=["DELETE"], authorizer=authorizer, cors=cors)
 def clear_todos() -> Response:
     request = current_request()
     owner = caller(request)
-    deleted = todo_store().clear(owner, completed=todos.clear_query(web.query(request)))
+    deleted = todo_store().clear(owner, completed=web.clear_query(web.query(request)))
     web.note(request, deleted=deleted)
     return Response(body="", status_code=204)
 
@@ -236,8 +237,8 @@ def clear_todos() -> Response:
 def get_todo(todo_id: str) -> Response:
     request = current_request()
     owner = caller(request)
-    todo = todo_store().get(owner, todos.todo_id(todo_id))
-    return Response(body=todos.todo_json(todo, web.base_url(request)), headers={"ETag": todos.etag(todo)})
+    todo = todo_store().get(owner, web.todo_id_or_404(todo_id))
+    return Response(body=web.todo_json(todo, web.base_url(request)), headers={"ETag": web.etag(todo)})
 
 
 @app.route("/todos/{todo_id}", methods=["PATCH"], authorizer=authorizer, cors=cors)
@@ -245,18 +246,18 @@ def update_todo(todo_id: str) -> Response:
     request = current_request()
     owner = caller(request)
     base = web.base_url(request)
-    versions = todos.if_match(request.headers.get("if-match"))
+    versions = web.if_match(request.headers.get("if-match"))
     patch = todos.todo_patch(web.body(request), now=now())
-    todo = todo_store().update(owner, todos.todo_id(todo_id), patch, versions=versions)
-    return Response(body=todos.todo_json(todo, base), headers={"ETag": todos.etag(todo)})
+    todo = todo_store().update(owner, web.todo_id_or_404(todo_id), patch, versions=versions)
+    return Response(body=web.todo_json(todo, base), headers={"ETag": web.etag(todo)})
 
 
 @app.route("/todos/{todo_id}", methods=["DELETE"], authorizer=authorizer, cors=cors)
 def delete_todo(todo_id: str) -> Response:
     request = current_request()
     owner = caller(request)
-    versions = todos.if_match(request.headers.get("if-match"))
-    todo_store().delete(owner, todos.todo_id(todo_id), versions=versions)
+    versions = web.if_match(request.headers.get("if-match"))
+    todo_store().delete(owner, web.todo_id_or_404(todo_id), versions=versions)
     web.note(request, deleted=1)
     return Response(body="", status_code=204)
 

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.store import PURGE_SHARDS, TodoStore
+from chalicelib.schema import PURGE_SHARD_NAMES
+from chalicelib.store import TodoStore
 from chalicelib.todos import purge_cutoff
 
 # Stop with this much time left (or a quarter of the run's budget, if that is less):
@@ -46,8 +47,8 @@ def purge_completed(
 ) -> PurgeReport:
     report = PurgeReport(cutoff=purge_cutoff(now, keep_completed_for))
     margin = min(STOP_MARGIN_MS, remaining_ms() // 4)
-    for shard in range(PURGE_SHARDS):
-        for candidates in store.purge_candidates(f"{shard:02d}", report.cutoff, page_size=PAGE_SIZE):
+    for shard in PURGE_SHARD_NAMES:
+        for candidates in store.purge_candidates(shard, report.cutoff, page_size=PAGE_SIZE):
             if remaining_ms() < margin:
                 return report
             outcome = store.purge(candidates)

@@ -1,17 +1,35 @@
-"""The HTTP edge: what a Chalice request says about the caller, the body, the query and
-the API's own absolute URL. Knows Chalice's request, not DynamoDB."""
+"""The HTTP edge: what a request says (the caller, its body, headers, query and cursor,
+the API's own absolute URL) and what a response says (the representation, ETag, Link,
+errors). Knows Chalice's request and HTTP's rules; not DynamoDB, not the todo's rules."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from chalice.app import ChaliceViewError, Request, Response, RouteEntry
 
-from chalicelib import errors
-from chalicelib.errors import InvalidRequest, Unauthenticated
-from chalicelib.todos import parse_body
+from chalicelib import errors, todos
+from chalicelib.errors import (
+    InvalidCursor,
+    InvalidRequest,
+    PayloadTooLarge,
+    TodoNotFound,
+    Unauthenticated,
+)
+from chalicelib.todos import Todo
+
+MAX_BODY_BYTES = 8 * 1024
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 100
+_MAX_CURSOR_CHARS = 128
 
 _MAX_SUB_CHARS = 128
 # A host name, IPv4 or bracketed IPv6 literal, with an optional port. Anything else
@@ -71,6 +89,200 @@ def base_url(request: Request) -> str:
     if not _PATH_PREFIX.fullmatch(prefix):
         prefix = ""
     return f"{scheme}://{host}{prefix}"
+
+
+# --- the path, the body and the headers -------------------------------------------
+
+
+def todo_id_or_404(value: str) -> str:
+    """A path's todo id, or TodoNotFound: a string that is not an id names no todo, and
+    never reaches DynamoDB (an empty or oversize key would be a ValidationException)."""
+    if not todos.is_todo_id(value):
+        raise TodoNotFound()
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """Strict JSON object from a request body, or a 4xx.
+
+    Stricter than `json.loads`: UTF-8 only, no NaN/Infinity, no duplicate keys,
+    nesting too deep for the parser is a 400 (not a RecursionError, i.e. a 500).
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        raise InvalidRequest("a JSON object body is required")
+    try:
+        text = raw.decode("utf-8")
+        payload = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise InvalidRequest("the body is not valid UTF-8 JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return payload
+
+
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+def idempotency_key(header: str | None) -> str | None:
+    """An `Idempotency-Key` header's key, if one was sent, or a 400."""
+    if header is not None and not _IDEMPOTENCY_KEY.fullmatch(header):
+        raise InvalidRequest("Idempotency-Key must be 1-128 letters, digits or _.:- (a UUID will do)")
+    return header
+
+
+_ETAG = re.compile(r'(W/)?"(\d{1,15})"')
+MAX_IF_MATCH_TAGS = 10
+
+
+def if_match(header: str | None) -> frozenset[int] | None:
+    """The versions an `If-Match` header accepts; None when any existing todo will do.
+
+    If-Match compares strongly, so a weak tag (`W/"3"`) matches nothing: a request that
+    names only weak tags fails its precondition (412), as RFC 9110 says.
+    """
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    tags = [tag.strip() for tag in header.split(",")]
+    if len(tags) > MAX_IF_MATCH_TAGS:
+        raise InvalidRequest(f"If-Match may list at most {MAX_IF_MATCH_TAGS} entity tags")
+    for tag in tags:
+        match = _ETAG.fullmatch(tag)
+        if match is None:
+            raise InvalidRequest('If-Match must be "*" or a list of entity tags such as "3"')
+        if match[1] is None:
+            versions.add(int(match[2]))
+    return frozenset(versions)
+
+
+# --- query strings and cursors --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    limit: int
+    completed: bool | None
+    after: str | None
+
+
+def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = params.get(name)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise InvalidRequest(f"query parameter {name!r} must be given once")
+    return values[0]
+
+
+def _check_params(params: Mapping[str, Sequence[str]], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter {unknown[0][:40]!r}")
+
+
+def _completed_param(params: Mapping[str, Sequence[str]]) -> bool | None:
+    value = _single(params, "completed")
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise InvalidRequest("'completed' must be 'true' or 'false'")
+    return value == "true"
+
+
+def list_query(params: Mapping[str, Sequence[str]], *, owner: str) -> ListQuery:
+    _check_params(params, frozenset({"limit", "cursor", "completed"}))
+    raw_limit = _single(params, "limit")
+    limit = DEFAULT_PAGE_SIZE
+    if raw_limit is not None:
+        if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3):
+            raise InvalidRequest(f"'limit' must be an integer from 1 to {MAX_PAGE_SIZE}")
+        limit = int(raw_limit)
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidRequest(f"'limit' must be an integer from 1 to {MAX_PAGE_SIZE}")
+    cursor = _single(params, "cursor")
+    after = None if cursor is None else decode_cursor(cursor, owner=owner)
+    return ListQuery(limit=limit, completed=_completed_param(params), after=after)
+
+
+def clear_query(params: Mapping[str, Sequence[str]]) -> bool | None:
+    """`DELETE /todos`: which todos to delete (None: all of them)."""
+    _check_params(params, frozenset({"completed"}))
+    return _completed_param(params)
+
+
+def _owner_tag(owner: str) -> str:
+    # Binds a cursor to the caller who received it. It is a consistency check, not a
+    # secret: the store never reads the owner from a cursor, only from the identity.
+    return hashlib.sha256(owner.encode("utf-8")).hexdigest()[:16]
+
+
+def encode_cursor(after_id: str, *, owner: str) -> str:
+    raw = f"{after_id}.{_owner_tag(owner)}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, *, owner: str) -> str:
+    if not cursor.isascii() or len(cursor) > _MAX_CURSOR_CHARS:
+        raise InvalidCursor("invalid cursor")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise InvalidCursor("invalid cursor") from None
+    after_id, _, tag = raw.partition(".")
+    if not todos.is_todo_id(after_id) or tag != _owner_tag(owner):
+        raise InvalidCursor("invalid cursor")
+    return after_id
+
+
+def next_link(base_url: str, query: ListQuery, *, after_id: str, owner: str) -> str:
+    """An RFC 8288 `Link` header value for the next page."""
+    params: dict[str, str] = {"limit": str(query.limit)}
+    if query.completed is not None:
+        params["completed"] = "true" if query.completed else "false"
+    params["cursor"] = encode_cursor(after_id, owner=owner)
+    return f'<{base_url}/todos?{urlencode(params)}>; rel="next"'
+
+
+# --- responses ---------------------------------------------------------------------
+
+
+def todo_json(todo: Todo, base_url: str) -> dict[str, Any]:
+    """The Todo-Backend representation; `order` appears only when set."""
+    body: dict[str, Any] = {
+        "id": todo.id,
+        "title": todo.title,
+        "completed": todo.completed,
+        "url": todo_url(base_url, todo.id),
+        "createdAt": todo.created_at,
+        "updatedAt": todo.updated_at,
+    }
+    if todo.order is not None:
+        body["order"] = todo.order
+    return body
+
+
+def todo_url(base_url: str, todo_id: str) -> str:
+    return f"{base_url}/todos/{todo_id}"
+
+
+def etag(todo: Todo) -> str:
+    """A strong entity tag: the todo's version (RFC 9110, section 8.8.3)."""
+    return f'"{todo.version}"'
 
 
 def error_response(error: ChaliceViewError, headers: dict[str, str | list[str]]) -> Response:

@@ -16,7 +16,8 @@ from botocore.retries.standard import ExponentialBackoff
 from chalice.local import LambdaContext
 
 import app as todo_app
-from chalicelib.store import TABLE_DEFINITION, TodoStore
+from chalicelib.schema import TABLE_DEFINITION
+from chalicelib.store import TodoStore
 from tests.support import CONFIG, HOST, ROOT, STAGE, TABLE, record_calls, sub_of, unsigned_token
 from tools.events import scheduled_event
 from tools.package import package

@@ -8,10 +8,13 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from chalicelib import todos
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "dev"
@@ -63,3 +66,13 @@ def items_in_table(dynamodb: Any) -> list[dict[str, Any]]:
     """Every stored item, sorted: to show that a request changed nothing."""
     items = dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
     return sorted(items, key=lambda item: (item["owner"]["S"], item["id"]["S"]))
+
+
+# The moment the pure tests make their todos at (microseconds too: to see them cut to ms).
+NOW = datetime(2026, 11, 27, 13, 22, 48, 123456, tzinfo=UTC)
+
+
+def make_todo(payload: dict[str, object], **overrides: object) -> todos.Todo:
+    """todos.new_todo with a fixed owner, moment and entropy unless overridden."""
+    args: dict[str, object] = {"owner": "owner-1", "now": NOW, "entropy": bytes(range(10)), **overrides}
+    return todos.new_todo(payload, **args)  # type: ignore[arg-type]

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 import app as todo_app
 from chalicelib import cleanup, todos
-from chalicelib.store import TABLE_DEFINITION, TodoStore
+from chalicelib.schema import PURGE_SHARD_NAMES, TABLE_DEFINITION
+from chalicelib.store import TodoStore
 from tests.support import ROOT, STAGE, items_in_table, record_calls
 from tools.events import scheduled_event
 
@@ -271,8 +272,8 @@ def test_two_overlapping_runs_converge(store: TodoStore, dynamodb: Any) -> None:
     kept = seed(store, done_days_ago=3)
     # Run A reads its candidates, run B does everything, then A deletes what it read.
     shard_pages = {
-        shard: next(store.purge_candidates(f"{shard:02d}", todos.purge_cutoff(NOW, KEEP)))
-        for shard in range(16)
+        shard: next(store.purge_candidates(shard, todos.purge_cutoff(NOW, KEEP)))
+        for shard in PURGE_SHARD_NAMES
     }
     assert run(store).purged == len(eligible)
     late = [store.purge(page) for page in shard_pages.values()]

@@ -19,7 +19,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from chalicelib.store import TABLE_DEFINITION
+from chalicelib.schema import TABLE_DEFINITION
 from tests.servers import aws_env, emulator_client, make_env, moto_server
 from tests.support import PACKAGED, ROOT
 from tools.deploy import bootstrap, configure, ensure_table, main

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.todos import encode_cursor
+from chalicelib.web import encode_cursor
 from tests.support import HOST, items_in_table
 
 Auth = Callable[..., dict[str, str]]

@@ -15,7 +15,8 @@ import botocore.session
 import pytest
 
 from chalicelib import cleanup, todos
-from chalicelib.store import SCHEMA_VERSION, TABLE_DEFINITION, TodoStore, purge_shard
+from chalicelib.schema import SCHEMA_VERSION, TABLE_DEFINITION, purge_shard
+from chalicelib.store import TodoStore
 from tests.servers import aws_env, emulator_client, make_env, moto_server
 from tests.support import ROOT, TABLE, items_in_table, sub_of
 from tools.migrate import CHECKPOINT_OWNER, Migrator, main

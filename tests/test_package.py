@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalicelib.store import TABLE_DEFINITION
+from chalicelib.schema import TABLE_DEFINITION
 from tests.servers import moto_server
 from tests.support import PACKAGED
 

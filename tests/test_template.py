@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib import telemetry
-from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
+from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from tests.support import CONFIG, PACKAGED, ROOT, STAGE
 from tools.template import CHECKOV_SKIPS
 

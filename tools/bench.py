@@ -308,7 +308,8 @@ def dynamodb_requests() -> dict[str, list[str]]:
 
     import app as todo_app
     from chalicelib import todos
-    from chalicelib.store import TABLE_DEFINITION, TodoStore
+    from chalicelib.schema import TABLE_DEFINITION
+    from chalicelib.store import TodoStore
 
     counts: dict[str, list[str]] = {}
     calls: list[str] = []

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store import TABLE_DEFINITION
+from chalicelib.schema import TABLE_DEFINITION
 from tools import policies
 from tools.template import (
     APP_CLIENT_SETTINGS,

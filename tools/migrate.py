@@ -28,7 +28,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.store import SCHEMA_KEY, SCHEMA_VERSION, schema_version, upgrade
+from chalicelib.schema import SCHEMA_KEY, SCHEMA_VERSION, schema_version, upgrade
 from tools.deploy import operator_session
 from tools.template import ROOT
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
-from chalicelib.store import TABLE_DEFINITION, TIME_TO_LIVE
+from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 
 ROOT = Path(__file__).resolve().parent.parent
 

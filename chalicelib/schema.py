@@ -1,0 +1,325 @@
+"""The table's item schema, pure: attribute names, keys and indexes, the encoding of a
+Todo, the schema's versions and their migrations, and the expressions each request uses.
+
+One table. Partition key `owner` (the caller's verified `sub`), sort key `id` (a
+ULID, so a partition reads in creation order). Every request names the owner in
+its key, so another user's todo is indistinguishable from a missing one.
+
+Two sparse local secondary indexes serve `?completed=` exactly, one request per
+page, with strongly consistent reads (a GSI could not): an open todo carries
+`openId`, a completed one `doneId` (both equal to `id`), so each index holds only
+one kind. The attributes are kept in step with `completed` by the same request
+that changes it.
+
+A sparse global secondary index serves the purge of old completed todos without a
+Scan: only a completed todo carries `completedAt` (its completion time) and
+`purgeShard` (one of PURGE_SHARD_NAMES, from its id), so the index holds completed
+todos by completion time and a purge reads only what it deletes.
+
+Nothing here sends a request: chalicelib/store.py does, with what this module builds.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.todos import Todo, TodoPatch
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TimeToLiveSpecificationTypeDef
+
+Item = dict[str, Any]
+
+OPEN_INDEX = "open"
+DONE_INDEX = "done"
+PURGE_INDEX = "completed-by-time"
+OPEN_KEY = "openId"
+DONE_KEY = "doneId"
+SHARD_KEY = "purgeShard"
+COMPLETED_AT = "completedAt"
+# The purge index's partitions: they spread its writes; a purge pass reads each once.
+PURGE_SHARDS = 16
+PURGE_SHARD_NAMES = tuple(f"{n:02d}" for n in range(PURGE_SHARDS))
+# A random token per write. When the SDK retries a write whose first attempt landed
+# (its response was lost), the retry meets the token and the store knows the write is
+# its own: success, applied exactly once.
+WRITE_ID = "writeId"
+
+# Every item states the shape it was written in. Version 1 is an item without the
+# attribute: written before versions existed, and perhaps before the purge index, so a
+# completed one may lack completedAt. The store reads every version it may still meet;
+# `make migrate` (tools/migrate.py) brings old items up with the steps in MIGRATIONS.
+SCHEMA_KEY = "schemaVersion"
+SCHEMA_VERSION = 2
+
+# Idempotency records live in a partition of their own per owner ("<sub>#idempotency"),
+# so no listing, clear or purge of todos ever meets them, and they expire by TTL (which
+# deletes late: reads treat an expired record as absent). No user's own partition can
+# equal it: the HTTP edge refuses a `sub` holding "#".
+TIME_TO_LIVE: TimeToLiveSpecificationTypeDef = {"AttributeName": "expiresAt", "Enabled": True}
+
+
+def _lsi(name: str, sort_key: str) -> dict[str, Any]:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": "owner", "KeyType": "HASH"},
+            {"AttributeName": sort_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+# The table, in the property names that both CreateTable and CloudFormation's
+# AWS::DynamoDB::Table use: tests, `make run` and the template read it from here.
+TABLE_DEFINITION: dict[str, Any] = {
+    "BillingMode": "PAY_PER_REQUEST",
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("owner", "id", OPEN_KEY, DONE_KEY, SHARD_KEY, COMPLETED_AT)
+    ],
+    "KeySchema": [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "id", "KeyType": "RANGE"},
+    ],
+    "LocalSecondaryIndexes": [_lsi(OPEN_INDEX, OPEN_KEY), _lsi(DONE_INDEX, DONE_KEY)],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": PURGE_INDEX,
+            "KeySchema": [
+                {"AttributeName": SHARD_KEY, "KeyType": "HASH"},
+                {"AttributeName": COMPLETED_AT, "KeyType": "RANGE"},
+            ],
+            # Keys only: the table's keys plus completedAt, all a purge needs.
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
+}
+
+
+def purge_shard(todo_id: str) -> str:
+    """The purge index partition of a todo: one of PURGE_SHARD_NAMES, spread evenly by id."""
+    return PURGE_SHARD_NAMES[zlib.crc32(todo_id.encode()) % PURGE_SHARDS]
+
+
+def s(value: str) -> dict[str, Any]:
+    """A string attribute value."""
+    return {"S": value}
+
+
+def key(owner: str, todo_id: str) -> Item:
+    return {"owner": s(owner), "id": s(todo_id)}
+
+
+def item(todo: Todo) -> Item:
+    """The item of `todo`, in the current schema version."""
+    encoded: Item = {
+        **key(todo.owner, todo.id),
+        "title": s(todo.title),
+        "completed": {"BOOL": todo.completed},
+        "createdAt": s(todo.created_at),
+        "updatedAt": s(todo.updated_at),
+        "version": {"N": str(todo.version)},
+        SCHEMA_KEY: {"N": str(SCHEMA_VERSION)},
+        (DONE_KEY if todo.completed else OPEN_KEY): s(todo.id),
+    }
+    if todo.order is not None:
+        encoded["order"] = {"N": str(todo.order)}
+    if todo.completed and todo.completed_at is not None:
+        encoded[COMPLETED_AT] = s(todo.completed_at)
+        encoded[SHARD_KEY] = s(purge_shard(todo.id))
+    return encoded
+
+
+def todo(stored: Mapping[str, Any]) -> Todo:
+    """The Todo an item of any schema version holds."""
+    # The low-level client returns numbers as strings: no Decimal reaches the core.
+    return Todo(
+        owner=stored["owner"]["S"],
+        id=stored["id"]["S"],
+        title=stored["title"]["S"],
+        completed=stored["completed"]["BOOL"],
+        order=int(stored["order"]["N"]) if "order" in stored else None,
+        created_at=stored["createdAt"]["S"],
+        updated_at=stored["updatedAt"]["S"],
+        completed_at=stored[COMPLETED_AT]["S"] if COMPLETED_AT in stored else None,
+        version=int(stored["version"]["N"]),
+    )
+
+
+# --- versions and migrations --------------------------------------------------------
+
+
+def schema_version(stored: Mapping[str, Any]) -> int:
+    return int(stored[SCHEMA_KEY]["N"]) if SCHEMA_KEY in stored else 1
+
+
+def _to_v2(stored: Item) -> Item:
+    """Stamp the version; give a completed todo that predates the purge index its
+    completion time (its last update: the best bound kept) so that the purge finds it."""
+    upgraded = {**stored, SCHEMA_KEY: {"N": "2"}}
+    if stored["completed"]["BOOL"] and COMPLETED_AT not in stored:
+        upgraded[COMPLETED_AT] = stored["updatedAt"]
+        upgraded[SHARD_KEY] = s(purge_shard(stored["id"]["S"]))
+    return upgraded
+
+
+# Version reached -> the step from the one before. Pure functions of an item: a step
+# never reads other items, so items migrate one at a time, in any order.
+MIGRATIONS: dict[int, Callable[[Item], Item]] = {2: _to_v2}
+
+
+def upgrade(stored: Item, target: int = SCHEMA_VERSION) -> Item:
+    for version in range(schema_version(stored) + 1, target + 1):
+        stored = MIGRATIONS[version](stored)
+    return stored
+
+
+# --- expressions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A condition (or update) expression and the names and values it refers to."""
+
+    text: str
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def condition_args(self) -> dict[str, Any]:
+        """As a request's ConditionExpression (DynamoDB refuses empty value maps)."""
+        args: dict[str, Any] = {"ConditionExpression": self.text, "ExpressionAttributeNames": self.names}
+        if self.values:
+            args["ExpressionAttributeValues"] = self.values
+        return args
+
+
+IS_NEW = Expression("attribute_not_exists(#id)", {"#id": "id"})
+
+
+def version_guard(versions: frozenset[int] | None) -> Expression:
+    """The todo exists and, if `versions` is given (those If-Match accepts), has one of them."""
+    if versions is None:
+        return Expression("attribute_exists(#id)", {"#id": "id"})
+    if not versions:  # only weak tags: nothing can match
+        return Expression("attribute_not_exists(#id) AND attribute_exists(#id)", {"#id": "id"})
+    values = {f":v{n}": {"N": str(v)} for n, v in enumerate(sorted(versions))}
+    return Expression(f"#version IN ({', '.join(values)})", {"#version": "version"}, values)
+
+
+@dataclass(frozen=True)
+class Update:
+    expression: str
+    condition: Expression
+
+
+def update(todo_id: str, patch: TodoPatch, *, versions: frozenset[int] | None, write_id: str) -> Update:
+    """One UpdateItem applying `patch`: the version moves by one, the index attributes
+    follow `completed`, and a retry of this very write (same write id) is told apart."""
+    guard = version_guard(versions)
+    names = {**guard.names, "#updatedAt": "updatedAt", "#version": "version", "#writeId": WRITE_ID}
+    values = {**guard.values, ":updatedAt": s(patch.updated_at), ":one": {"N": "1"}, ":writeId": s(write_id)}
+    sets = ["#updatedAt = :updatedAt", "#version = #version + :one", "#writeId = :writeId"]
+    removes = []
+    if patch.title is not None:
+        names["#title"] = "title"
+        values[":title"] = s(patch.title)
+        sets.append("#title = :title")
+    if patch.completed is not None:
+        now_in, now_out = (DONE_KEY, OPEN_KEY) if patch.completed else (OPEN_KEY, DONE_KEY)
+        names.update({"#completed": "completed", "#in": now_in, "#out": now_out})
+        names.update({"#completedAt": COMPLETED_AT, "#shard": SHARD_KEY})
+        values.update({":completed": {"BOOL": patch.completed}, ":id": s(todo_id)})
+        sets += ["#completed = :completed", "#in = :id"]
+        removes.append("#out")
+        if patch.completed:
+            # Completing a completed todo again keeps its original completion time.
+            values[":shard"] = s(purge_shard(todo_id))
+            sets += ["#completedAt = if_not_exists(#completedAt, :updatedAt)", "#shard = :shard"]
+        else:
+            removes += ["#completedAt", "#shard"]
+    if patch.set_order:
+        names["#order"] = "order"
+        if patch.order is None:
+            removes.append("#order")
+        else:
+            values[":order"] = {"N": str(patch.order)}
+            sets.append("#order = :order")
+    expression = "SET " + ", ".join(sets)
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    condition = f"({guard.text}) AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
+    return Update(expression, Expression(condition, names, values))
+
+
+def owner_query(owner: str, completed: bool | None) -> dict[str, Any]:
+    """A Query of the owner's todos in id order: all, or those with `completed` as given."""
+    args: dict[str, Any] = {
+        "KeyConditionExpression": "#owner = :owner",
+        "ExpressionAttributeNames": {"#owner": "owner"},
+        "ExpressionAttributeValues": {":owner": s(owner)},
+        "ConsistentRead": True,
+    }
+    if completed is not None:
+        args["IndexName"] = DONE_INDEX if completed else OPEN_INDEX
+    return args
+
+
+def start_key(owner: str, after: str, completed: bool | None) -> Item:
+    """The ExclusiveStartKey that resumes `owner_query` after the todo `after`."""
+    start = key(owner, after)
+    if completed is not None:
+        start[DONE_KEY if completed else OPEN_KEY] = s(after)
+    return start
+
+
+def still_completed(completed: bool) -> Expression:
+    return Expression(
+        "#completed = :completed", {"#completed": "completed"}, {":completed": {"BOOL": completed}}
+    )
+
+
+def completed_at_is(seen: str) -> Expression:
+    """The todo still has the completion time a purge saw (not reopened, not deleted)."""
+    return Expression("#completedAt = :seen", {"#completedAt": COMPLETED_AT}, {":seen": s(seen)})
+
+
+def purge_query(shard: str, cutoff: str) -> dict[str, Any]:
+    """A Query of one purge shard's completed todos whose completion is before `cutoff`."""
+    return {
+        "IndexName": PURGE_INDEX,
+        "KeyConditionExpression": "#shard = :shard AND #completedAt < :cutoff",
+        "ExpressionAttributeNames": {"#shard": SHARD_KEY, "#completedAt": COMPLETED_AT},
+        "ExpressionAttributeValues": {":shard": s(shard), ":cutoff": s(cutoff)},
+    }
+
+
+# --- idempotency records --------------------------------------------------------------
+
+
+def idempotency_key(owner: str, request_key: str) -> Item:
+    """The key of `owner`'s record of an Idempotency-Key, in the owner's record partition."""
+    return {"owner": s(f"{owner}#idempotency"), "id": s(request_key)}
+
+
+def idempotency_record(
+    owner: str, request_key: str, fingerprint: str, created: Item, expires_epoch: int
+) -> Item:
+    return {
+        **idempotency_key(owner, request_key),
+        "fingerprint": s(fingerprint),
+        "todo": {"M": created},
+        "expiresAt": {"N": str(expires_epoch)},
+    }
+
+
+def record_free(now_epoch: int) -> Expression:
+    """No record of the key, or only an expired one (TTL deletes late)."""
+    return Expression(
+        "attribute_not_exists(#id) OR #expiresAt < :now",
+        {"#id": "id", "#expiresAt": "expiresAt"},
+        {":now": {"N": str(now_epoch)}},
+    )
