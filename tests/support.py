@@ -9,16 +9,16 @@ import base64
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from chalicelib import todos
+from tools import stages
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = stages.ROOT
 STAGE = "dev"
-CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+CONFIG = stages.document()
 TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
 HOST = "api.example.test"
 # The xdist group of the tests that read the packaged stack (the `packaged` fixture).

@@ -35,7 +35,8 @@ from tests.servers import (
 )
 from tests.support import ROOT
 from tests.tokens import RsaKey, id_claims, rs256, unsigned
-from tools.deploy import ensure_table
+from tools import stages
+from tools.bootstrap import ensure_table
 from tools.local import DEFAULT_BACKEND_PORT, stage_settings
 
 pytestmark = [pytest.mark.server, pytest.mark.no_moto]
@@ -172,7 +173,7 @@ def jwks_server(key: RsaKey) -> Iterator[str]:
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_chalice_local_verifies_tokens_against_the_stages_pool(stage: str) -> None:
-    settings = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
+    settings = stages.settings(stage)
     pool_arn = settings["environment_variables"]["TODO_USER_POOL_ARN"]
     region, pool_id = pool_arn.split(":")[3], pool_arn.rsplit("/", 1)[1]
     issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
@@ -201,9 +202,7 @@ def test_chalice_local_verifies_tokens_against_the_stages_pool(stage: str) -> No
 
 @pytest.mark.parametrize("stage", ["local", "dev", "prod"])
 def test_no_stage_can_switch_verification_off_or_point_a_function_at_loopback(stage: str) -> None:
-    variables = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage][
-        "environment_variables"
-    ]
+    variables = stages.environment(stage)
     # The app trusts the gateway's claims only where Lambda sets this; a stage that set it
     # would make `chalice local` trust unsigned tokens (and Lambda refuses it anyway).
     assert "AWS_LAMBDA_FUNCTION_NAME" not in variables

@@ -22,7 +22,9 @@ import pytest
 from chalicelib.schema import TABLE_DEFINITION
 from tests.servers import aws_env, emulator_client, make_env, moto_server
 from tests.support import PACKAGED, ROOT
-from tools.deploy import bootstrap, configure, ensure_table, main
+from tools import stages
+from tools.bootstrap import bootstrap, ensure_table
+from tools.deploy import configure, main
 from tools.template import APP_CLIENT_SETTINGS
 
 
@@ -181,7 +183,7 @@ def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, se
     config = json.loads((chalice_dir / "config.json").read_text())
     variables = config["stages"]["prod"]["environment_variables"]
     assert (variables["TODO_TABLE"], variables["TODO_USER_POOL_ARN"]) == ("todo-api-prod", made.user_pool_arn)
-    original = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    original = stages.document()
     assert config["stages"]["dev"] == original["stages"]["dev"]  # other stages untouched
     for name in ("policy-api-prod.json", "policy-purge-prod.json"):
         resources = [
@@ -228,7 +230,7 @@ def test_the_command_bootstraps_and_configures_then_stops_when_asked(
     assert main(["--stage", "dev", "--bootstrap-only", "--project-dir", str(project)]) == 0
     out = capsys.readouterr().out
     assert "updated .chalice/config.json" in out
-    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config = stages.document(project)
     assert config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"] in out
     assert not (project / ".chalice" / "deployed").exists()  # stopped before `chalice deploy`
 
@@ -297,7 +299,7 @@ def test_make_deploy_bootstraps_with_the_callers_aws_configuration(project: Path
         )  # fmt: skip
         cognito = emulator_client("cognito-idp", port, region="eu-west-1", key="operator")
         [pool] = cognito.list_user_pools(MaxResults=10)["UserPools"]
-    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config = stages.document(project)
     pool_arn = config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"]
     # The caller's region, not the Makefile's offline default (us-east-1).
     assert pool_arn.startswith("arn:aws:cognito-idp:eu-west-1:")

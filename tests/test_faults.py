@@ -17,7 +17,8 @@ import app as todo_app
 from chalicelib import todos
 from chalicelib.store import TodoStore
 from tests.faults import TRANSIENT, lost_response
-from tests.support import CONFIG, ROOT, STAGE, items_in_table, sub_of
+from tests.support import CONFIG, STAGE, items_in_table, sub_of
+from tools import stages
 
 Auth = Callable[..., dict[str, str]]
 
@@ -177,7 +178,7 @@ def test_the_purge_job_absorbs_faults(dynamodb: Any, inject: Any, run_job: Any, 
 
 
 def test_the_sdk_retry_budget_fits_inside_the_api_timeout() -> None:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    config = stages.document()
     attempts = todo_app.DYNAMODB_CONFIG.retries["total_max_attempts"]
     per_attempt = todo_app.DYNAMODB_CONFIG.connect_timeout + todo_app.DYNAMODB_CONFIG.read_timeout
     backoff = sum(2**n for n in range(attempts - 1))  # standard mode: up to 1 s, 2 s, ...

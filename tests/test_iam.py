@@ -20,6 +20,7 @@ import pytest
 from chalicelib import todos
 from chalicelib.store import TodoStore
 from tests.support import PACKAGED, ROOT, STAGE, TABLE
+from tools import stages
 
 pytestmark = pytest.mark.xdist_group(PACKAGED)
 
@@ -138,7 +139,7 @@ def test_the_purge_role_grants_exactly_what_the_job_uses(
 
 
 def test_every_stage_scopes_its_policies_to_its_own_table() -> None:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    config = stages.document()
     for stage, settings in config["stages"].items():
         table = settings["environment_variables"]["TODO_TABLE"]
         policy_table = "todo-api-dev" if stage == "local" else table

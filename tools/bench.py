@@ -32,8 +32,8 @@ from typing import Any
 
 from tools.events import scheduled_event
 from tools.package import package
+from tools.stages import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TABLE = "todo-api-dev"
 TODO_ID = "01ARYZ6S41TSV4RRFFQ69G5FAV"
 SUB = "6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21"

@@ -39,7 +39,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any, NoReturn
 
 import boto3
@@ -50,9 +49,11 @@ from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayExc
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, Unauthenticated, gateway_message
 from chalicelib.web import allowed_methods
+from tools import stages
+from tools.bootstrap import ensure_table
 from tools.events import scheduled_event
+from tools.stages import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 STAGE = "local"
 REGION = "us-east-1"
 POOL_NAME = "todo-api-local"
@@ -76,9 +77,7 @@ _SHELL_POOL = ("TODO_USER_POOL_ARN", "TODO_COGNITO_CLIENT_ID", "TODO_JWKS_URL")
 
 def stage_settings() -> dict[str, str]:
     """The local stage's environment_variables, as .chalice/config.json has them."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    settings: dict[str, str] = config["stages"][STAGE]["environment_variables"]
-    return settings
+    return stages.environment(STAGE)
 
 
 def find_pool(cognito: Any) -> tuple[str, str] | None:
@@ -97,8 +96,6 @@ def _region() -> str:
 
 def create_table() -> None:
     """The local stage's table, made as `make deploy` makes a stage's (tools/deploy.py)."""
-    from tools.deploy import ensure_table
-
     ensure_table(boto3.client("dynamodb", region_name=_region()), stage_settings()["TODO_TABLE"])
 
 

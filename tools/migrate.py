@@ -29,8 +29,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.schema import SCHEMA_KEY, SCHEMA_VERSION, schema_version, upgrade
+from tools import stages
 from tools.deploy import operator_session
-from tools.template import ROOT
 
 CHECKPOINT_OWNER = "#migration"
 _ATTEMPTS = 5  # per item, against concurrent writes by the API
@@ -164,9 +164,7 @@ class Migrator:
 
 
 def stage_table(stage: str) -> str:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    table: str = config["stages"][stage]["environment_variables"]["TODO_TABLE"]
-    return table
+    return stages.environment(stage)["TODO_TABLE"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,15 +19,13 @@ them again scoped to the real table ARN (account and region included) once it ex
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from chalice.config import Config
-
-from tools.template import FAILURE_QUEUE, ROOT, function_name
+from tools.stages import ROOT, chalice_config, write_json
+from tools.template import FAILURE_QUEUE, function_name
 
 DEPLOYED_STAGES = ("dev", "prod")
 _TABLE_ARN = re.compile(
@@ -59,12 +57,6 @@ CODE_GRANTS: dict[str, list[tuple[str, list[str], list[str]]]] = {
 # X-Ray's write actions support no resource-level permissions: "*" is the only resource
 # IAM evaluates them against (AWS's managed AWSXRayDaemonWriteAccess grants them so).
 XRAY_WRITES = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-
-
-def chalice_config(stage: str, function: str, root: Path = ROOT) -> Config:
-    """The function's settings as Chalice resolves them (function, stage, then top level)."""
-    from_disk = json.loads((root / ".chalice" / "config.json").read_text())
-    return Config(chalice_stage=stage, function_name=function, config_from_disk=from_disk)
 
 
 def policy_file(stage: str, function: str, root: Path = ROOT) -> Path:
@@ -124,10 +116,7 @@ def write(stage: str, *, table_arn: str | None = None, root: Path = ROOT) -> lis
     for function in CODE_GRANTS:
         path = policy_file(stage, function, root)
         table_arn = table_arn or scoped_table_arn(path)
-        text = json.dumps(policy(stage, function, table_arn=table_arn, root=root), indent=2) + "\n"
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-            changed.append(path)
+        changed += write_json(path, policy(stage, function, table_arn=table_arn, root=root))
     return changed
 
 

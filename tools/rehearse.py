@@ -49,8 +49,8 @@ from tools.aws_rules import (
     function_problems,
     sub_references,
 )
+from tools.stages import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "todo-api-rehearsal-artifacts"
 # What moto's CloudFormation cannot create (it logs "No Moto CloudFormation support").
 LEFT_OUT = {

@@ -2,7 +2,7 @@
 
 Chalice emits the functions, their roles, the API and the schedule; this adds what a
 production stack needs around them, in one place and from the project's own sources
-(the table's shape comes from `store.TABLE_DEFINITION`):
+(the table's shape comes from `schema.TABLE_DEFINITION`):
 
 - the table: on demand, point-in-time recovery, encryption, TTL, deletion protection,
   kept on delete/replace (`table_properties`, which the bootstrap also creates from);
@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
-
-ROOT = Path(__file__).resolve().parent.parent
+from tools import stages
 
 
 def table_properties(name: str) -> dict[str, Any]:
@@ -44,7 +42,6 @@ def table_properties(name: str) -> dict[str, Any]:
     }
 
 
-DEFAULT_LOG_RETENTION_DAYS = 14
 FUNCTIONS = {"APIHandler": "api_handler", "PurgeCompleted": "purge_completed"}
 # Where Lambda sends a function's failed asynchronous invocations (a queue of this stack).
 FAILURE_QUEUE = {"purge_completed": "todo-api-{stage}-purge-failures"}
@@ -189,12 +186,6 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def _config(stage: str) -> dict[str, Any]:
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    settings: dict[str, Any] = config["stages"][stage]
-    return settings
-
-
 def _alarm(description: str, metric: dict[str, Any], threshold: float, topic: bool = True) -> dict[str, Any]:
     properties = {
         "AlarmDescription": description,
@@ -220,15 +211,9 @@ def _lambda_metric(name: str, function: str) -> dict[str, Any]:
     }
 
 
-def log_retention_days(stage: str) -> int:
-    """The stage's `log_retention_days`: our own key, since Chalice's `log_retention_in_days`
-    names the API handler's log group wrongly and breaks `chalice package` (aws/chalice#2079)."""
-    return int(_config(stage).get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS))
-
-
 def merge_template(stage: str) -> dict[str, Any]:
-    table_name = _config(stage)["environment_variables"]["TODO_TABLE"]
-    retention = log_retention_days(stage)
+    table_name = stages.environment(stage)["TODO_TABLE"]
+    retention = stages.log_retention_days(stage)
     resources: dict[str, Any] = {
         "TodoTable": {
             "Type": "AWS::DynamoDB::Table",
