@@ -211,132 +211,169 @@ def _lambda_metric(name: str, function: str) -> dict[str, Any]:
     }
 
 
+# The merge template is built in code, a builder per concern, rather than committed as
+# YAML (the other form Chalice documents): most of it is derived from the code's own
+# facts (TABLE_DEFINITION, the gateway errors, the function names, checkov's skips), which
+# a static file would have to repeat and keep in step by hand.
+
+
 def merge_template(stage: str) -> dict[str, Any]:
-    table_name = stages.environment(stage)["TODO_TABLE"]
+    """What `chalice package --merge-template` merges into Chalice's SAM template."""
     retention = stages.log_retention_days(stage)
-    resources: dict[str, Any] = {
-        "TodoTable": {
-            "Type": "AWS::DynamoDB::Table",
-            "DeletionPolicy": "Retain",
-            "UpdateReplacePolicy": "Retain",
-            "Properties": table_properties(table_name),
-        },
-        "UserPool": {
-            "Type": "AWS::Cognito::UserPool",
-            "Condition": "CreateUserPool",
-            "DeletionPolicy": "Retain",
-            "UpdateReplacePolicy": "Retain",
-            "Properties": {
-                "UserPoolName": f"todo-api-{stage}",
-                "DeletionProtection": "ACTIVE",
-                "MfaConfiguration": "OPTIONAL",
-                "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
-                **USER_POOL_SETTINGS,
+    template = _merged(
+        _data(stage),
+        _identity(stage),
+        _api(retention),
+        _observability(stage, retention),
+        _protection(stage),
+    )
+    for logical, skips in CHECKOV_SKIPS.items():
+        metadata = template["Resources"].setdefault(logical, {}).setdefault("Metadata", {})
+        metadata["checkov"] = {"skip": [{"id": check, "comment": why} for check, why in skips]}
+    return template
+
+
+def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """The parts merged as Chalice merges: mappings key by key; any other clash is a bug."""
+
+    def merge(into: dict[str, Any], extra: dict[str, Any], path: str) -> None:
+        for key, value in extra.items():
+            if isinstance(into.get(key), dict) and isinstance(value, dict):
+                merge(into[key], value, f"{path}.{key}")
+            elif key in into:
+                raise ValueError(f"two builders set {path}.{key}")
+            else:
+                into[key] = value
+
+    template: dict[str, Any] = {"Parameters": {}, "Conditions": {}, "Resources": {}, "Outputs": {}}
+    for part in parts:
+        merge(template, part, "template")
+    return template
+
+
+def _data(stage: str) -> dict[str, Any]:
+    """The table, kept on delete and replace."""
+    table_name = stages.environment(stage)["TODO_TABLE"]
+    return {
+        "Resources": {
+            "TodoTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": table_properties(table_name),
             },
         },
-        "UserPoolClient": {
-            "Type": "AWS::Cognito::UserPoolClient",
-            "Condition": "CreateUserPool",
-            "Properties": {
-                "UserPoolId": {"Ref": "UserPool"},
-                "ClientName": f"todo-api-{stage}",
-                **APP_CLIENT_SETTINGS,
-            },
+        "Outputs": {"TableName": {"Value": {"Ref": "TodoTable"}}},
+    }
+
+
+# The pool the API trusts: this stack's own, or the one ExistingUserPoolArn names.
+_TRUSTED_POOL_ARN = {
+    "Fn::If": ["CreateUserPool", {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "ExistingUserPoolArn"}]
+}
+
+
+def _identity(stage: str) -> dict[str, Any]:
+    """A Cognito user pool and app client, and the authorizer's trust in a pool.
+
+    A stack can bring its own pool (one `make deploy` bootstrapped, or one shared with
+    other services): then it creates none and the authorizer trusts that one."""
+    return {
+        "Parameters": {
+            "ExistingUserPoolArn": {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": r"^$|^arn:aws[\w-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+$",
+                "Description": "The ARN of an existing Cognito user pool to trust; empty: create one",
+            }
         },
-        "RestAPI": {
-            "Properties": {
-                "TracingEnabled": True,
-                # Stage-wide throttling: a runaway client meets 429s, not the table.
-                "MethodSettings": [
-                    {
-                        "HttpMethod": "*",
-                        "ResourcePath": "/*",
-                        "ThrottlingBurstLimit": 200,
-                        "ThrottlingRateLimit": 100,
-                    }
-                ],
-                "AccessLogSetting": {
-                    "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
-                    "Format": json.dumps(
-                        {
-                            "requestId": "$context.requestId",
-                            "route": "$context.httpMethod $context.resourcePath",
-                            "status": "$context.status",
-                            "latencyMs": "$context.responseLatency",
-                            "error": "$context.error.responseType",
-                        }
-                    ),
+        "Conditions": {"CreateUserPool": {"Fn::Equals": [{"Ref": "ExistingUserPoolArn"}, ""]}},
+        "Resources": {
+            "UserPool": {
+                "Type": "AWS::Cognito::UserPool",
+                "Condition": "CreateUserPool",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "UserPoolName": f"todo-api-{stage}",
+                    "DeletionProtection": "ACTIVE",
+                    "MfaConfiguration": "OPTIONAL",
+                    "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+                    **USER_POOL_SETTINGS,
                 },
-                "GatewayResponses": gateway_responses(),
-                # The authorizer trusts this stack's pool, not the ARN in the stage config.
-                "DefinitionBody": {
-                    "securityDefinitions": {
-                        "TodoUsers": {
-                            "x-amazon-apigateway-authorizer": {
-                                "providerARNs": [
-                                    {
-                                        "Fn::If": [
-                                            "CreateUserPool",
-                                            {"Fn::GetAtt": ["UserPool", "Arn"]},
-                                            {"Ref": "ExistingUserPoolArn"},
-                                        ]
-                                    }
-                                ]
+            },
+            "UserPoolClient": {
+                "Type": "AWS::Cognito::UserPoolClient",
+                "Condition": "CreateUserPool",
+                "Properties": {
+                    "UserPoolId": {"Ref": "UserPool"},
+                    "ClientName": f"todo-api-{stage}",
+                    **APP_CLIENT_SETTINGS,
+                },
+            },
+            "RestAPI": {
+                "Properties": {
+                    # The authorizer trusts this stack's pool, not the ARN in the stage config.
+                    "DefinitionBody": {
+                        "securityDefinitions": {
+                            "TodoUsers": {
+                                "x-amazon-apigateway-authorizer": {"providerARNs": [_TRUSTED_POOL_ARN]}
                             }
                         }
                     }
-                },
-            }
-        },
-        "ApiAccessLogs": {
-            "Type": "AWS::Logs::LogGroup",
-            "Properties": {"RetentionInDays": retention},
-        },
-        "PurgeFailures": {
-            "Type": "AWS::SQS::Queue",
-            # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
-            "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
-            "Properties": {
-                "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage),
-                "MessageRetentionPeriod": 1209600,
-                "SqsManagedSseEnabled": True,
+                }
             },
         },
-        "PurgeFailuresPolicy": {
-            "Type": "AWS::SQS::QueuePolicy",
-            "Properties": {
-                "Queues": [{"Ref": "PurgeFailures"}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
+        "Outputs": {
+            "UserPoolArn": {"Value": _TRUSTED_POOL_ARN},
+            "UserPoolId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPool"}},
+            "UserPoolClientId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPoolClient"}},
+        },
+    }
+
+
+def _api(retention: int) -> dict[str, Any]:
+    """The REST API's stage: tracing, throttling, access logs, gateway responses."""
+    return {
+        "Resources": {
+            "RestAPI": {
+                "Properties": {
+                    "TracingEnabled": True,
+                    # Stage-wide throttling: a runaway client meets 429s, not the table.
+                    "MethodSettings": [
                         {
-                            "Sid": "ScheduleDeliveryFailures",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "events.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": {"Fn::GetAtt": ["PurgeFailures", "Arn"]},
+                            "HttpMethod": "*",
+                            "ResourcePath": "/*",
+                            "ThrottlingBurstLimit": 200,
+                            "ThrottlingRateLimit": 100,
                         }
                     ],
-                },
-            },
-        },
-        "PurgeCompleted": {
-            "Properties": {
-                # Lambda retries a failed scheduled run twice, then records it here; a
-                # schedule that cannot invoke the function at all lands here too.
-                "EventInvokeConfig": {
-                    "MaximumRetryAttempts": 2,
-                    "DestinationConfig": {
-                        "OnFailure": {"Type": "SQS", "Destination": {"Fn::GetAtt": ["PurgeFailures", "Arn"]}}
+                    "AccessLogSetting": {
+                        "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
+                        "Format": json.dumps(
+                            {
+                                "requestId": "$context.requestId",
+                                "route": "$context.httpMethod $context.resourcePath",
+                                "status": "$context.status",
+                                "latencyMs": "$context.responseLatency",
+                                "error": "$context.error.responseType",
+                            }
+                        ),
                     },
-                },
-                "Events": {
-                    "PurgeCompletedEvent": {
-                        "Properties": {"DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["PurgeFailures", "Arn"]}}}
-                    }
-                },
-            }
-        },
+                    "GatewayResponses": gateway_responses(),
+                }
+            },
+            "ApiAccessLogs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"RetentionInDays": retention},
+            },
+        }
+    }
+
+
+def _observability(stage: str, retention: int) -> dict[str, Any]:
+    """The functions' names and log groups, and the alarms with the topic they notify."""
+    resources: dict[str, Any] = {
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
         "Api5xxRate": _alarm(
             "More than 1% of API requests failed with 5xx over 5 minutes",
@@ -374,9 +411,7 @@ def merge_template(stage: str) -> dict[str, Any]:
         ),
     }
     for logical, name in FUNCTIONS.items():
-        resources.setdefault(logical, {}).setdefault("Properties", {})["FunctionName"] = function_name(
-            stage, name
-        )
+        resources[logical] = {"Properties": {"FunctionName": function_name(stage, name)}}
         resources[f"{logical}Logs"] = {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {
@@ -388,35 +423,65 @@ def merge_template(stage: str) -> dict[str, Any]:
         resources[f"{logical}Throttles"] = _alarm(
             f"{name} was throttled", _lambda_metric("Throttles", logical), 0
         )
-    for logical, skips in CHECKOV_SKIPS.items():
-        metadata = resources.setdefault(logical, {}).setdefault("Metadata", {})
-        metadata["checkov"] = {"skip": [{"id": check, "comment": why} for check, why in skips]}
-    outputs = {
-        "TableName": {"Value": {"Ref": "TodoTable"}},
-        "UserPoolArn": {
-            "Value": {
-                "Fn::If": [
-                    "CreateUserPool",
-                    {"Fn::GetAtt": ["UserPool", "Arn"]},
-                    {"Ref": "ExistingUserPoolArn"},
-                ]
-            }
-        },
-        "UserPoolId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPool"}},
-        "UserPoolClientId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPoolClient"}},
-    }
-    # A stack can bring its own pool (one `make deploy` bootstrapped, or one shared with
-    # other services): then it creates none and the authorizer trusts that one.
-    parameters = {
-        "ExistingUserPoolArn": {
-            "Type": "String",
-            "Default": "",
-            "AllowedPattern": r"^$|^arn:aws[\w-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+$",
-            "Description": "The ARN of an existing Cognito user pool to trust; empty: create one",
+    return {"Resources": resources}
+
+
+def _protection(stage: str) -> dict[str, Any]:
+    """Where the purge job's failed runs go: retries, then a queue (and an alarm on it)."""
+    return {
+        "Resources": {
+            "PurgeFailures": {
+                "Type": "AWS::SQS::Queue",
+                # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
+                "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
+                "Properties": {
+                    "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage),
+                    "MessageRetentionPeriod": 1209600,
+                    "SqsManagedSseEnabled": True,
+                },
+            },
+            "PurgeFailuresPolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {
+                    "Queues": [{"Ref": "PurgeFailures"}],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "ScheduleDeliveryFailures",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sqs:SendMessage",
+                                "Resource": {"Fn::GetAtt": ["PurgeFailures", "Arn"]},
+                            }
+                        ],
+                    },
+                },
+            },
+            "PurgeCompleted": {
+                "Properties": {
+                    # Lambda retries a failed scheduled run twice, then records it here; a
+                    # schedule that cannot invoke the function at all lands here too.
+                    "EventInvokeConfig": {
+                        "MaximumRetryAttempts": 2,
+                        "DestinationConfig": {
+                            "OnFailure": {
+                                "Type": "SQS",
+                                "Destination": {"Fn::GetAtt": ["PurgeFailures", "Arn"]},
+                            }
+                        },
+                    },
+                    "Events": {
+                        "PurgeCompletedEvent": {
+                            "Properties": {
+                                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["PurgeFailures", "Arn"]}}
+                            }
+                        }
+                    },
+                }
+            },
         }
     }
-    conditions = {"CreateUserPool": {"Fn::Equals": [{"Ref": "ExistingUserPoolArn"}, ""]}}
-    return {"Parameters": parameters, "Conditions": conditions, "Resources": resources, "Outputs": outputs}
 
 
 def main() -> None:
