@@ -17,7 +17,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(call checksum,requirements-checkov.lock)
 export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 # uv's own settings for every install: exactly the locked files, quietly.
-UV_INSTALL = $(UV) pip install --quiet --require-hashes
+UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))

@@ -9,9 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 
 def b64url(data: bytes) -> str:
@@ -29,19 +28,30 @@ def _unb64int(value: str) -> int:
 @dataclass(frozen=True)
 class RsaKey:
     kid: str
-    n: int
-    e: int
-    d: int
+    private: rsa.RSAPrivateKey
 
     @classmethod
     def generate(cls, kid: str, bits: int = 2048) -> RsaKey:
-        private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-        numbers = private.private_numbers()
-        return cls(kid, numbers.public_numbers.n, numbers.public_numbers.e, numbers.d)
+        return cls(kid, rsa.generate_private_key(public_exponent=65537, key_size=bits))
 
     @classmethod
     def from_jwk(cls, jwk: dict[str, str]) -> RsaKey:
-        return cls(jwk["kid"], _unb64int(jwk["n"]), _unb64int(jwk["e"]), _unb64int(jwk["d"]))
+        n, e, d = (_unb64int(jwk[name]) for name in ("n", "e", "d"))
+        p, q = (
+            (_unb64int(jwk["p"]), _unb64int(jwk["q"]))
+            if "p" in jwk
+            else rsa.rsa_recover_prime_factors(n, e, d)
+        )
+        crt = rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q)
+        return cls(jwk["kid"], rsa.RSAPrivateNumbers(p, q, d, *crt, rsa.RSAPublicNumbers(e, n)).private_key())
+
+    @property
+    def n(self) -> int:
+        return self.private.public_key().public_numbers().n
+
+    @property
+    def e(self) -> int:
+        return self.private.public_key().public_numbers().e
 
     def public_jwk(self) -> dict[str, str]:
         return {
@@ -55,10 +65,7 @@ class RsaKey:
 
     def sign(self, message: bytes) -> bytes:
         """RSASSA-PKCS1-v1_5 with SHA-256: what Cognito does to sign its tokens."""
-        k = (self.n.bit_length() + 7) // 8
-        t = _SHA256_DIGEST_INFO + hashlib.sha256(message).digest()
-        encoded = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
-        return pow(int.from_bytes(encoded, "big"), self.d, self.n).to_bytes(k, "big")
+        return self.private.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
 def rs256(key: RsaKey, claims: dict[str, Any], **header: Any) -> str:
