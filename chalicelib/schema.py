@@ -55,10 +55,12 @@ WRITE_ID = "writeId"
 SCHEMA_KEY = "schemaVersion"
 SCHEMA_VERSION = 2
 
-# Idempotency records live in a partition of their own per owner ("<sub>#idempotency"),
-# so no listing, clear or purge of todos ever meets them, and they expire by TTL (which
-# deletes late: reads treat an expired record as absent). No user's own partition can
-# equal it: the HTTP edge refuses a `sub` holding "#".
+# Partitions that are no user's own hold RESERVED_MARK, which the HTTP edge refuses in a
+# caller's `sub`: idempotency records, one partition per owner ("<sub>#idempotency"), so
+# no listing, clear or purge of todos ever meets them, expiring by TTL (which deletes
+# late: reads treat an expired record as absent); and `make migrate`'s checkpoint.
+RESERVED_MARK = "#"
+MIGRATION_PARTITION = f"{RESERVED_MARK}migration"
 TIME_TO_LIVE: TimeToLiveSpecificationTypeDef = {"AttributeName": "expiresAt", "Enabled": True}
 
 
@@ -302,7 +304,7 @@ def purge_query(shard: str, cutoff: str) -> dict[str, Any]:
 
 def idempotency_key(owner: str, request_key: str) -> Item:
     """The key of `owner`'s record of an Idempotency-Key, in the owner's record partition."""
-    return {"owner": s(f"{owner}#idempotency"), "id": s(request_key)}
+    return {"owner": s(f"{owner}{RESERVED_MARK}idempotency"), "id": s(request_key)}
 
 
 def idempotency_record(

@@ -24,6 +24,7 @@ from chalicelib.errors import (
     TodoNotFound,
     Unauthenticated,
 )
+from chalicelib.schema import RESERVED_MARK
 from chalicelib.todos import Todo
 
 MAX_BODY_BYTES = 8 * 1024
@@ -52,9 +53,14 @@ def owner(claims: Any) -> str:
     """The owner of the caller's data: the verified `sub` claim, and nothing else
     (never the body, path or query). Without one, no data is touched."""
     sub = claims.get("sub") if isinstance(claims, dict) else None
-    # Cognito's subs are UUIDs; "#" is refused because the store derives other partitions
-    # from an owner with it ("<sub>#idempotency"), which no user's own partition may equal.
-    if not isinstance(sub, str) or not 0 < len(sub) <= _MAX_SUB_CHARS or not sub.isprintable() or "#" in sub:
+    # Cognito's subs are UUIDs; the schema's reserved mark is refused: the partitions that
+    # are no user's own hold it ("<sub>#idempotency"), and no caller may own one of those.
+    if (
+        not isinstance(sub, str)
+        or not 0 < len(sub) <= _MAX_SUB_CHARS
+        or not sub.isprintable()
+        or RESERVED_MARK in sub
+    ):
         raise Unauthenticated(Unauthenticated.MESSAGE)
     return sub
 

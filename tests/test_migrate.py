@@ -15,11 +15,11 @@ import botocore.session
 import pytest
 
 from chalicelib import cleanup, todos
-from chalicelib.schema import SCHEMA_VERSION, TABLE_DEFINITION, purge_shard
+from chalicelib.schema import MIGRATION_PARTITION, SCHEMA_VERSION, TABLE_DEFINITION, purge_shard
 from chalicelib.store import TodoStore
 from tests.servers import aws_env, emulator_client, make_env, moto_server
 from tests.support import ROOT, TABLE, items_in_table, sub_of
-from tools.migrate import CHECKPOINT_OWNER, Migrator, main
+from tools.migrate import Migrator, main
 
 Auth = Callable[..., dict[str, str]]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -61,7 +61,7 @@ def todo_items(dynamodb: Any) -> list[dict[str, Any]]:
 
 
 def checkpoint(dynamodb: Any) -> dict[str, Any] | None:
-    key = {"owner": {"S": CHECKPOINT_OWNER}, "id": {"S": f"schema-v{SCHEMA_VERSION}"}}
+    key = {"owner": {"S": MIGRATION_PARTITION}, "id": {"S": f"schema-v{SCHEMA_VERSION}"}}
     item: dict[str, Any] | None = dynamodb.get_item(TableName=TABLE, Key=key).get("Item")
     return item
 

@@ -3,7 +3,7 @@
 A separate operator step, run after the code that reads both shapes is deployed: never
 at Lambda start (the function does not even contain this runner). It scans the table
 page by page and rewrites each item that is behind with the steps in
-`store.MIGRATIONS`, each write conditional on the item being exactly as read (same
+`schema.MIGRATIONS`, each write conditional on the item being exactly as read (same
 `version` and schema version), so a concurrent change by the API is never overwritten:
 the runner takes the changed item and migrates that instead. The representation and
 `version` (the ETag) do not change, so clients' If-Match values stay valid.
@@ -28,11 +28,17 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.schema import SCHEMA_KEY, SCHEMA_VERSION, schema_version, upgrade
+from chalicelib.schema import (
+    MIGRATION_PARTITION,
+    RESERVED_MARK,
+    SCHEMA_KEY,
+    SCHEMA_VERSION,
+    schema_version,
+    upgrade,
+)
 from tools import stages
 from tools.deploy import operator_session
 
-CHECKPOINT_OWNER = "#migration"
 _ATTEMPTS = 5  # per item, against concurrent writes by the API
 
 
@@ -73,7 +79,7 @@ class Migrator:
         self._table = table
         self._target = target
         self._page_size = page_size
-        self._checkpoint_key = {"owner": {"S": CHECKPOINT_OWNER}, "id": {"S": f"schema-v{target}"}}
+        self._checkpoint_key = {"owner": {"S": MIGRATION_PARTITION}, "id": {"S": f"schema-v{target}"}}
 
     def run(self, *, dry_run: bool = False) -> Report:
         report = Report(self._target)
@@ -91,7 +97,10 @@ class Migrator:
             "FilterExpression": "NOT contains(#owner, :reserved) AND "
             "(attribute_not_exists(#schema) OR #schema < :target)",
             "ExpressionAttributeNames": {"#owner": "owner", "#schema": SCHEMA_KEY},
-            "ExpressionAttributeValues": {":reserved": {"S": "#"}, ":target": {"N": str(self._target)}},
+            "ExpressionAttributeValues": {
+                ":reserved": {"S": RESERVED_MARK},
+                ":target": {"N": str(self._target)},
+            },
         }
         if "startKey" in checkpoint and not dry_run:
             args["ExclusiveStartKey"] = json.loads(checkpoint["startKey"]["S"])
