@@ -1,15 +1,24 @@
 # The commands people type. `make run` and `make test` work on a fresh clone with only
-# Python 3.11+ present: they build .venv first, with uv, from locks with hashes:
+# Python 3.13 (the Lambda runtime) and 3.11 (checkov's) present: they build .venv first,
+# with uv, from locks with hashes:
 #   requirements-uv.lock       uv itself (pip installs it into .venv)
 #   requirements-run.lock      what serving needs (make run, backend, token, package, deploy)
 #   requirements-dev.lock      everything to develop and test (a superset, same versions)
 #   requirements-checkov.lock  checkov, in its own .venv-checkov (it pins an older boto3)
 # The *.txt files are what people edit; `make lock` makes the locks from them again.
-PYTHON ?= python3
+# The Lambda runtime is .chalice/config.json's lambda_runtime. .venv is built on exactly
+# that Python, so Chalice packages and deploys for it, the zip's bytecode is compiled by
+# it and the tests run on it; tools/find-python finds one (PATH, pyenv, uv) or says how.
+RUNTIME := $(shell sed -n 's/^ *"lambda_runtime": *"python\([0-9.]*\)".*/\1/p' .chalice/config.json)
+PYTHON ?= $(shell tools/find-python $(RUNTIME) 2>/dev/null)
+# checkov's own environment stays on the Python its lock was made for.
+CHECKOV_PYTHON ?= $(shell tools/find-python 3.11 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 checksum = $(shell cksum $(1) | cut -d' ' -f1)
+# A new runtime (or uv lock) starts .venv afresh.
+PY_STAMP := $(VENV)/.python$(RUNTIME)-$(call checksum,requirements-uv.lock)
 RUN_STAMP := $(VENV)/.run-$(call checksum,requirements-run.lock)
 STAMP := $(VENV)/.dev-$(call checksum,requirements-dev.lock)
 # checkov lives apart: it would downgrade boto3 in .venv. Tests find it through $CHECKOV.
@@ -34,33 +43,35 @@ $(OFFLINE): export AWS_EC2_METADATA_DISABLED := true
 
 install: $(STAMP) $(CHECKOV_STAMP)  ## build .venv and .venv-checkov from the locks
 
-# A new uv lock (or no .venv) starts .venv afresh; the other locks install into it.
-$(UV): requirements-uv.lock
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+# A new runtime, a new uv lock or no .venv starts .venv afresh; the other locks install into it.
+$(PY_STAMP):
+	@test -n "$(PYTHON)" || tools/find-python $(RUNTIME) "The Lambda runtime (lambda_runtime in .chalice/config.json) is python$(RUNTIME): the zip's bytecode is compiled by it and the tests run on it."
+	@$(PYTHON) -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(RUNTIME)")' || { echo "$(PYTHON) is not Python $(RUNTIME), the Lambda runtime" >&2; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-uv.lock >&2
 	touch $@
 
-$(RUN_STAMP): requirements-run.lock $(UV)
+$(RUN_STAMP): requirements-run.lock $(PY_STAMP)
 	$(UV_INSTALL) --python $(BIN)/python -r requirements-run.lock >&2
 	touch $@
 
 # The dev lock holds the run lock's versions, so it serves everything the run lock does.
-$(STAMP): requirements-dev.lock $(UV)
+$(STAMP): requirements-dev.lock $(PY_STAMP)
 	$(UV_INSTALL) --python $(BIN)/python -r requirements-dev.lock >&2
 	touch $@ $(RUN_STAMP)
 
-$(CHECKOV_STAMP): requirements-checkov.lock $(UV)
+$(CHECKOV_STAMP): requirements-checkov.lock $(PY_STAMP)
 	rm -rf $(CHECKOV_VENV)
-	$(UV) venv --quiet --python $(PYTHON) $(CHECKOV_VENV)
+	@test -n "$(CHECKOV_PYTHON)" || tools/find-python 3.11 "checkov's environment is locked for it (requirements-checkov.lock)."
+	$(UV) venv --quiet --python $(CHECKOV_PYTHON) $(CHECKOV_VENV)
 	$(UV_INSTALL) --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock >&2
 	touch $@
 
 # The locks, from the *.txt files (needs the package index): the dev set first, then the
 # run set constrained to the dev set's versions.
 LOCK = $(UV) pip compile --quiet --generate-hashes --universal
-lock: $(UV)  ## make the locks again from requirements-*.txt (needs the package index)
+lock: $(PY_STAMP)  ## make the locks again from requirements-*.txt (needs the package index)
 	$(LOCK) --python-version 3.11 requirements-dev.txt -o requirements-dev.lock
 	$(LOCK) --python-version 3.11 -c requirements-dev.lock requirements-run.txt -o requirements-run.lock
 	$(LOCK) --python-version 3.11.7 requirements-checkov.txt -o requirements-checkov.lock

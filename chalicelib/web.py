@@ -28,6 +28,8 @@ from chalicelib.schema import RESERVED_MARK
 from chalicelib.todos import Todo
 
 MAX_BODY_BYTES = 8 * 1024
+# A todo is one flat object; a little room for clients that send more than they need.
+MAX_JSON_DEPTH = 8
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
 _MAX_CURSOR_CHARS = 128
@@ -121,11 +123,35 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _nesting_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest, read lexically (no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     """Strict JSON object from a request body, or a 4xx.
 
-    Stricter than `json.loads`: UTF-8 only, no NaN/Infinity, no duplicate keys,
-    nesting too deep for the parser is a 400 (not a RecursionError, i.e. a 500).
+    Stricter than `json.loads`: UTF-8 only, no NaN/Infinity, no duplicate keys, at most
+    MAX_JSON_DEPTH levels of nesting. The depth is checked before parsing: how deep the
+    parser itself recurses before a RecursionError differs between Python versions
+    (3.11 refused 1,300 nested objects; 3.13 parses them).
     """
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
@@ -133,7 +159,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("a JSON object body is required")
     try:
         text = raw.decode("utf-8")
+        if _nesting_depth(text) > MAX_JSON_DEPTH:
+            raise InvalidRequest(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
         payload = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except InvalidRequest:
+        raise
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise InvalidRequest("the body is not valid UTF-8 JSON") from None
     if not isinstance(payload, dict):

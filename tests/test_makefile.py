@@ -1,9 +1,13 @@
-"""The Makefile is the project's map: `make help` names every target with one line."""
+"""The Makefile is the project's map: `make help` names every target with one line; it
+builds on the Lambda runtime's Python, or stops and says how to get one."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +25,44 @@ def test_make_help_lists_every_target_once() -> None:
     listed = [line.split()[0] for line in shown.splitlines() if line.strip()]
     assert sorted(listed) == sorted(phony.split())
     assert all(len(line.split(maxsplit=1)) == 2 for line in shown.splitlines() if line.strip())
+
+
+def test_the_build_finds_the_runtimes_python_or_says_how_to_get_one() -> None:
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    found = subprocess.run(
+        [ROOT / "tools" / "find-python", running], capture_output=True, text=True, check=True
+    )
+    version = subprocess.run(
+        [found.stdout.strip(), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout.strip() == running
+    missing = subprocess.run(
+        [ROOT / "tools" / "find-python", "3.99", "It is the runtime."],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert missing.stdout == ""
+    assert "No Python 3.99 found. It is the runtime." in missing.stderr
+    assert "pyenv install 3.99" in missing.stderr
+
+
+def test_make_refuses_to_build_for_a_runtime_it_has_no_python_for(tmp_path: Path) -> None:
+    # A fresh clone whose lambda_runtime names a Python this machine lacks: make stops
+    # before building anything, and says why and how to get one.
+    for path in [ROOT / "Makefile", *ROOT.glob("requirements-*")]:
+        shutil.copy(path, tmp_path / path.name)
+    shutil.copytree(ROOT / "tools", tmp_path / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / ".chalice").mkdir()
+    config = (ROOT / ".chalice" / "config.json").read_text()
+    (tmp_path / ".chalice" / "config.json").write_text(config.replace('"python3.13"', '"python3.99"'))
+    result = subprocess.run(
+        ["make", "-s", "install"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "No Python 3.99 found. The Lambda runtime" in result.stderr
+    assert not (tmp_path / ".venv").exists()

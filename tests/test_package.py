@@ -11,10 +11,14 @@ from pathlib import Path
 
 import boto3
 import pytest
+from chalice.cli.factory import CLIFactory
+from chalice.deploy import models
+from chalice.deploy.appgraph import ApplicationGraphBuilder
 
 from chalicelib.schema import TABLE_DEFINITION
 from tests.servers import moto_server
-from tests.support import PACKAGED
+from tests.support import PACKAGED, ROOT
+from tools import stages
 
 pytestmark = pytest.mark.xdist_group(PACKAGED)
 
@@ -34,12 +38,42 @@ def test_the_zip_holds_our_code_and_chalices_runtime_only(built: Path) -> None:
     assert (built / "deployment.zip").stat().st_size <= PACKAGE_BUDGET_BYTES
 
 
-def test_the_template_runs_the_packaging_python(built: Path) -> None:
+# What each runtime's Python accepts as a .pyc (importlib's MAGIC_NUMBER, from CPython's
+# Lib/importlib/_bootstrap_external.py): a .pyc with another is refused, and a
+# sourceless zip would then not import at all.
+PYC_MAGIC = {"python3.11": 3495, "python3.12": 3531, "python3.13": 3571}
+
+
+def test_both_deploy_routes_build_for_the_configured_runtime_and_arm64(built: Path) -> None:
+    runtime = stages.lambda_runtime()
+    assert runtime == "python3.13"  # the default (README): python3.11 is deprecated 2027-06-30
+    # The tests run on it: .venv is built on the runtime's Python (Makefile, tools/find-python).
+    assert f"python{sys.version_info[0]}.{sys.version_info[1]}" == runtime
     resources = json.loads((built / "sam.json").read_text())["Resources"]
-    runtimes = {
-        r["Properties"]["Runtime"] for r in resources.values() if r["Type"] == "AWS::Serverless::Function"
+    packaged = {
+        (r["Properties"]["Runtime"], tuple(r["Properties"]["Architectures"]))
+        for r in resources.values()
+        if r["Type"] == "AWS::Serverless::Function"
     }
-    assert runtimes == {f"python{sys.version_info.major}.{sys.version_info.minor}"}
+    assert packaged == {(runtime, ("arm64",))}
+    config = CLIFactory(project_dir=str(ROOT)).create_config_obj(chalice_stage_name="prod")
+    application = ApplicationGraphBuilder().build(config, "prod")  # what `chalice deploy` plans
+    planned = [
+        candidate
+        for resource in application.resources
+        for candidate in (resource, getattr(resource, "lambda_function", None))
+        if isinstance(candidate, models.LambdaFunction)
+    ]
+    assert planned
+    assert {(f.runtime, f.architecture) for f in planned} == {(runtime, "arm64")}
+
+
+def test_the_zips_bytecode_is_the_runtimes_own(built: Path) -> None:
+    magic = PYC_MAGIC[stages.lambda_runtime()].to_bytes(2, "little") + b"\r\n"
+    with zipfile.ZipFile(built / "deployment.zip") as archive:
+        headers = {name: archive.read(name)[:4] for name in archive.namelist() if name.endswith(".pyc")}
+    assert headers
+    assert {name for name, header in headers.items() if header != magic} == set()
 
 
 @pytest.fixture

@@ -162,3 +162,14 @@ def test_etag_is_the_quoted_version() -> None:
     todo = make_todo({"title": "a"})
     assert web.etag(todo) == '"1"'
     assert web.if_match(web.etag(todo)) == frozenset({1})
+
+
+def test_nesting_is_bounded_the_same_on_every_python() -> None:
+    def nested(depth: int) -> bytes:
+        return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+    assert web.parse_body(nested(web.MAX_JSON_DEPTH))
+    with pytest.raises(InvalidRequest, match="nests deeper"):
+        web.parse_body(nested(web.MAX_JSON_DEPTH + 1))
+    # Brackets inside strings (escaped quotes included) are text, not nesting.
+    assert web.parse_body(b'{"title": "a\\"[[[[[[[[[[[[{{{{"}') == {"title": 'a"[[[[[[[[[[[[{{{{'}

@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-only", action="store_true", help="stop before `chalice deploy`")
     parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    runtime, running = (
+        stages.lambda_runtime(args.project_dir),
+        f"python{sys.version_info[0]}.{sys.version_info[1]}",
+    )
+    if runtime != running:
+        # chalice deploy would give the functions the runtime of the Python it runs on.
+        raise SystemExit(f"lambda_runtime is {runtime} but this is {running}: make clean install, then again")
     made = bootstrap(operator_session(), args.stage)
     print(f"table {made.table_arn}\nuser pool {made.user_pool_arn}\napp client {made.app_client_id}")
     for path in configure(args.project_dir, args.stage, made):

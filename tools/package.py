@@ -3,8 +3,9 @@
 Chalice ships sources only, and Lambda's /var/task is read-only, so every cold start
 compiles chalice/app.py (90 KB) and our modules again. We replace each `.py` in the zip
 with its `.pyc` (Python's "sourceless" layout: `app.pyc` beside where `app.py` was),
-built by the runtime's Python (the packaging Python: Chalice picks the runtime from it).
-Bytecode only, not bytecode beside sources: Python 3.11's bytecode is about twice the
+built by the runtime's Python (the packaging Python: Chalice picks the runtime from it,
+and the Makefile builds .venv on the configured `lambda_runtime`).
+Bytecode only, not bytecode beside sources: Python 3's bytecode is about twice the
 size of the source compressed, and both would break the 100 KB budget. Compiled as
 `python -OO` would (optimize=2: no docstrings, no asserts; neither Chalice's runtime nor
 ours reads a docstring or relies on an assert at run time): 7 KB less than plain bytecode.
@@ -24,6 +25,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from tools import stages
 from tools.stages import ROOT
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # as Chalice writes its entries: reproducible zips
@@ -49,6 +51,8 @@ def runtime_of(template: Path) -> str:
 
 
 def to_bytecode(zip_path: Path, runtime: str) -> None:
+    """Replace the zip's sources by bytecode that `runtime` loads: only its own Python's
+    (a .pyc of another version is refused by the runtime's import system)."""
     if runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
         raise SystemExit(f"cannot compile for {runtime} with Python {sys.version.split()[0]}")
     with zipfile.ZipFile(zip_path) as source:
@@ -79,8 +83,14 @@ def package(stage: str, out: Path, *, bytecode: bool = True) -> Path:
     resources = out.parent / f"{out.name}-resources.json"
     resources.write_text(json.dumps(merge_template(stage), indent=2))
     chalice_package(stage, out, resources)
+    runtime, wanted = runtime_of(out / "sam.json"), stages.lambda_runtime()
+    if runtime != wanted:
+        raise SystemExit(
+            f"chalice packaged for {runtime} (the Python it runs on), but lambda_runtime is {wanted}: "
+            "build .venv on that Python (make clean install; tools/find-python finds one)"
+        )
     if bytecode:
-        to_bytecode(out / "deployment.zip", runtime_of(out / "sam.json"))
+        to_bytecode(out / "deployment.zip", runtime)
     return out
 
 

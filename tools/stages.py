@@ -43,6 +43,13 @@ def chalice_config(stage: str, function: str, root: Path = ROOT) -> Config:
     return Config(chalice_stage=stage, function_name=function, config_from_disk=document(root))
 
 
+def lambda_runtime(root: Path = ROOT) -> str:
+    """The functions' Lambda runtime (`lambda_runtime`: our key, as Chalice has none; it
+    takes the runtime from the Python that runs it, so .venv is built on this one)."""
+    runtime: str = document(root)["lambda_runtime"]
+    return runtime
+
+
 def log_retention_days(stage: str, root: Path = ROOT) -> int:
     """How long the stage's log groups keep their events (`log_retention_days`)."""
     return int(settings(stage, root).get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS))
