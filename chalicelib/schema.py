@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib.todos import Todo, TodoPatch
 
@@ -183,13 +182,12 @@ def upgrade(stored: Item, target: int = SCHEMA_VERSION) -> Item:
 # --- expressions ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Expression:
+class Expression(NamedTuple):
     """A condition (or update) expression and the names and values it refers to."""
 
     text: str
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str]
+    values: dict[str, Any]
 
     def condition_args(self) -> dict[str, Any]:
         """As a request's ConditionExpression (DynamoDB refuses empty value maps)."""
@@ -199,21 +197,20 @@ class Expression:
         return args
 
 
-IS_NEW = Expression("attribute_not_exists(#id)", {"#id": "id"})
+IS_NEW = Expression("attribute_not_exists(#id)", {"#id": "id"}, {})
 
 
 def version_guard(versions: frozenset[int] | None) -> Expression:
     """The todo exists and, if `versions` is given (those If-Match accepts), has one of them."""
     if versions is None:
-        return Expression("attribute_exists(#id)", {"#id": "id"})
+        return Expression("attribute_exists(#id)", {"#id": "id"}, {})
     if not versions:  # only weak tags: nothing can match
-        return Expression("attribute_not_exists(#id) AND attribute_exists(#id)", {"#id": "id"})
+        return Expression("attribute_not_exists(#id) AND attribute_exists(#id)", {"#id": "id"}, {})
     values = {f":v{n}": {"N": str(v)} for n, v in enumerate(sorted(versions))}
     return Expression(f"#version IN ({', '.join(values)})", {"#version": "version"}, values)
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(NamedTuple):
     expression: str
     condition: Expression
 

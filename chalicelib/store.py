@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -47,20 +47,17 @@ _RETRYABLE_REASONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Created:
+class Created(NamedTuple):
     todo: Todo
     replayed: bool
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     todos: list[Todo]
     more: bool
 
 
-@dataclass(frozen=True)
-class PurgeCandidate:
+class PurgeCandidate(NamedTuple):
     """A completed todo as the purge index last saw it."""
 
     owner: str
@@ -75,8 +72,7 @@ class DeleteOutcome:
     left: int = 0  # still contended after our retries: the next run takes them
 
 
-@dataclass(frozen=True)
-class _ConditionalDelete:
+class _ConditionalDelete(NamedTuple):
     key: Item
     condition: Expression
 

@@ -13,9 +13,8 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.errors import InvalidTodo
 
@@ -36,8 +35,7 @@ _WRITABLE_FIELDS = frozenset({"title", "task", "completed", "order"})
 _READ_ONLY_FIELDS = frozenset({"id", "url", "owner", "createdAt", "updatedAt"})
 
 
-@dataclass(frozen=True)
-class Todo:
+class Todo(NamedTuple):
     owner: str
     id: str
     title: str
@@ -51,8 +49,7 @@ class Todo:
     version: int = 1
 
 
-@dataclass(frozen=True)
-class TodoPatch:
+class TodoPatch(NamedTuple):
     """A partial update. `None` leaves a field alone; `order` counts only if `set_order`."""
 
     updated_at: str
@@ -167,8 +164,7 @@ def purge_cutoff(now: datetime, keep_completed_for: timedelta) -> str:
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
-@dataclass(frozen=True)
-class Idempotency:
+class Idempotency(NamedTuple):
     """A create's Idempotency-Key, what the request asked for, and the key's lifetime."""
 
     key: str

@@ -10,8 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from chalice.app import ChaliceViewError, Request, Response, RouteEntry
@@ -209,8 +208,7 @@ def if_match(header: str | None) -> frozenset[int] | None:
 # --- query strings and cursors --------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ListQuery:
+class ListQuery(NamedTuple):
     limit: int
     completed: bool | None
     after: str | None

@@ -59,7 +59,7 @@ def test_stored_item_shape(store: TodoStore, dynamodb: Any) -> None:
 
 def test_create_is_conditional_on_a_new_key(store: TodoStore, dynamodb: Any) -> None:
     todo = add(store)
-    clash = todos.Todo(**{**todo.__dict__, "title": "other"})
+    clash = todo._replace(title="other")
     for again in (todo, clash):  # another write of the same id, even of the same todo
         with pytest.raises(ClientError, match="ConditionalCheckFailed"):
             store.create(again)
@@ -104,7 +104,7 @@ def test_update_changes_only_given_fields(store: TodoStore) -> None:
         "completed_at": updated.updated_at,
         "version": 2,
     }
-    assert updated == todos.Todo(**{**todo.__dict__, **changed})
+    assert updated == todo._replace(**changed)
     assert updated.updated_at > todo.updated_at
     assert store.get("alice", todo.id) == updated
 
