@@ -1,6 +1,7 @@
 """The HTTP edge: what a request says (the caller, its body, headers, query and cursor,
 the API's own absolute URL) and what a response says (the representation, ETag, Link,
-errors). Knows Chalice's request and HTTP's rules; not DynamoDB, not the todo's rules."""
+errors). Knows Chalice's request and HTTP's rules; not DynamoDB's requests, nor the
+todo's rules (of the item schema, one fact: the mark that no caller's `sub` may hold)."""
 
 from __future__ import annotations
 
