@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -145,17 +146,26 @@ def caller(request: Request) -> str:
 
 
 @functools.cache
-def diagnostics() -> None:
-    """The stage's log level for diagnostics (Chalice's app.log: unhandled errors and the like).
-    The request and job lines carry the metrics the alarms watch: no level drops them."""
+def environment_started() -> None:
+    """What each execution environment sets up on its first invocation, never at import:
+    with SnapStart, everything import made is restored into every environment alike.
+
+    - The stage's log level for diagnostics (Chalice's app.log: unhandled errors and the
+      like). The request and job lines carry the metrics the alarms watch: no level drops them.
+    - The `random` module seeded from the OS: botocore draws its retry jitter from it, and a
+      state restored from one snapshot would give every environment the same jitter (AWS:
+      "Handling uniqueness with Lambda SnapStart"). Ids, write ids and our own jitter take
+      the OS's randomness at each use already.
+    """
     app.log.setLevel(os.environ.get("TODO_LOG_LEVEL", "INFO").upper())
+    random.seed()
 
 
 @app.middleware("http")
 def observe(event: Request, get_response: Any) -> Response:
     """One structured log line, with its metrics, per request; Retry-After on 503s."""
     started = time.perf_counter()
-    diagnostics()
+    environment_started()
     response: Response = get_response(event)
     if response.status_code == ServiceUnavailable.STATUS_CODE:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -287,6 +297,7 @@ def _method_not_allowed(path: str) -> Response:
 @app.schedule(Rate(1, unit=Rate.HOURS), name="purge_completed")
 def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
     """Delete completed todos whose completion is older than TODO_KEEP_COMPLETED_DAYS."""
+    environment_started()
     keep_for = timedelta(days=int(os.environ["TODO_KEEP_COMPLETED_DAYS"]))
     context: Any = event.context
     report = cleanup.purge_completed(
@@ -295,7 +306,6 @@ def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
         keep_completed_for=keep_for,
         remaining_ms=context.get_remaining_time_in_millis,
     )
-    diagnostics()
     telemetry.write(
         telemetry.job_line(
             timestamp_ms=int(time.time() * 1000),

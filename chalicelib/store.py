@@ -77,6 +77,11 @@ class _ConditionalDelete(NamedTuple):
     condition: Expression
 
 
+# Jitter from the OS at each draw: no generator state that a SnapStart snapshot would give
+# every environment alike (a retry storm would then stay in step).
+_JITTER = random.SystemRandom()
+
+
 def _new_write_id() -> str:
     return secrets.token_hex(8)
 
@@ -302,7 +307,7 @@ class TodoStore:
 
     def _backoff(self, attempt: int) -> None:
         # Exponential, with full jitter so that retrying workers spread out.
-        self._sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - not cryptographic
+        self._sleep(_JITTER.uniform(0, 0.05 * 2**attempt))
 
     def _delete_conditionally(self, deletes: list[_ConditionalDelete]) -> DeleteOutcome:
         """Each delete happens only if its condition still holds when it runs.

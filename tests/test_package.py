@@ -19,6 +19,7 @@ from chalicelib.schema import TABLE_DEFINITION
 from tests.servers import moto_server
 from tests.support import PACKAGED, ROOT
 from tools import stages
+from tools.package import to_bytecode
 
 pytestmark = pytest.mark.xdist_group(PACKAGED)
 
@@ -36,6 +37,18 @@ def test_the_zip_holds_our_code_and_chalices_runtime_only(built: Path) -> None:
     assert {n.split("/")[0] for n in names} == {"app.pyc", "chalice", "chalicelib"}
     assert all(n.endswith(".pyc") for n in names), "sources should be replaced by bytecode"
     assert (built / "deployment.zip").stat().st_size <= PACKAGE_BUDGET_BYTES
+
+
+def test_caches_a_local_run_left_in_chalicelib_are_not_shipped(tmp_path: Path) -> None:
+    # Chalice zips chalicelib/ as it finds it; a run without PYTHONDONTWRITEBYTECODE leaves
+    # __pycache__ there (it once took the zip from 91 KB to 144 KB).
+    archive = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(archive, "w") as draft:
+        draft.writestr("chalicelib/x.py", "X = 1\n")
+        draft.writestr("chalicelib/__pycache__/x.cpython-313.pyc", b"stale")
+    to_bytecode(archive, stages.lambda_runtime())
+    with zipfile.ZipFile(archive) as shipped:
+        assert shipped.namelist() == ["chalicelib/x.pyc"]
 
 
 # What each runtime's Python accepts as a .pyc (importlib's MAGIC_NUMBER, from CPython's

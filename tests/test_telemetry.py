@@ -107,7 +107,7 @@ def test_every_metric_is_written_whatever_the_log_level(
         assert client.http.get("/todos", headers={"Host": "h"}).status_code == 401
         assert todo_app.app.log.getEffectiveLevel() == getattr(logging, level)
     monkeypatch.setenv("TODO_LOG_LEVEL", level)
-    todo_app.diagnostics.cache_clear()
+    todo_app.environment_started.cache_clear()
     run_job("purge_completed")
     post, anonymous, job = lines(capsys)
     assert (post["Status"], post["TodosCreated"], post["Requests"]) == ("201", 1, 1)

@@ -60,6 +60,10 @@ def to_bytecode(zip_path: Path, runtime: str) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
         for info, data in entries:
+            if "__pycache__/" in info.filename:
+                # Chalice zips chalicelib/ as it finds it: caches a local run wrote there are
+                # dead weight beside the sourceless .pyc (and may be another Python's).
+                continue
             if not info.filename.endswith(".py"):
                 target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
                 continue
