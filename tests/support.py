@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -76,3 +78,12 @@ def make_todo(payload: dict[str, object], **overrides: object) -> todos.Todo:
     """todos.new_todo with a fixed owner, moment and entropy unless overridden."""
     args: dict[str, object] = {"owner": "owner-1", "now": NOW, "entropy": bytes(range(10)), **overrides}
     return todos.new_todo(payload, **args)  # type: ignore[arg-type]
+
+
+def copy_project(into: Path) -> Path:
+    """A copy of what Chalice reads (app, library, config, requirements), to change freely."""
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, into / name)
+    for name in ("chalicelib", ".chalice"):
+        shutil.copytree(ROOT / name, into / name, ignore=shutil.ignore_patterns("__pycache__", "deployed"))
+    return into

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from tests.servers import (
     moto_server,
     stop_server,
 )
-from tests.support import ROOT
+from tests.support import ROOT, copy_project
 from tests.tokens import RsaKey, id_claims, rs256, unsigned
 from tools import stages
 from tools.bootstrap import ensure_table
@@ -74,12 +73,7 @@ def running(server: Server) -> Iterator[Server]:
 def project_copy(tmp_path: Path, backend_port: int) -> Path:
     """What `chalice local` reads, with the local stage pointed at `backend_port` (the test's
     free port, where the committed config names make backend's default)."""
-    for name in ("app.py", "requirements.txt"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("chalicelib", ".chalice"):
-        shutil.copytree(
-            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "deployed")
-        )
+    copy_project(tmp_path)
     config_path = tmp_path / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
     config["stages"]["local"]["environment_variables"]["TODO_LOCAL_BACKEND"] = (

@@ -21,7 +21,7 @@ import pytest
 
 from chalicelib.schema import TABLE_DEFINITION
 from tests.servers import aws_env, emulator_client, make_env, moto_server
-from tests.support import PACKAGED, ROOT
+from tests.support import PACKAGED, ROOT, copy_project
 from tools import stages
 from tools.bootstrap import bootstrap, ensure_table
 from tools.deploy import configure, main
@@ -36,13 +36,7 @@ def session() -> Any:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of what `chalice deploy` reads: app, library, config, requirements."""
-    for name in ("app.py", "requirements.txt"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    for name in ("chalicelib", ".chalice"):
-        shutil.copytree(
-            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "deployed")
-        )
-    return tmp_path
+    return copy_project(tmp_path)
 
 
 def test_bootstrap_makes_the_table_and_pool_protected_and_in_the_declared_shape(session: Any) -> None:
@@ -233,6 +227,19 @@ def test_the_command_bootstraps_and_configures_then_stops_when_asked(
     config = stages.document(project)
     assert config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"] in out
     assert not (project / ".chalice" / "deployed").exists()  # stopped before `chalice deploy`
+
+
+@pytest.mark.parametrize("option", [{"snapstart": True}, {"provisioned_concurrency": 1}])
+def test_the_command_refuses_a_cold_start_option_chalice_deploy_cannot_wire(
+    project: Path, session: Any, option: dict[str, Any]
+) -> None:
+    config = stages.document(project)
+    config["stages"]["dev"].update(option)
+    stages.write_json(stages.config_path(project), config)
+    with pytest.raises(SystemExit, match="deploy it with make package"):
+        main(["--stage", "dev", "--project-dir", str(project)])
+    dynamodb = session.create_client("dynamodb")
+    assert dynamodb.list_tables()["TableNames"] == []  # refused before anything was made
 
 
 def test_bootstrap_adds_the_global_index_a_table_from_an_older_version_lacks(session: Any) -> None:

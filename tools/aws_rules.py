@@ -66,6 +66,16 @@ class TemplateError(Exception):
 _REF_AND_ATTRIBUTES: dict[str, tuple[str, dict[str, str]]] = {
     "AWS::Lambda::Function": ("{name}", {"Arn": "arn:aws:lambda:{region}:{account}:function:{name}"}),
     "AWS::Lambda::Permission": ("{id}", {}),
+    # A version and an alias are qualified ARNs of their function (`{function}`: the
+    # function their FunctionName names; `{alias}`: the alias's Name).
+    "AWS::Lambda::Version": (
+        "arn:aws:lambda:{region}:{account}:function:{function}:1",
+        {"Version": "1", "FunctionArn": "arn:aws:lambda:{region}:{account}:function:{function}:1"},
+    ),
+    "AWS::Lambda::Alias": (
+        "arn:aws:lambda:{region}:{account}:function:{function}:{alias}",
+        {"AliasArn": "arn:aws:lambda:{region}:{account}:function:{function}:{alias}"},
+    ),
     "AWS::Lambda::EventInvokeConfig": ("{id}", {}),
     "AWS::IAM::Role": ("{name}", {"Arn": "arn:aws:iam::{account}:role/{name}", "RoleId": "AROA{id}"}),
     "AWS::SQS::Queue": (
@@ -185,11 +195,18 @@ class Stack:
 
     def _format(self, logical: str, pattern: str) -> str:
         generated = re.sub(r"[^A-Za-z0-9]", "", logical)[:10].lower() + "0rehearsal"
+        properties = self._created(logical).get("Properties", {})
+        function = ""
+        if "{function}" in pattern:  # a name, an ARN or a qualified ARN: the name is the 7th part
+            named = str(self.resolve(properties["FunctionName"]))
+            function = named.split(":")[6] if named.startswith("arn:") else named
         return pattern.format(
             name=self.physical_name(logical) if "{name}" in pattern else "",
             id=generated,
             region=self.region,
             account=self.account,
+            function=function,
+            alias=str(self.resolve(properties["Name"])) if "{alias}" in pattern else "",
         )
 
     def ref(self, name: str) -> Any:

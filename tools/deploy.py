@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     if runtime != running:
         # chalice deploy would give the functions the runtime of the Python it runs on.
         raise SystemExit(f"lambda_runtime is {runtime} but this is {running}: make clean install, then again")
+    settings = stages.settings(args.stage, args.project_dir)
+    if settings.get("snapstart") or settings.get("provisioned_concurrency"):
+        # chalice deploy publishes no version and wires no alias: the option would not act.
+        raise SystemExit(
+            f"{args.stage} sets a cold-start option: deploy it with make package (its stack wires it)"
+        )
     made = bootstrap(operator_session(), args.stage)
     print(f"table {made.table_arn}\nuser pool {made.user_pool_arn}\napp client {made.app_client_id}")
     for path in configure(args.project_dir, args.stage, made):

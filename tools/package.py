@@ -31,13 +31,13 @@ from tools.stages import ROOT
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # as Chalice writes its entries: reproducible zips
 
 
-def chalice_package(stage: str, out: Path, merge_template: Path | None = None) -> None:
+def chalice_package(stage: str, out: Path, merge_template: Path | None = None, root: Path = ROOT) -> None:
     command = [str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage]
     if merge_template is not None:
         command += ["--merge-template", str(merge_template)]
     env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    subprocess.run([*command, str(out)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+    subprocess.run([*command, str(out)], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
 
 
 def runtime_of(template: Path) -> str:
@@ -79,15 +79,16 @@ def to_bytecode(zip_path: Path, runtime: str) -> None:
     zip_path.write_bytes(buffer.getvalue())
 
 
-def package(stage: str, out: Path, *, bytecode: bool = True) -> Path:
-    """`chalice package` with the production resources merged in (tools/template.py)."""
+def package(stage: str, out: Path, *, bytecode: bool = True, root: Path = ROOT) -> Path:
+    """`chalice package` of the project at `root`, with the production resources merged in
+    (tools/template.py)."""
     from tools.template import merge_template
 
     out.mkdir(parents=True, exist_ok=True)
     resources = out.parent / f"{out.name}-resources.json"
-    resources.write_text(json.dumps(merge_template(stage), indent=2))
-    chalice_package(stage, out, resources)
-    runtime, wanted = runtime_of(out / "sam.json"), stages.lambda_runtime()
+    resources.write_text(json.dumps(merge_template(stage, root), indent=2))
+    chalice_package(stage, out, resources, root)
+    runtime, wanted = runtime_of(out / "sam.json"), stages.lambda_runtime(root)
     if runtime != wanted:
         raise SystemExit(
             f"chalice packaged for {runtime} (the Python it runs on), but lambda_runtime is {wanted}: "

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -178,26 +179,39 @@ def check(stack: Stack) -> list[str]:
 
 def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
     """API Gateway answers 500 for an integration whose function it may not invoke: each
-    integrated function needs a Lambda permission for apigateway.amazonaws.com."""
+    integration target needs a Lambda permission for apigateway.amazonaws.com on exactly
+    that target. A permission on a function does not cover its aliases or versions, nor
+    one on an alias the function itself (Lambda: "a qualified ARN ... applies to that
+    version or alias only")."""
     created = stack.created()
-    permitted = {
-        stack.resolve(r["Properties"]["FunctionName"])
-        for r in created.values()
-        if r["Type"] == "AWS::Lambda::Permission"
-        and r["Properties"].get("Principal") == "apigateway.amazonaws.com"
-        and r["Properties"].get("Action") == "lambda:InvokeFunction"
-    }
+    permitted = set()
+    for r in created.values():
+        properties = r.get("Properties", {})
+        if (
+            r["Type"] == "AWS::Lambda::Permission"
+            and properties.get("Principal") == "apigateway.amazonaws.com"
+            and properties.get("Action") == "lambda:InvokeFunction"
+        ):
+            named = str(stack.resolve(properties["FunctionName"]))
+            prefix = f"arn:aws:lambda:{stack.region}:{stack.account}:function:"
+            permitted.add(named if named.startswith("arn:") else prefix + named)
     problems = []
+    names = {function.name for function in functions}
     for logical, resource in created.items():
         if resource["Type"] != "AWS::ApiGateway::RestApi":
             continue
         body = json.dumps(stack.resolve(resource["Properties"].get("Body", {})))
-        for function in functions:
-            arn = f"arn:aws:lambda:{stack.region}:{stack.account}:function:{function.name}"
-            integrated = f"{arn}/invocations" in body
-            if integrated and not permitted & {function.name, arn}:
-                problems.append(f"{logical}: integrates {function.name} without permission to invoke it")
+        for target in sorted(set(_INTEGRATION_TARGET.findall(body))):
+            if target.split(":")[6] in names and target not in permitted:
+                qualified_name = target.split(":", 6)[6]  # name, or name:alias
+                problems.append(f"{logical}: integrates {qualified_name} without permission to invoke it")
     return problems
+
+
+# The function (ARN, perhaps qualified by a version or alias) of a Lambda proxy integration.
+_INTEGRATION_TARGET = re.compile(
+    r"functions/(arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[\w-]+(?::[\w-]+)?)/invocations"
+)
 
 
 def _rules_may_reach_their_dead_letter_queues(stack: Stack) -> list[str]:

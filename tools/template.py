@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from chalicelib import errors
@@ -217,15 +218,16 @@ def _lambda_metric(name: str, function: str) -> dict[str, Any]:
 # a static file would have to repeat and keep in step by hand.
 
 
-def merge_template(stage: str) -> dict[str, Any]:
+def merge_template(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     """What `chalice package --merge-template` merges into Chalice's SAM template."""
-    retention = stages.log_retention_days(stage)
+    retention = stages.log_retention_days(stage, root)
     template = _merged(
-        _data(stage),
+        _data(stages.environment(stage, root)["TODO_TABLE"]),
         _identity(stage),
         _api(retention),
         _observability(stage, retention),
         _protection(stage),
+        _cold_start(stages.settings(stage, root)),
     )
     for logical, skips in CHECKOV_SKIPS.items():
         metadata = template["Resources"].setdefault(logical, {}).setdefault("Metadata", {})
@@ -251,9 +253,8 @@ def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
-def _data(stage: str) -> dict[str, Any]:
+def _data(table_name: str) -> dict[str, Any]:
     """The table, kept on delete and replace."""
-    table_name = stages.environment(stage)["TODO_TABLE"]
     return {
         "Resources": {
             "TodoTable": {
@@ -479,6 +480,53 @@ def _protection(stage: str) -> dict[str, Any]:
                         }
                     },
                 }
+            },
+        }
+    }
+
+
+# The alias the API invokes when a cold-start option is on (SAM's AutoPublishAlias makes
+# it, as APIHandlerAlias<name>, with a new version for each code or configuration change).
+ALIAS = "live"
+_INVOKE_ALIAS = {
+    "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+    f"${{APIHandlerAlias{ALIAS}}}/invocations"
+}
+
+
+def _cold_start(settings: dict[str, Any]) -> dict[str, Any]:
+    """The stage's cold-start options, off by default: `snapstart` (restore from a snapshot
+    of the initialized function) or `provisioned_concurrency` (N environments kept warm).
+
+    Either applies to a published version only, so the function gets an alias and the API
+    must invoke that alias, and hold the permission to: Chalice's template points the
+    integrations and the permission at the unqualified function, where neither option acts."""
+    snapstart = bool(settings.get("snapstart", False))
+    concurrency = int(settings.get("provisioned_concurrency", 0))
+    if not snapstart and not concurrency:
+        return {}
+    if snapstart and concurrency:
+        # Lambda refuses provisioned concurrency on a version that has SnapStart.
+        raise SystemExit("a stage may set snapstart or provisioned_concurrency, not both")
+    properties: dict[str, Any] = {"AutoPublishAlias": ALIAS}
+    if snapstart:
+        properties["SnapStart"] = {"ApplyOn": "PublishedVersions"}
+    else:
+        properties["ProvisionedConcurrencyConfig"] = {"ProvisionedConcurrentExecutions": concurrency}
+    from app import app  # the routes Chalice integrates (importing the app touches no network)
+
+    paths = {
+        path: {
+            method.lower(): {"x-amazon-apigateway-integration": {"uri": _INVOKE_ALIAS}} for method in methods
+        }
+        for path, methods in app.routes.items()
+    }
+    return {
+        "Resources": {
+            "APIHandler": {"Properties": properties},
+            "RestAPI": {"Properties": {"DefinitionBody": {"paths": paths}}},
+            "APIHandlerInvokePermission": {
+                "Properties": {"FunctionName": {"Ref": f"APIHandlerAlias{ALIAS}"}}
             },
         }
     }
