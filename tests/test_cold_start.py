@@ -99,6 +99,29 @@ def test_the_rules_refuse_an_alias_the_api_may_not_invoke(tmp_path: Path) -> Non
     assert any(f"integrates todo-api-prod:{ALIAS} without permission to invoke it" in p for p in problems)
 
 
+def test_the_rules_refuse_snapstart_where_lambda_does(tmp_path: Path) -> None:
+    transformed = packaged_with(tmp_path, snapstart=True)
+    old_runtime = copy.deepcopy(transformed)
+    old_runtime["Resources"]["APIHandler"]["Properties"]["Runtime"] = "python3.11"
+    assert "APIHandler: SnapStart does not support python3.11" in check(Stack(old_runtime, "todo-api-prod"))
+    both = copy.deepcopy(transformed)
+    both["Resources"][ALIAS_ID]["Properties"]["ProvisionedConcurrencyConfig"] = {
+        "ProvisionedConcurrentExecutions": 1
+    }
+    problems = check(Stack(both, "todo-api-prod"))
+    assert f"{ALIAS_ID}: provisioned concurrency on a version with SnapStart" in problems
+
+
+def test_a_package_for_another_runtime_than_the_configured_one_is_refused(tmp_path: Path) -> None:
+    # Chalice packages for the Python it runs on; bytecode for another runtime would not load.
+    project = copy_project(tmp_path)
+    config = stages.document(project)
+    config["lambda_runtime"] = "python3.12"
+    stages.write_json(stages.config_path(project), config)
+    with pytest.raises(SystemExit, match=r"lambda_runtime is python3\.12"):
+        package("dev", tmp_path / "package", root=project)
+
+
 def test_a_stage_cannot_have_both(tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     config = stages.document(project)

@@ -174,6 +174,7 @@ def check(stack: Stack) -> list[str]:
         problems += function_problems(function)
     problems += _api_may_invoke(stack, functions)
     problems += _rules_may_reach_their_dead_letter_queues(stack)
+    problems += _snapstart_where_lambda_offers_it(stack)
     return problems
 
 
@@ -212,6 +213,35 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
 _INTEGRATION_TARGET = re.compile(
     r"functions/(arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[\w-]+(?::[\w-]+)?)/invocations"
 )
+
+
+# Python runtimes SnapStart supports (Lambda Developer Guide, "Improving startup
+# performance with Lambda SnapStart": Python 3.12 and later).
+_SNAPSTART_PYTHON = re.compile(r"python3\.(1[2-9]|[2-9]\d)")
+
+
+def _snapstart_where_lambda_offers_it(stack: Stack) -> list[str]:
+    """Lambda refuses SnapStart on a runtime it does not support, and provisioned
+    concurrency on a version that has SnapStart."""
+    created = stack.created()
+    snapstart = set()
+    problems = []
+    for logical, resource in created.items():
+        properties = resource.get("Properties", {})
+        applies = properties.get("SnapStart", {}).get("ApplyOn", "None")
+        if resource["Type"] != "AWS::Lambda::Function" or applies == "None":
+            continue
+        snapstart.add(str(stack.resolve({"Ref": logical})))
+        runtime = str(properties.get("Runtime", ""))
+        if runtime.startswith("python") and not _SNAPSTART_PYTHON.fullmatch(runtime):
+            problems.append(f"{logical}: SnapStart does not support {runtime}")
+    for logical, resource in created.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::Alias" and "ProvisionedConcurrencyConfig" in properties:
+            named = str(stack.resolve(properties["FunctionName"]))
+            if (named.split(":")[6] if named.startswith("arn:") else named) in snapstart:
+                problems.append(f"{logical}: provisioned concurrency on a version with SnapStart")
+    return problems
 
 
 def _rules_may_reach_their_dead_letter_queues(stack: Stack) -> list[str]:
