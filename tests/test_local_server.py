@@ -166,6 +166,7 @@ def test_shutdown_leaves_no_process() -> None:
                 assert sock.connect_ex(("127.0.0.1", port)) != 0
         assert "stopped" in output
         assert "kept in memory only" in output
+        assert "will be authorized" not in output  # Chalice's gateway warning: not true here
 
 
 def test_the_backend_can_be_replaced_by_configuration() -> None:

@@ -37,6 +37,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any, NoReturn
@@ -344,6 +345,10 @@ def serve_app(port: int, environment: dict[str, str], unset: Iterable[str] = ())
     # requests could read each other's caller).
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
     app.__class__ = CustomLocalChalice
+    # Chalice warns that its local gateway admits every request to a Cognito route. True
+    # of the gateway, not of this server: outside Lambda the app verifies each token itself
+    # (the banner says so; tests/test_local_server.py refuses forged and unsigned ones).
+    warnings.filterwarnings("ignore", message="CognitoUserPoolAuthorizer is not a supported in local mode")
     server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=GuardedHandler)
     server.serve_forever()
 
