@@ -31,11 +31,11 @@ UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench clean deploy migrate lock
+.PHONY: help install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost clean deploy migrate lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
-OFFLINE := install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench
+OFFLINE := install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost
 $(OFFLINE): export AWS_ACCESS_KEY_ID ?= testing
 $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
@@ -118,6 +118,18 @@ rehearse: $(STAMP) package  ## rehearse the packaged stack's deploy offline (STA
 # Cold start, warm CPU, zip size, memory and DynamoDB requests as ratios; writes BENCHMARKS.md.
 bench: $(STAMP)  ## cold start, warm CPU, zip size, memory, DynamoDB requests; writes BENCHMARKS.md
 	$(BIN)/python -m tools.bench
+
+# Lambda memory by measurement (what AWS Lambda Power Tuning does, offline): CPU measured
+# through the packaged handler, Lambda's allocation modelled, 128-3008 MB; writes
+# BENCHMARKS.md, build/tune.json and build/tune.png.
+tune: $(STAMP)  ## Lambda memory by measurement: latency and cost, 128-3008 MB; writes BENCHMARKS.md
+	$(BIN)/python -m tools.tune
+
+# What the packaged stack costs a month at three traffic profiles, from its template,
+# make tune's measurements (made first if missing) and tools/prices.json.
+cost: $(STAMP) package  ## monthly cost at three traffic profiles and the container break-even
+	@test -f build/tune.json || $(MAKE) --no-print-directory tune
+	$(BIN)/python -m tools.cost
 
 # The `chalice deploy` route, with your AWS credentials: the stage's table, user pool and log
 # groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.

@@ -57,7 +57,7 @@ CANNED = {
 }
 
 # The API Gateway proxy event for GET /todos/{id}, as the Cognito authorizer passes it on.
-EVENT = {
+EVENT: dict[str, Any] = {
     "resource": "/todos/{todo_id}",
     "path": f"/todos/{TODO_ID}",
     "httpMethod": "GET",
@@ -162,29 +162,34 @@ def handler(event, context):
 """
 
 
-class _Canned(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes: without this, Nagle's algorithm and the
-    # client's delayed ACK add ~40 ms to every request, drowning what we measure.
-    disable_nagle_algorithm = True
+def _canned_handler(canned: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
+    class Canned(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body leave in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every request, drowning what we measure.
+        disable_nagle_algorithm = True
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps(CANNED.get(self.headers.get("X-Amz-Target", ""), {})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-amzn-RequestId", "bench")
-        self.end_headers()
-        self.wfile.write(body)
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps(canned.get(self.headers.get("X-Amz-Target", ""), {})).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("x-amzn-RequestId", "bench")
+            self.end_headers()
+            self.wfile.write(body)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Canned
 
 
 @contextmanager
-def canned_dynamodb() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+def canned_dynamodb(canned: dict[str, Any] = CANNED) -> Iterator[str]:
+    """A loopback DynamoDB that answers each operation (X-Amz-Target) with `canned`'s
+    response, or `{}`: the SDK's full cost, none of a database's."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _canned_handler(canned))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -195,15 +200,21 @@ def canned_dynamodb() -> Iterator[str]:
         server.server_close()
 
 
+def unpacked(work: Path, *, bytecode: bool = True) -> Path:
+    """The dev stage's zip as `make package` builds it, unpacked as Lambda unpacks it."""
+    out = package("dev", work / "package", bytecode=bytecode)
+    task = work / "task"
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        archive.extractall(task)
+    return task
+
+
 def _variants(work: Path) -> dict[str, dict[str, Any]]:
     """Each variant: a task directory (what Lambda would unpack), how to get the handler, the event."""
-    tasks = {}
-    for name, bytecode in (("zip", True), ("zip-as-chalice-ships", False)):
-        out = package("dev", work / name, bytecode=bytecode)
-        task = work / f"{name}-task"
-        with zipfile.ZipFile(out / "deployment.zip") as archive:
-            archive.extractall(task)
-        tasks[name] = task
+    tasks = {
+        name: unpacked(work / name, bytecode=bytecode)
+        for name, bytecode in (("zip", True), ("zip-as-chalice-ships", False))
+    }
     bare = work / "bare-task"
     bare.mkdir()
     (bare / "bare_api.py").write_text(BARE_API)
@@ -219,7 +230,7 @@ def _variants(work: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def _run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str, Any]:
+def run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str, Any]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "BENCH_TASK": str(task),
@@ -253,12 +264,12 @@ def measure_processes(rounds: int, warm: int) -> dict[str, dict[str, float]]:
                 if name == "warm":
                     extra = {"BENCH_BARE": str(variants["bare"]["task"]), "BENCH_WARM": str(warm)}
                     extra["BENCH_EVENT"] = json.dumps(EVENT)
-                    warm_runs.append(_run_child(CHILD_WARM, variants["api"]["task"], endpoint, **extra))
+                    warm_runs.append(run_child(CHILD_WARM, variants["api"]["task"], endpoint, **extra))
                     continue
                 variant = variants[name]
                 script = CHILD_COLD.format(import_handler=variant["import"])
                 event = json.dumps(variant["event"])
-                cold[name].append(_run_child(script, variant["task"], endpoint, BENCH_EVENT=event))
+                cold[name].append(run_child(script, variant["task"], endpoint, BENCH_EVENT=event))
         for name in ("api", "api-source"):
             response = cold[name][0]["response"]
             if response["statusCode"] != 200:

@@ -1,0 +1,228 @@
+"""`make cost`'s arithmetic on fixed inputs, and DynamoDB's capacity rules as AWS states them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import PACKAGED, ROOT
+from tools import cost, stages, tune
+
+# DynamoDB developer guide, "Item sizes and formats": a string is its UTF-8 bytes; a
+# number about one byte per two significant digits (leading and trailing zeros trimmed)
+# plus one; a boolean or null one byte; a map or list 3 bytes plus one per element; every
+# attribute adds its name's bytes.
+SIZES = [
+    ({"a": {"S": "b"}}, 2),
+    ({"title": {"S": "é"}}, 5 + 2),
+    ({"n": {"N": "12345"}}, 1 + 3 + 1),
+    ({"n": {"N": "0.0100"}}, 1 + 1 + 1),
+    ({"n": {"N": "-120"}}, 1 + 1 + 1),
+    ({"done": {"BOOL": True}}, 4 + 1),
+    ({"m": {"M": {"k": {"S": "vv"}}}}, 1 + 3 + (1 + 1 + 2)),
+    ({"l": {"L": [{"S": "x"}, {"BOOL": False}]}}, 1 + 3 + (1 + 1) + (1 + 1)),
+]
+
+
+@pytest.mark.parametrize(("item", "size"), SIZES)
+def test_item_sizes_follow_dynamodbs_rules(item: dict[str, Any], size: int) -> None:
+    assert cost.item_size(item) == size
+
+
+def test_capacity_units_round_up_per_request_as_dynamodb_bills_them() -> None:
+    # One write unit per 1 KB (at least one), doubled in a transaction; one read unit per
+    # 4 KB (at least one) strongly consistent, half eventually consistent.
+    assert [cost.write_units(n) for n in (1, 1024, 1025, 3000)] == [1, 1, 2, 3]
+    assert cost.write_units(1025, transactional=True) == 4
+    assert [cost.read_units(n, consistent=True) for n in (1, 4096, 4097)] == [1, 1, 2]
+    assert cost.read_units(4097, consistent=False) == 1.0
+    assert cost.read_units(10, consistent=False) == 0.5
+
+
+def test_units_per_operation_from_the_items_the_store_writes() -> None:
+    # The sample open todo, by hand: owner 5+36, id 2+26, title 5+30, completed 9+1,
+    # createdAt and updatedAt 9+24 each, version 7+2, schemaVersion 13+2, openId 6+26,
+    # order 5+2, writeId 7+22 = 272 bytes. Completed: doneId instead of openId, plus
+    # completedAt 11+24 and purgeShard 10+2 = 319; its purge-index entry (the table's keys
+    # and the index's) 41+28+12+35 = 116.
+    assert cost.item_size(cost._sample(False)) == 272
+    assert cost.item_size(cost._sample(True)) == 319
+    units = cost.operation_units(page=20)
+    assert units["GET /todos"] == cost.Units(2, 0)  # 20 x 272 bytes, one Query: 2 x 4 KB
+    assert units["GET /todos/{id}"] == cost.Units(1, 0)
+    assert units["POST /todos"] == cost.Units(0, 2)  # the table and the `open` index
+    # Completing: the table, out of `open`, into `done`, into the purge index.
+    assert units["PATCH /todos/{id}"] == cost.Units(0, 4)
+    assert units["DELETE /todos/{id}"] == cost.Units(0, 2)
+    # 20 transactional deletes, each from the table, `done` and the purge index: 20 x 2 x 3.
+    assert units["DELETE /todos?completed=true"] == cost.Units(2, 120)
+
+
+PRICES: dict[str, Any] = {
+    "as_of": "test",
+    "region": "test",
+    "lambda": {
+        "requests_per_million": 0.2,
+        "gb_second": {"arm64": 1e-5, "x86_64": 2e-5},
+        "provisioned_gb_second": {"arm64": 1e-6},
+        "provisioned_duration_gb_second": {"arm64": 5e-6},
+        "snapstart_cache_gb_second": 1e-6,
+        "snapstart_restore_gb": 1e-4,
+    },
+    "api_gateway": {"rest_per_million": [[None, 3.5]], "http_per_million": [[None, 1.0]]},
+    "dynamodb": {
+        "read_request_unit_per_million": 0.125,
+        "write_request_unit_per_million": 0.625,
+        "storage_gb_month": 0.25,
+        "point_in_time_recovery_gb_month": 0.2,
+    },
+    "cloudwatch": {
+        "logs_ingested_gb": 0.5,
+        "logs_stored_gb_month": 0.03,
+        "custom_metric_month": 0.3,
+        "alarm_metric_month": 0.1,
+    },
+    "xray": {
+        "traces_recorded_per_million": 5.0,
+        "default_sampling": {"reservoir_per_second": 1, "rate": 0.05},
+    },
+    "cognito": {"monthly_active_user": 0.015},
+    "waf": {"web_acl_month": 5.0, "rule_month": 1.0, "requests_per_million": 0.6},
+    "container": {
+        "vcpu": 0.5,
+        "memory_gb": 1.0,
+        "vcpu_hour": 0.03238,
+        "gb_hour": 0.00356,
+        "load_balancer_hour": 0.0225,
+        "load_balancer_lcu_hour": 0.008,
+        "hours_month": 730,
+    },
+}
+CONFIG = cost.Configuration(
+    name="test",
+    memory_mb=1769,
+    architecture="arm64",
+    api="rest",
+    log_retention_days=30,
+    tracing=False,
+    provisioned_concurrency=0,
+    snapstart=False,
+    waf_rules=None,
+    alarm_metrics=0,
+    access_log_bytes=100,
+)
+CPU = {name: 2.0 if name == "DELETE /todos?completed=true" else 1.0 for name in tune.MIX}
+MEASURED = cost.Measured(
+    cpu_ms=CPU, cold_cpu_ms=100.0, log_bytes=dict.fromkeys(tune.MIX, 200), dynamodb_ms=5.0
+)
+MILLION = cost.Profile(requests=1_000_000, users=0, cold_share=0.0, metric_pairs=0)
+
+
+def test_a_month_of_a_million_requests_by_hand() -> None:
+    lines = cost.monthly(CONFIG, MILLION, MEASURED, PRICES)
+    gb = 1769 / 1024
+    # Lambda: (a million + 720 hourly job runs) requests; each API request 1 ms of CPU plus
+    # 5 ms per round trip (the clear: 2 ms + 2 x 5), billed at 1,769 MB; each job run a
+    # 100 ms cold start and 16 queries of 5 ms.
+    warm = 1e6 * (0.98 * 6 + 0.02 * 12) / 1000 * gb
+    jobs = 720 * (100 + 80) / 1000 * gb
+    assert lines["Lambda"] == pytest.approx((1e6 + 720) * 0.2 / 1e6 + (warm + jobs) * 1e-5)
+    assert lines["API Gateway"] == pytest.approx(3.5)
+    # Per request: reads 0.5 x 2 + 0.05 x 1 + 0.02 x 2, writes 0.15 x 2 + 0.2 x 4 + 0.08 x 2
+    # + 0.02 x 120; the job's 16 eventually consistent queries an hour, half a unit each.
+    reads, writes = 1.09e6 + 720 * 16 * 0.5, 3.66e6
+    assert lines["DynamoDB"] == pytest.approx(reads * 0.125 / 1e6 + writes * 0.625 / 1e6)
+    # 200 bytes of our line, Lambda's 330, the access log's 100, kept 30 days.
+    assert lines["CloudWatch Logs"] == pytest.approx(630 * 1e6 / 1e9 * (0.5 + 0.03))
+    assert lines["CloudWatch metrics and alarms"] == pytest.approx(3 * 0.3)  # the job's three
+    assert lines["Cognito"] == 0
+    assert "X-Ray" not in lines
+    assert "WAF" not in lines
+
+
+def test_options_add_their_lines() -> None:
+    profile = MILLION._replace(requests=10_000_000, users=1000, cold_share=0.01)
+    config = CONFIG._replace(tracing=True, waf_rules=3, provisioned_concurrency=2, snapstart=True)
+    lines = cost.monthly(config, profile, MEASURED, PRICES)
+    # The default sampling rule: one request a second, then 5% of the rest.
+    month = 30 * 24 * 3600
+    assert lines["X-Ray"] == pytest.approx((month + 0.05 * (1e7 - month)) * 5 / 1e6)
+    assert lines["WAF"] == pytest.approx(5 + 3 + 10 * 0.6)
+    assert lines["Cognito"] == pytest.approx(15.0)
+    gb = 1769 / 1024
+    assert lines["Lambda provisioned concurrency"] == pytest.approx(2 * gb * month * 1e-6)
+    assert lines["Lambda SnapStart"] == pytest.approx(gb * month * 1e-6 + 1e5 * gb * 1e-4)
+
+
+def test_gateway_prices_are_tiered() -> None:
+    tiers = json.loads((ROOT / "tools/prices.json").read_text())["api_gateway"]["rest_per_million"]
+    assert cost._tiered(400e6, tiers) == pytest.approx(333 * 3.5 + 67 * 2.8)
+    assert cost._tiered(1e6, [[None, 1.0]]) == pytest.approx(1.0)
+
+
+def test_the_break_even_is_where_lambda_and_the_gateway_cost_what_the_container_does() -> None:
+    container = cost.container_monthly(PRICES)
+    assert container == pytest.approx((0.5 * 0.03238 + 0.00356 + 0.0225 + 0.008) * 730)
+    for config in (CONFIG, CONFIG._replace(api="http")):
+        even = cost.break_even(config, MEASURED, PRICES)
+        front = cost.monthly(config, cost.Profile(int(even), 0, 0.001, 0), MEASURED, PRICES)
+        assert sum(v for k, v in front.items() if k in cost.FRONT) == pytest.approx(container, rel=1e-3)
+    assert cost.break_even(CONFIG._replace(api="http"), MEASURED, PRICES) > cost.break_even(
+        CONFIG, MEASURED, PRICES
+    )
+
+
+@pytest.mark.xdist_group(PACKAGED)
+def test_the_configuration_is_read_from_the_packaged_template(packaged: Callable[[str], Path]) -> None:
+    template = json.loads((packaged("dev") / "sam.json").read_text())
+    config = cost.configuration(template)
+    document = stages.document()
+    assert config.memory_mb == document["lambda_memory_size"]
+    assert config.architecture == document["lambda_architecture"]
+    assert config.api == "rest"
+    assert config.log_retention_days == stages.log_retention_days("dev")
+    assert config.tracing is document["xray"]
+    assert config.waf_rules is None
+    alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert config.alarm_metrics >= len(alarms) > 0
+    assert config.access_log_bytes > 50
+
+
+@pytest.mark.server
+@pytest.mark.xdist_group(PACKAGED)
+def test_make_cost_prints_every_profile_and_draws_its_chart(
+    packaged: Callable[[str], Path], tmp_path: Path
+) -> None:
+    measured = tmp_path / "tune.json"
+    measured.write_text(
+        json.dumps({"measured": MEASURED._asdict() | {"warm_ms": CPU, "cold_ms": 100.0}, "dynamodb_ms": 5.0})
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-B",
+            "-m",
+            "tools.cost",
+            "--template",
+            str(packaged("dev") / "sam.json"),
+            "--measured",
+            str(measured),
+            "--out",
+            str(tmp_path),
+            "--no-write",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert all(name in result.stdout for name in cost.PROFILES)
+    assert "break-even" in result.stdout
+    assert (tmp_path / "cost.png").read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,487 @@
+"""`make cost`: what the packaged stack costs a month, at three traffic profiles.
+
+Inputs, none typed in by hand except the stated assumptions below:
+- the packaged template (`make package`): memory, architecture, API type, log retention,
+  tracing, provisioned concurrency, SnapStart, a WAF, the alarms and their metrics;
+- `make tune`'s measurements (build/tune.json): CPU per request of each kind and of a
+  cold start, the bytes each request writes to the log, modelled into billed duration;
+- DynamoDB read and write units per operation, by AWS's rules (`item_size`,
+  `read_units`, `write_units`) applied to items encoded as the store encodes them, with
+  the writes to each index an item is in;
+- prices from tools/prices.json, one dated file with its sources.
+
+Prints, and writes to BENCHMARKS.md's cost section, a line per service at each profile,
+the totals of other configurations (HTTP API, x86_64) and the break-even against one
+always-on container; and plots cost against traffic (docs/cost.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from chalicelib import schema
+from chalicelib.todos import Todo
+from tools import plot, stages, tune
+
+SECONDS_A_MONTH = 30 * 24 * 3600
+# Shown in BENCHMARKS.md: the recorded run, like its tables (--no-write: into --out instead).
+CHART = stages.ROOT / "docs/cost.png"
+MARKERS = ("<!-- cost:start -->", "<!-- cost:end -->")
+
+
+# --- DynamoDB's capacity rules (developer guide: "Item sizes and formats", "Read and write
+# capacity units", "Secondary indexes: provisioned throughput considerations") ----------
+
+
+def _number_size(text: str) -> int:
+    """A number: about one byte per two significant digits, plus one."""
+    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
+    return math.ceil(len(digits) / 2) + 1
+
+
+def value_size(value: Mapping[str, Any]) -> int:
+    (kind, content), *_ = value.items()
+    if kind == "S":
+        return len(content.encode())
+    if kind == "N":
+        return _number_size(content)
+    if kind == "B":
+        return len(content)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + value_size(v) for k, v in content.items())
+    if kind == "L":
+        return 3 + sum(1 + value_size(v) for v in content)
+    if kind in ("SS", "NS", "BS"):
+        return sum(_number_size(v) if kind == "NS" else len(v) for v in content)
+    raise ValueError(f"unknown DynamoDB type {kind}")
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB bills it: each attribute's name and value, in bytes."""
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def write_units(size: int, *, transactional: bool = False) -> int:
+    """Write request units for one write: one per 1 KB, at least one; two in a transaction."""
+    return max(1, math.ceil(size / 1024)) * (2 if transactional else 1)
+
+
+def read_units(size: int, *, consistent: bool) -> float:
+    """Read request units for one read of `size` bytes (a Query: all it returned): one per
+    4 KB, at least one, strongly consistent; half that, eventually consistent."""
+    units = max(1, math.ceil(size / 4096))
+    return float(units) if consistent else units / 2
+
+
+class Units(NamedTuple):
+    reads: float
+    writes: float
+
+
+def _sample(completed: bool) -> dict[str, Any]:
+    """A todo as the store writes it, with a 30-character title and its write id."""
+    todo = Todo(
+        owner="6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21",
+        id="01ARYZ6S41TSV4RRFFQ69G5FAV",
+        title="buy milk and eggs on the way h",
+        completed=completed,
+        order=12,
+        created_at="2026-11-27T12:00:00.000Z",
+        updated_at="2026-11-27T12:00:00.000Z",
+        version=3,
+        completed_at="2026-11-27T12:00:00.000Z" if completed else None,
+    )
+    return {**schema.item(todo), schema.WRITE_ID: schema.s("x" * 22)}
+
+
+def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
+    """Units per request of each kind in tune.MIX, from real item sizes.
+
+    An open todo is in the table and the `open` index (all attributes projected); a
+    completed one in the table, the `done` index and the keys-only purge index (the
+    table's keys and the index's). A change of an index key deletes the old entry and
+    puts the new one: two index writes.
+    """
+    open_item, done_item = _sample(False), _sample(True)
+    open_size, done_size = item_size(open_item), item_size(done_item)
+    keys = ("owner", "id", schema.SHARD_KEY, schema.COMPLETED_AT)
+    purge_entry = item_size({name: done_item[name] for name in keys})
+    toggle = (
+        write_units(max(open_size, done_size))  # the table
+        + write_units(open_size)  # out of `open`
+        + write_units(done_size)  # into `done`
+        + write_units(purge_entry)  # into the purge index
+    )
+    delete_done = sum(write_units(size, transactional=True) for size in (done_size, done_size, purge_entry))
+    return {
+        "GET /todos": Units(read_units(page * open_size, consistent=True), 0),
+        "POST /todos": Units(0, write_units(open_size) * 2),  # the table and `open`
+        "PATCH /todos/{id}": Units(0, toggle),
+        "GET /todos/{id}": Units(read_units(open_size, consistent=True), 0),
+        "DELETE /todos/{id}": Units(0, write_units(open_size) * 2),
+        "DELETE /todos?completed=true": Units(
+            read_units(page * done_size, consistent=True), page * delete_done
+        ),
+    }
+
+
+def stored_bytes_per_todo(completed_share: float) -> float:
+    """Storage: each item and index entry plus DynamoDB's 100 bytes of overhead each."""
+    open_size, done_size = item_size(_sample(False)), item_size(_sample(True))
+    keys = ("owner", "id", schema.SHARD_KEY, schema.COMPLETED_AT)
+    purge_entry = item_size({name: _sample(True)[name] for name in keys})
+    open_bytes = 2 * (open_size + 100)
+    done_bytes = 2 * (done_size + 100) + purge_entry + 100
+    return (1 - completed_share) * open_bytes + completed_share * done_bytes
+
+
+# --- what the stack is -----------------------------------------------------------------
+
+
+class Configuration(NamedTuple):
+    name: str
+    memory_mb: int
+    architecture: str
+    api: str  # "rest" or "http"
+    log_retention_days: int
+    tracing: bool
+    provisioned_concurrency: int
+    snapstart: bool
+    waf_rules: int | None  # None: no web ACL
+    alarm_metrics: int
+    access_log_bytes: int
+
+
+def _access_log_bytes(log_format: str) -> int:
+    """An access log line: the format with each $context variable as a 24-byte value."""
+    return len(re.sub(r"\$context\.[A-Za-z.]+", "x" * 24, log_format).encode()) + 1
+
+
+def configuration(template: Mapping[str, Any], name: str = "as packaged") -> Configuration:
+    resources = template["Resources"]
+    function = resources["APIHandler"]["Properties"]
+    apis = [
+        r for r in resources.values() if r["Type"] in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi")
+    ]
+    (api,) = apis
+    log_format = api["Properties"].get("AccessLogSetting", api["Properties"].get("AccessLogSettings", {}))
+    acls = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
+    alarm_metrics = sum(
+        len([m for m in r["Properties"].get("Metrics", []) if "MetricStat" in m]) or 1
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    )
+    retention = {
+        r["Properties"].get("RetentionInDays")
+        for r in resources.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    if len(retention) != 1 or None in retention:
+        raise SystemExit(f"the log groups' retention is not one number: {retention}")
+    return Configuration(
+        name=name,
+        memory_mb=int(function["MemorySize"]),
+        architecture=function.get("Architectures", ["x86_64"])[0],
+        api="http" if api["Type"] == "AWS::Serverless::HttpApi" else "rest",
+        log_retention_days=int(retention.pop()),
+        tracing=function.get("Tracing") == "Active",
+        provisioned_concurrency=int(
+            function.get("ProvisionedConcurrencyConfig", {}).get("ProvisionedConcurrentExecutions", 0)
+        ),
+        snapstart=function.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions",
+        waf_rules=len(acls[0]["Properties"]["Rules"]) if acls else None,
+        alarm_metrics=alarm_metrics,
+        access_log_bytes=_access_log_bytes(log_format.get("Format", "")) if log_format else 0,
+    )
+
+
+# --- who uses it ---------------------------------------------------------------------
+
+
+class Profile(NamedTuple):
+    requests: int  # a month, in tune.MIX's proportions
+    users: int  # monthly active users
+    cold_share: float  # of requests that meet a cold start (stated: sparse traffic meets more)
+    metric_pairs: int  # distinct (route, status) pairs a month: each is its own EMF metric
+
+
+def profile_at(requests: int) -> Profile:
+    """Who sends `requests` a month (stated): a user sends about a thousand (some 30 a day),
+    sparse traffic meets more cold starts, and busier APIs see more (route, status) pairs."""
+    if requests <= 10_000:
+        return Profile(requests, max(20, requests // 1000), 0.20, 12)
+    if requests <= 1_000_000:
+        return Profile(requests, requests // 1000, 0.01, 20)
+    return Profile(requests, requests // 1000, 0.001, 25)
+
+
+PROFILES = {
+    name: profile_at(n) for name, n in (("10 thousand", 10_000), ("1 million", 10**6), ("100 million", 10**8))
+}
+TODOS_PER_USER = 30
+COMPLETED_SHARE = 0.3
+# Lambda's own lines per invocation (START, END, REPORT, and REPORT's X-Ray line), as
+# Lambda writes them: about this many bytes (stated, not measured here).
+PLATFORM_LOG_BYTES = 330
+# EMF metrics per (route, status) pair: Requests and Latency (and a few pairs more).
+METRICS_PER_PAIR = 2
+JOB_METRICS = 3
+JOB_RUNS = 30 * 24  # hourly
+JOB_QUERIES = len(schema.PURGE_SHARD_NAMES)
+
+
+def _tiered(count: float, tiers: Sequence[Sequence[Any]]) -> float:
+    """Price `count` requests on tiers of [up to this many, $ per million] (None: the rest)."""
+    cost, left = 0.0, count
+    for size, per_million in tiers:
+        part = left if size is None else min(left, size)
+        cost += part * per_million / 1e6
+        left -= part
+        if left <= 0:
+            break
+    return cost
+
+
+class Measured(NamedTuple):
+    cpu_ms: dict[str, float]
+    cold_cpu_ms: float
+    log_bytes: dict[str, int]
+    dynamodb_ms: float
+
+
+def load_measured(path: Path) -> Measured:
+    data = json.loads(path.read_text())
+    m = data["measured"]
+    return Measured(m["warm_ms"], m["cold_ms"], m["log_bytes"], data["dynamodb_ms"])
+
+
+def monthly(
+    config: Configuration, profile: Profile, measured: Measured, prices: Mapping[str, Any]
+) -> dict[str, float]:
+    """Dollars a month, per service, for `config` serving `profile`."""
+    mix = tune.MIX
+    lam = prices["lambda"]
+    requests = profile.requests
+    memory_gb = config.memory_mb / 1024
+    gbs_price = lam["gb_second"][config.architecture]
+    durations = {
+        name: tune.duration_ms(
+            measured.cpu_ms[name], kind.round_trips, config.memory_mb, measured.dynamodb_ms
+        )
+        for name, kind in mix.items()
+    }
+    warm_gbs = requests * sum(
+        mix[n].share * tune.gb_seconds(d, config.memory_mb) for n, d in durations.items()
+    )
+    cold_ms = tune.duration_ms(measured.cold_cpu_ms, 0, config.memory_mb)
+    job_ms = cold_ms + JOB_QUERIES * measured.dynamodb_ms  # hourly: every run starts cold
+    colds = requests * profile.cold_share
+    lines: dict[str, float] = {}
+    lambda_requests = (requests + JOB_RUNS) * lam["requests_per_million"] / 1e6
+    init_gbs = (colds + JOB_RUNS) * tune.gb_seconds(cold_ms, config.memory_mb)
+    job_gbs = JOB_RUNS * tune.gb_seconds(job_ms - cold_ms, config.memory_mb)
+    warm_price = gbs_price
+    if config.provisioned_concurrency:
+        kept = config.provisioned_concurrency * memory_gb * SECONDS_A_MONTH
+        lines["Lambda provisioned concurrency"] = kept * lam["provisioned_gb_second"][config.architecture]
+        warm_price = lam["provisioned_duration_gb_second"][config.architecture]  # served by those kept
+    lines["Lambda"] = lambda_requests + warm_gbs * warm_price + (init_gbs + job_gbs) * gbs_price
+    if config.snapstart:
+        lines["Lambda SnapStart"] = (
+            memory_gb * SECONDS_A_MONTH * lam["snapstart_cache_gb_second"]
+            + colds * memory_gb * lam["snapstart_restore_gb"]
+        )
+    gateway = prices["api_gateway"]
+    lines["API Gateway"] = _tiered(
+        requests, gateway["rest_per_million" if config.api == "rest" else "http_per_million"]
+    )
+    units = operation_units()
+    dynamo = prices["dynamodb"]
+    reads = requests * sum(mix[n].share * u.reads for n, u in units.items()) + JOB_RUNS * JOB_QUERIES * 0.5
+    writes = requests * sum(mix[n].share * u.writes for n, u in units.items())
+    stored_gb = profile.users * TODOS_PER_USER * stored_bytes_per_todo(COMPLETED_SHARE) / 1e9
+    lines["DynamoDB"] = (
+        reads * dynamo["read_request_unit_per_million"] / 1e6
+        + writes * dynamo["write_request_unit_per_million"] / 1e6
+        + stored_gb * (dynamo["storage_gb_month"] + dynamo["point_in_time_recovery_gb_month"])
+    )
+    watch = prices["cloudwatch"]
+    app_bytes = sum(mix[n].share * measured.log_bytes[n] for n in mix)
+    log_gb = requests * (app_bytes + PLATFORM_LOG_BYTES + config.access_log_bytes) / 1e9
+    lines["CloudWatch Logs"] = log_gb * (
+        watch["logs_ingested_gb"] + watch["logs_stored_gb_month"] * config.log_retention_days / 30
+    )
+    metrics = profile.metric_pairs * METRICS_PER_PAIR + JOB_METRICS
+    lines["CloudWatch metrics and alarms"] = (
+        metrics * watch["custom_metric_month"] + config.alarm_metrics * watch["alarm_metric_month"]
+    )
+    if config.tracing:
+        sampling = prices["xray"]["default_sampling"]
+        reservoir = min(requests, sampling["reservoir_per_second"] * SECONDS_A_MONTH)
+        traces = reservoir + sampling["rate"] * (requests - reservoir)
+        lines["X-Ray"] = traces * prices["xray"]["traces_recorded_per_million"] / 1e6
+    lines["Cognito"] = profile.users * prices["cognito"]["monthly_active_user"]
+    if config.waf_rules is not None:
+        waf = prices["waf"]
+        lines["WAF"] = (
+            waf["web_acl_month"]
+            + config.waf_rules * waf["rule_month"]
+            + requests * waf["requests_per_million"] / 1e6
+        )
+    return lines
+
+
+def container_monthly(prices: Mapping[str, Any]) -> float:
+    """The always-on container's compute and load balancer, a month (one LCU stated)."""
+    c = prices["container"]
+    hourly = (
+        c["vcpu"] * c["vcpu_hour"]
+        + c["memory_gb"] * c["gb_hour"]
+        + c["load_balancer_hour"]
+        + c["load_balancer_lcu_hour"]
+    )
+    return float(hourly * c["hours_month"])
+
+
+FRONT = ("Lambda", "Lambda provisioned concurrency", "Lambda SnapStart", "API Gateway")
+
+
+def break_even(config: Configuration, measured: Measured, prices: Mapping[str, Any]) -> float:
+    """Requests a month at which Lambda and API Gateway cost what the container costs; the
+    rest (DynamoDB, Cognito, logs) is the same either way. Lambda's side is near linear."""
+    target = container_monthly(prices)
+
+    def front(requests: float) -> float:
+        profile = Profile(int(requests), 0, 0.001, 0)
+        return sum(v for k, v in monthly(config, profile, measured, prices).items() if k in FRONT)
+
+    low, high = 0.0, 1e10
+    if front(high) < target:
+        return math.inf
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if front(middle) < target else (low, middle)
+    return high
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+def variants(config: Configuration) -> list[Configuration]:
+    other_api = "http" if config.api == "rest" else "rest"
+    other_arch = "x86_64" if config.architecture == "arm64" else "arm64"
+    return [
+        config,
+        config._replace(name=f"{other_api.upper()} API", api=other_api),
+        config._replace(name=other_arch, architecture=other_arch),
+    ]
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def report(config: Configuration, measured: Measured, prices: Mapping[str, Any]) -> str:
+    tables = {name: monthly(config, p, measured, prices) for name, p in PROFILES.items()}
+    services = list(dict.fromkeys(k for t in tables.values() for k in t))
+    head = " | ".join(f"{name} requests, {p.users:,} users" for name, p in PROFILES.items())
+    lines = [
+        f"Computed {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make cost` from the packaged `dev` template "
+        f"({config.api.upper()} API, {config.architecture}, {config.memory_mb} MB, logs kept "
+        f"{config.log_retention_days} days, tracing {'on' if config.tracing else 'off'}, "
+        f"provisioned concurrency {config.provisioned_concurrency}, "
+        f"SnapStart {'on' if config.snapstart else 'off'}, "
+        f"WAF {'on' if config.waf_rules is not None else 'off'}, {config.alarm_metrics} alarm metrics), "
+        f"`make tune`'s measurements and tools/prices.json ({prices['as_of']}, {prices['region']}, "
+        "no free tier). Monthly, in USD:",
+        "",
+        f"| service | {head} |",
+        "|---|" + "---|" * len(PROFILES),
+    ]
+    for service in services:
+        lines.append(
+            f"| {service} | " + " | ".join(_money(t.get(service, 0.0)) for t in tables.values()) + " |"
+        )
+    lines.append(
+        "| **total** | " + " | ".join(f"**{_money(sum(t.values()))}**" for t in tables.values()) + " |"
+    )
+    lines += [
+        "",
+        "Other configurations, totals (the same stack with one thing changed) and the break-even "
+        f"against one always-on container ({_money(container_monthly(prices))} a month: "
+        f"{prices['container']['about']}):",
+        "",
+        "| configuration | " + " | ".join(PROFILES) + " | break-even vs container |",
+        "|---|" + "---|" * (len(PROFILES) + 1),
+    ]
+    for variant in variants(config):
+        totals = [sum(monthly(variant, p, measured, prices).values()) for p in PROFILES.values()]
+        even = break_even(variant, measured, prices)
+        lines.append(
+            f"| {variant.name} | "
+            + " | ".join(_money(t) for t in totals)
+            + f" | {even / 1e6:,.1f} million requests |"
+        )
+    units = operation_units()
+    lines += [
+        "",
+        "DynamoDB request units per operation (AWS's sizing rules on items as the store writes them: "
+        f"a {item_size(_sample(False))}-byte open todo, {item_size(_sample(True))}-byte completed, "
+        f"pages of {tune.PAGE}): "
+        + ", ".join(f"{n} {u.reads:g} read, {u.writes:g} write" for n, u in units.items())
+        + ".",
+        "",
+        "![Monthly cost against traffic](docs/cost.png)",
+    ]
+    return "\n".join(lines)
+
+
+def chart(config: Configuration, measured: Measured, prices: Mapping[str, Any], path: Path) -> None:
+    """What differs between the configurations: compute and front door (Lambda and API
+    Gateway, or the container and its load balancer); the rest costs the same in each."""
+    traffic = [10 ** (4 + n / 2) for n in range(9)]  # 10 thousand to 100 million
+
+    def front(variant: Configuration, requests: float) -> float:
+        lines = monthly(variant, profile_at(int(requests)), measured, prices)
+        return sum(v for k, v in lines.items() if k in FRONT)
+
+    series = {variant.name: [front(variant, r) for r in traffic] for variant in variants(config)}
+    series["one always-on container"] = [container_monthly(prices)] * len(traffic)
+    plot.line_chart(
+        path,
+        title="Compute and front door a month: Lambda and API Gateway, or one container and its ALB",
+        x_label="requests a month (tools/prices.json, no free tier)",
+        x=traffic,
+        left=plot.Axis("USD a month", series, log=True),
+        x_log=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.cost")
+    parser.add_argument("--template", type=Path, default=stages.ROOT / "build/package/sam.json")
+    parser.add_argument("--measured", type=Path, default=stages.ROOT / "build/tune.json")
+    parser.add_argument("--out", type=Path, default=stages.ROOT / "build")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+    config = configuration(json.loads(args.template.read_text()))
+    measured = load_measured(args.measured)
+    prices = tune.prices()
+    text = report(config, measured, prices)
+    print(text)
+    chart(config, measured, prices, args.out / "cost.png" if args.no_write else CHART)
+    if not args.no_write:
+        tune.write_section(stages.ROOT / "BENCHMARKS.md", MARKERS, text)
+
+
+if __name__ == "__main__":
+    main()
