@@ -102,8 +102,8 @@ typecheck: $(STAMP)  ## mypy --strict over app.py, chalicelib and tools
 check: lint typecheck test  ## lint, typecheck and test: what CI runs
 
 # CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
-package: $(RUN_STAMP)  ## CloudFormation (SAM) and the Lambda zip in build/package (STAGE=dev)
-	$(BIN)/python -m tools.package --stage $(or $(STAGE),dev) --out build/package
+package: $(RUN_STAMP)  ## CloudFormation (SAM) and the Lambda zip in build/package (STAGE=dev, API=rest|http)
+	$(BIN)/python -m tools.package --stage $(or $(STAGE),dev) --out build/package $(if $(API),--api $(API))
 
 # Each function's IAM policy, from its code's calls and its configuration (tools/policies.py).
 policies: $(RUN_STAMP)  ## write each function's IAM policy file from its calls and configuration
@@ -135,7 +135,7 @@ cost: $(STAMP) package  ## monthly cost at three traffic profiles and the contai
 # groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.
 deploy: $(RUN_STAMP)  ## bootstrap, configure and chalice deploy with your AWS credentials (STAGE=dev|prod)
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod [BOOTSTRAP_ONLY=1]" >&2; exit 2; }
-	$(BIN)/python -m tools.deploy --stage $(STAGE) $(if $(BOOTSTRAP_ONLY),--bootstrap-only)
+	$(BIN)/python -m tools.deploy --stage $(STAGE) $(if $(BOOTSTRAP_ONLY),--bootstrap-only) $(if $(API),--api $(API))
 
 # Data migrations, after a deploy, with your AWS credentials; DRY_RUN=1 writes nothing.
 migrate: $(RUN_STAMP)  ## data migrations after a deploy, with your AWS credentials (STAGE=, DRY_RUN=1)

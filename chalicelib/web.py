@@ -42,13 +42,19 @@ _PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*")
 
 
 def gateway_claims(request: Request) -> Any:
-    """The claims API Gateway's Cognito authorizer verified and put in the context.
+    """The claims API Gateway's authorizer (REST: Cognito; HTTP: JWT) verified and put in
+    the context, those of an ID token only.
 
     The local gateway puts unverified claims there, and none at all when a request
     has no token: outside Lambda the app verifies tokens itself (chalicelib/auth.py).
     """
     authorizer = request.context.get("authorizer")
-    return authorizer.get("claims") if isinstance(authorizer, dict) else None
+    claims = authorizer.get("claims") if isinstance(authorizer, dict) else None
+    # An HTTP API's JWT authorizer also passes the app client's access tokens; the REST
+    # API's Cognito authorizer, and the app outside Lambda, take ID tokens only.
+    if isinstance(claims, dict) and claims.get("token_use", "id") != "id":
+        return None
+    return claims
 
 
 def owner(claims: Any) -> str:

@@ -152,15 +152,16 @@ def inject(dynamodb: Any, backoffs: list[float]) -> Iterator[Callable[[str, Any,
 
 
 @pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """packaged(stage): `make package`'s output for the stage (bytecode and all), built on
-    first use in each test process. Read it only: every test is handed the same directory;
-    mark a module xdist_group(PACKAGED) so that one worker builds for all of them."""
-    built: dict[str, Path] = {}
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """packaged(stage, api=None): `make package`'s output for the stage (bytecode and all;
+    `api="http"`: as `make package API=http`), built on first use in each test process.
+    Read it only: every test is handed the same directory; mark a module
+    xdist_group(PACKAGED) so that one worker builds for all of them."""
+    built: dict[tuple[str, str | None], Path] = {}
 
-    def build(stage: str) -> Path:
-        if stage not in built:
-            built[stage] = package(stage, tmp_path_factory.mktemp(f"package-{stage}"))
-        return built[stage]
+    def build(stage: str, api: str | None = None) -> Path:
+        if (stage, api) not in built:
+            built[stage, api] = package(stage, tmp_path_factory.mktemp(f"package-{stage}-{api}"), api=api)
+        return built[stage, api]
 
     return build

@@ -179,7 +179,7 @@ def test_the_break_even_is_where_lambda_and_the_gateway_cost_what_the_container_
 
 
 @pytest.mark.xdist_group(PACKAGED)
-def test_the_configuration_is_read_from_the_packaged_template(packaged: Callable[[str], Path]) -> None:
+def test_the_configuration_is_read_from_the_packaged_template(packaged: Callable[..., Path]) -> None:
     template = json.loads((packaged("dev") / "sam.json").read_text())
     config = cost.configuration(template)
     document = stages.document()
@@ -192,6 +192,9 @@ def test_the_configuration_is_read_from_the_packaged_template(packaged: Callable
     alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert config.alarm_metrics >= len(alarms) > 0
     assert config.access_log_bytes > 50
+    http = cost.configuration(json.loads((packaged("dev", api="http") / "sam.json").read_text()))
+    assert http._replace(api="rest", access_log_bytes=0) == config._replace(access_log_bytes=0)
+    assert http.api == "http"
 
 
 @pytest.mark.server

@@ -106,11 +106,17 @@ _REF_AND_ATTRIBUTES: dict[str, tuple[str, dict[str, str]]] = {
     "AWS::ApiGateway::RestApi": ("{id}", {"RestApiId": "{id}", "RootResourceId": "{id}"}),
     "AWS::ApiGateway::Deployment": ("{id}", {}),
     "AWS::ApiGateway::Stage": ("{name}", {}),
+    "AWS::ApiGatewayV2::Api": (
+        "{id}",
+        {"ApiId": "{id}", "ApiEndpoint": "https://{id}.execute-api.{region}.amazonaws.com"},
+    ),
+    "AWS::ApiGatewayV2::Stage": ("{name}", {}),
     "AWS::Events::Rule": ("{name}", {"Arn": "arn:aws:events:{region}:{account}:rule/{name}"}),
     "AWS::CloudWatch::Alarm": ("{name}", {"Arn": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"}),
 }
 _NAME_PROPERTY = {kind: prop for kind, (prop, _) in NAME_LIMITS.items()} | {
-    "AWS::ApiGateway::Stage": "StageName"
+    "AWS::ApiGateway::Stage": "StageName",
+    "AWS::ApiGatewayV2::Stage": "StageName",
 }
 
 
@@ -261,6 +267,9 @@ class Stack:
             if key == "Fn::Select":
                 index, items = args
                 return self.resolve(items)[int(index)]
+            if key == "Fn::Split":
+                separator, text = args
+                return str(self.resolve(text)).split(separator)
             if key.startswith("Fn::") or key == "Condition":
                 raise TemplateError(f"the rehearsal cannot evaluate {key}")
         resolved = {k: self.resolve(v) for k, v in value.items()}

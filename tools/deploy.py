@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.deploy")
     parser.add_argument("--stage", required=True, choices=["dev", "prod"])
     parser.add_argument("--bootstrap-only", action="store_true", help="stop before `chalice deploy`")
+    parser.add_argument("--api", choices=stages.API_TYPES, help="the API type (default: the stage's api)")
     parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     runtime, running = (
@@ -65,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         # chalice deploy publishes no version and wires no alias: the option would not act.
         raise SystemExit(
             f"{args.stage} sets a cold-start option: deploy it with make package (its stack wires it)"
+        )
+    if (args.api or stages.api_type(args.stage, args.project_dir)) == "http":
+        # Chalice deploys REST APIs only; an HTTP API beside it would be state it does not
+        # track (chalice delete would leave it) and a second deployer to keep in step.
+        raise SystemExit(
+            "chalice deploy makes REST APIs only: deploy an HTTP API with make package API=http "
+            "(its CloudFormation stack has the HTTP API, the JWT authorizer and the routes)"
         )
     made = bootstrap(operator_session(), args.stage)
     print(f"table {made.table_arn}\nuser pool {made.user_pool_arn}\napp client {made.app_client_id}")

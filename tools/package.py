@@ -79,10 +79,16 @@ def to_bytecode(zip_path: Path, runtime: str) -> None:
     zip_path.write_bytes(buffer.getvalue())
 
 
-def package(stage: str, out: Path, *, bytecode: bool = True, root: Path = ROOT) -> Path:
+def package(
+    stage: str, out: Path, *, bytecode: bool = True, root: Path = ROOT, api: str | None = None
+) -> Path:
     """`chalice package` of the project at `root`, with the production resources merged in
-    (tools/template.py)."""
+    (tools/template.py); with `api` "http" (or the stage's `api`), an HTTP API for the
+    REST API (tools/http_api.py)."""
+    from tools.http_api import to_http_api
     from tools.template import merge_template
+
+    api = api or stages.api_type(stage, root)
 
     out.mkdir(parents=True, exist_ok=True)
     resources = out.parent / f"{out.name}-resources.json"
@@ -94,6 +100,9 @@ def package(stage: str, out: Path, *, bytecode: bool = True, root: Path = ROOT) 
             f"chalice packaged for {runtime} (the Python it runs on), but lambda_runtime is {wanted}: "
             "build .venv on that Python (make clean install; tools/find-python finds one)"
         )
+    if api == "http":
+        template = out / "sam.json"
+        template.write_text(json.dumps(to_http_api(json.loads(template.read_text())), indent=2))
     if bytecode:
         to_bytecode(out / "deployment.zip", runtime)
     return out
@@ -104,8 +113,9 @@ def main() -> None:
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "package")
     parser.add_argument("--no-bytecode", action="store_true", help="the zip exactly as Chalice makes it")
+    parser.add_argument("--api", choices=stages.API_TYPES, help="the API type (default: the stage's api)")
     args = parser.parse_args()
-    out = package(args.stage, args.out, bytecode=not args.no_bytecode)
+    out = package(args.stage, args.out, bytecode=not args.no_bytecode, api=args.api)
     print(f"{out}/sam.json and {out}/deployment.zip ({(out / 'deployment.zip').stat().st_size:,} bytes)")
 
 

@@ -19,7 +19,7 @@ From `make package`'s output (build/package: sam.json and deployment.zip):
 
 Where it stops, and why: moto cannot create the types in LEFT_OUT (Cognito user pools
 and clients, CloudWatch alarms, the SQS queue policy, the API Gateway deployment and
-stage, Lambda's event-invoke config; the RestApi is created without its definition,
+stage, an HTTP API and its stage, Lambda's event-invoke config; the RestApi is created without its definition,
 which moto's CloudFormation ignores); they are checked in step 2 only, and references
 to them get the values step 2 resolved. moto evaluates no IAM policy, does not run
 Lambda's create-time checks and drops a function's TracingConfig, so step 2 is where
@@ -65,6 +65,8 @@ LEFT_OUT = {
         "has no methods; the RestApi itself is created empty"
     ),
     "AWS::Lambda::EventInvokeConfig": "moto's CloudFormation has no Lambda event-invoke configs",
+    "AWS::ApiGatewayV2::Api": "moto's CloudFormation has no API Gateway v2 (HTTP APIs)",
+    "AWS::ApiGatewayV2::Stage": "moto's CloudFormation has no API Gateway v2 (HTTP APIs)",
 }
 
 
@@ -183,9 +185,11 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
     integration target needs a Lambda permission for apigateway.amazonaws.com on exactly
     that target. A permission on a function does not cover its aliases or versions, nor
     one on an alias the function itself (Lambda: "a qualified ARN ... applies to that
-    version or alias only")."""
+    version or alias only"). API Gateway invokes with the source ARN
+    `arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/METHOD/PATH` (a path parameter is
+    the request's value), which the permission's SourceArn, if it has one, must match."""
     created = stack.created()
-    permitted = set()
+    permissions = []
     for r in created.values():
         properties = r.get("Properties", {})
         if (
@@ -195,18 +199,38 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
         ):
             named = str(stack.resolve(properties["FunctionName"]))
             prefix = f"arn:aws:lambda:{stack.region}:{stack.account}:function:"
-            permitted.add(named if named.startswith("arn:") else prefix + named)
+            source = stack.resolve(properties["SourceArn"]) if "SourceArn" in properties else "*"
+            permissions.append((named if named.startswith("arn:") else prefix + named, str(source)))
     problems = []
     names = {function.name for function in functions}
     for logical, resource in created.items():
-        if resource["Type"] != "AWS::ApiGateway::RestApi":
+        if resource["Type"] not in ("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api"):
             continue
-        body = json.dumps(stack.resolve(resource["Properties"].get("Body", {})))
-        for target in sorted(set(_INTEGRATION_TARGET.findall(body))):
-            if target.split(":")[6] in names and target not in permitted:
-                qualified_name = target.split(":", 6)[6]  # name, or name:alias
-                problems.append(f"{logical}: integrates {qualified_name} without permission to invoke it")
+        api_id = stack.ref(logical)
+        paths = stack.resolve(resource["Properties"].get("Body", {})).get("paths", {})
+        for path, operations in paths.items():
+            for method, operation in operations.items():
+                uri = json.dumps(operation.get("x-amazon-apigateway-integration", {}).get("uri", ""))
+                for target in _INTEGRATION_TARGET.findall(uri):
+                    if target.split(":")[6] not in names:
+                        continue
+                    concrete = re.sub(r"\{[^}]+\}", "x", path)
+                    account = f"{stack.region}:{stack.account}"
+                    source = f"arn:aws:execute-api:{account}:{api_id}/stage/{method.upper()}{concrete}"
+                    if not any(
+                        arn == target and _glob_matches(pattern, source) for arn, pattern in permissions
+                    ):
+                        qualified_name = target.split(":", 6)[6]  # name, or name:alias
+                        problems.append(
+                            f"{logical}: {method.upper()} {path} integrates {qualified_name} "
+                            "without permission to invoke it"
+                        )
     return problems
+
+
+def _glob_matches(pattern: str, value: str) -> bool:
+    """A SourceArn pattern (`*` any run of characters) against an invocation's source ARN."""
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), value) is not None
 
 
 # The function (ARN, perhaps qualified by a version or alias) of a Lambda proxy integration.

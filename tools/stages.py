@@ -55,6 +55,17 @@ def log_retention_days(stage: str, root: Path = ROOT) -> int:
     return int(settings(stage, root).get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS))
 
 
+API_TYPES = ("rest", "http")
+
+
+def api_type(stage: str, root: Path = ROOT) -> str:
+    """The stage's API Gateway type (`api`: our key): "rest" (Chalice's) or "http"."""
+    api = str(settings(stage, root).get("api", "rest"))
+    if api not in API_TYPES:
+        raise SystemExit(f"stage {stage}: api must be one of {', '.join(API_TYPES)}, not {api!r}")
+    return api
+
+
 def set_environment(stage: str, variables: dict[str, str], root: Path = ROOT) -> list[Path]:
     """Write `variables` into the stage's environment_variables; the files changed."""
     config = document(root)

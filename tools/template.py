@@ -269,7 +269,7 @@ def _data(table_name: str) -> dict[str, Any]:
 
 
 # The pool the API trusts: this stack's own, or the one ExistingUserPoolArn names.
-_TRUSTED_POOL_ARN = {
+TRUSTED_POOL_ARN = {
     "Fn::If": ["CreateUserPool", {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "ExistingUserPoolArn"}]
 }
 
@@ -318,7 +318,7 @@ def _identity(stage: str) -> dict[str, Any]:
                     "DefinitionBody": {
                         "securityDefinitions": {
                             "TodoUsers": {
-                                "x-amazon-apigateway-authorizer": {"providerARNs": [_TRUSTED_POOL_ARN]}
+                                "x-amazon-apigateway-authorizer": {"providerARNs": [TRUSTED_POOL_ARN]}
                             }
                         }
                     }
@@ -326,11 +326,15 @@ def _identity(stage: str) -> dict[str, Any]:
             },
         },
         "Outputs": {
-            "UserPoolArn": {"Value": _TRUSTED_POOL_ARN},
+            "UserPoolArn": {"Value": TRUSTED_POOL_ARN},
             "UserPoolId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPool"}},
             "UserPoolClientId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPoolClient"}},
         },
     }
+
+
+# Stage-wide throttling: a runaway client meets 429s, not the table (both API types).
+THROTTLING = {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
 
 
 def _api(retention: int) -> dict[str, Any]:
@@ -340,15 +344,7 @@ def _api(retention: int) -> dict[str, Any]:
             "RestAPI": {
                 "Properties": {
                     "TracingEnabled": True,
-                    # Stage-wide throttling: a runaway client meets 429s, not the table.
-                    "MethodSettings": [
-                        {
-                            "HttpMethod": "*",
-                            "ResourcePath": "/*",
-                            "ThrottlingBurstLimit": 200,
-                            "ThrottlingRateLimit": 100,
-                        }
-                    ],
+                    "MethodSettings": [{"HttpMethod": "*", "ResourcePath": "/*", **THROTTLING}],
                     "AccessLogSetting": {
                         "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
                         "Format": json.dumps(

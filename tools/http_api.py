@@ -1,0 +1,146 @@
+"""The HTTP API option (`make package API=http`): Chalice's REST API replaced by an HTTP API.
+
+Chalice packages a REST API only. This rewrites its packaged SAM template: the RestAPI
+and its invoke permission go; an AWS::Serverless::HttpApi comes, with
+
+- a route per Chalice route, each an HttpApi event of the API function with payload
+  format 1.0 (the REST proxy event's shape, which Chalice routes unchanged);
+- a JWT authorizer on every route: issuer the trusted pool's
+  (`https://cognito-idp.REGION.amazonaws.com/POOL_ID`), audience its app client, so
+  only that client's tokens pass (the REST authorizer trusts any client of the pool);
+- CORS from the app's own CORSConfig (the gateway answers preflights itself), access
+  logs, stage-wide throttling as on the REST stage;
+- the 5xx-rate alarm on the HTTP API's own metric (`5xx`, by ApiId and Stage).
+
+What an HTTP API does not have, so nor does this: custom gateway responses (its own
+401, 404 and 429 bodies are `{"message": ...}`, not the app's error shape), X-Ray on the
+stage (the function is still traced), WAF, usage plans and API keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from tools.template import THROTTLING, TRUSTED_POOL_ARN
+
+API = "HttpAPI"
+AUTHORIZER = "TodoUsers"
+STAGE = "$default"  # the stage an HTTP API serves at its root: no stage in the path
+# The trusted pool's issuer, from its ARN (arn:aws:cognito-idp:REGION:ACCOUNT:userpool/ID).
+ISSUER = {
+    "Fn::Sub": [
+        "https://cognito-idp.${Region}.amazonaws.com/${PoolId}",
+        {
+            "Region": {"Fn::Select": [3, {"Fn::Split": [":", TRUSTED_POOL_ARN]}]},
+            "PoolId": {"Fn::Select": [1, {"Fn::Split": ["/", TRUSTED_POOL_ARN]}]},
+        },
+    ]
+}
+AUDIENCE = {"Fn::If": ["CreateUserPool", {"Ref": "UserPoolClient"}, {"Ref": "ExistingUserPoolClientId"}]}
+# Access log fields an HTTP API has (it has no $context.error.responseType).
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "route": "$context.routeKey",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "error": "$context.error.message",
+        "authorizerError": "$context.authorizer.error",
+    }
+)
+
+
+def _cors() -> dict[str, Any]:
+    """The app's CORSConfig, as the headers Chalice sends, in the HTTP API's terms."""
+    from app import app, cors
+
+    headers = cors.get_access_control_headers()
+    methods = sorted({method for route in app.routes.values() for method in route})
+    return {
+        "AllowOrigins": [headers["Access-Control-Allow-Origin"]],
+        "AllowHeaders": headers["Access-Control-Allow-Headers"].split(","),
+        "AllowMethods": methods,
+        "ExposeHeaders": headers["Access-Control-Expose-Headers"].split(","),
+        "MaxAge": int(headers["Access-Control-Max-Age"]),
+    }
+
+
+def _events() -> dict[str, Any]:
+    from app import app
+
+    events = {}
+    for path, methods in app.routes.items():
+        for method in methods:
+            name = (
+                "".join(part.strip("{}").title().replace("_", "") for part in path.split("/"))
+                + method.title()
+            )
+            events[f"Http{name}"] = {
+                "Type": "HttpApi",
+                "Properties": {
+                    "ApiId": {"Ref": API},
+                    "Path": path,
+                    "Method": method,
+                    "PayloadFormatVersion": "1.0",
+                },
+            }
+    return events
+
+
+def to_http_api(template: dict[str, Any]) -> dict[str, Any]:
+    """`template` (Chalice's packaged SAM, resources merged) with an HTTP API for its REST API."""
+    out = copy.deepcopy(template)
+    resources = out["Resources"]
+    rest = resources.pop("RestAPI")
+    resources.pop("APIHandlerInvokePermission")
+    if "Metadata" in rest:
+        del rest["Metadata"]  # its checkov skips were the REST API's (no cache: nothing to cache here)
+    resources[API] = {
+        "Type": "AWS::Serverless::HttpApi",
+        "Properties": {
+            "FailOnWarnings": True,
+            "Auth": {
+                "DefaultAuthorizer": AUTHORIZER,
+                "Authorizers": {
+                    AUTHORIZER: {
+                        "IdentitySource": "$request.header.Authorization",
+                        "JwtConfiguration": {"issuer": ISSUER, "audience": [AUDIENCE]},
+                    }
+                },
+            },
+            "CorsConfiguration": _cors(),
+            "AccessLogSettings": {
+                "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
+                "Format": ACCESS_LOG_FORMAT,
+            },
+            "DefaultRouteSettings": dict(THROTTLING),
+        },
+    }
+    resources["APIHandler"]["Properties"]["Events"] = _events()
+    alarm = resources["Api5xxRate"]["Properties"]
+    alarm["MetricName"] = "5xx"
+    alarm["Dimensions"] = [{"Name": "ApiId", "Value": {"Ref": API}}, {"Name": "Stage", "Value": STAGE}]
+    out.setdefault("Parameters", {})["ExistingUserPoolClientId"] = {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": r"^$|^[\w+]{1,128}$",
+        "Description": "With ExistingUserPoolArn: the app client whose tokens the JWT authorizer accepts",
+    }
+    out.setdefault("Rules", {})["ClientOfTheExistingPool"] = {
+        "RuleCondition": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExistingUserPoolArn"}, ""]}]},
+        "Assertions": [
+            {
+                "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExistingUserPoolClientId"}, ""]}]},
+                "AssertDescription": "the JWT authorizer needs the app client: set ExistingUserPoolClientId",
+            }
+        ],
+    }
+    outputs = out.setdefault("Outputs", {})
+    outputs.pop("RestAPIId", None)
+    outputs["HttpApiId"] = {"Value": {"Ref": API}}
+    outputs["EndpointURL"] = {
+        "Value": {"Fn::Sub": f"https://${{{API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/"}
+    }
+    return out
