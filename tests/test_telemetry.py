@@ -114,3 +114,51 @@ def test_every_metric_is_written_whatever_the_log_level(
     assert (anonymous["Status"], anonymous["Requests"]) == ("401", 1)
     assert (job["type"], job["JobRuns"], job["RunsBehind"]) == ("job", 1, 0)
     assert todo_app.app.log.getEffectiveLevel() == getattr(logging, level)
+
+
+@pytest.mark.parametrize(
+    ("status", "user", "created", "deleted"),
+    [(200, "u_1", 0, 0), (201, None, 1, 0), (204, "u_2", 0, 7), (503, "u_1", 0, 0)],
+)
+def test_a_request_line_is_the_documented_json_document_whatever_its_frame(
+    status: int, user: str | None, created: int, deleted: int
+) -> None:
+    # Lines are assembled from a frame made once per route, status and metrics (for speed):
+    # each must still be exactly the EMF document, values escaped as JSON escapes them.
+    request_id = 'id-"quoted"\\é\u2028'
+    line = telemetry.request_line(
+        timestamp_ms=1_796_000_000_123, request_id=request_id, route="GET /todos/{todo_id}",
+        status=status, latency_ms=2.71828, user=user, created=created, deleted=deleted,
+    )  # fmt: skip
+    metrics = [("Requests", "Count", 1), ("Latency", "Milliseconds", 2.718)]
+    metrics += [("ServerErrors", "Count", 1)] if status >= 500 else []
+    metrics += [("TodosCreated", "Count", created)] if created else []
+    metrics += [("TodosDeleted", "Count", deleted)] if deleted else []
+    expected = {
+        "level": "ERROR" if status >= 500 else "INFO",
+        "type": "request",
+        "requestId": request_id,
+        "user": user,
+        "_aws": {
+            "Timestamp": 1_796_000_000_123,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "todo-api",
+                    "Dimensions": [["Route", "Status"]],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in metrics],
+                }
+            ],
+        },
+        "Route": "GET /todos/{todo_id}",
+        "Status": str(status),
+        **{name: value for name, _, value in metrics},
+    }
+    assert line == json.dumps(expected, separators=(",", ":"))
+    assert "\n" not in line
+    # The same frame again (cached), with other values: nothing of the first line stays.
+    again = telemetry.request_line(
+        timestamp_ms=5, request_id="other", route="GET /todos/{todo_id}", status=status,
+        latency_ms=1.0, user=None, created=created, deleted=deleted,
+    )  # fmt: skip
+    assert json.loads(again) == {**expected, "requestId": "other", "user": None, "Latency": 1.0,
+                                 "_aws": {**expected["_aws"], "Timestamp": 5}}  # fmt: skip

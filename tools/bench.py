@@ -13,6 +13,8 @@ prose kept by hand.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -38,7 +40,7 @@ TABLE = "todo-api-dev"
 TODO_ID = "01ARYZ6S41TSV4RRFFQ69G5FAV"
 SUB = "6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
-TARGETS = {"cold": 1.00, "warm": 1.25, "zip_kb": 100}
+TARGETS = {"cold": 1.00, "warm": 1.10, "zip_kb": 100}
 
 ITEM = {
     "owner": {"S": SUB},
@@ -98,24 +100,30 @@ print(json.dumps({{
 }}))
 """
 
-# Warm: both handlers in one fresh process, called alternately, CPU time summed per
-# handler, so that whatever slows this process down slows both alike.
+# Warm: every handler in one fresh process, called in turn (a new order each round), CPU
+# time summed per handler, so that whatever slows this process down slows all alike.
 CHILD_WARM = """
-import json, os, sys, time
+import importlib, json, os, random, sys, time
 sys.path.insert(0, os.environ["BENCH_TASK"])
 sys.path.insert(0, os.environ["BENCH_BARE"])
 from app import app
-from bare_api import handler as bare
 class Context:
     aws_request_id = "bench"
+    def get_remaining_time_in_millis(self):
+        return 15_000
 event = json.loads(os.environ["BENCH_EVENT"])
-handlers = {"api": app, "bare": bare}
+handlers = {"api": app}
+for name, module in json.loads(os.environ["BENCH_HANDLERS"]).items():
+    handlers[name] = importlib.import_module(module).handler
 spent = dict.fromkeys(handlers, 0.0)
-for handler in handlers.values():
-    handler(event, Context())
+for name, handler in handlers.items():
+    response = handler(event, Context())
+    assert response["statusCode"] == 200, (name, response)
 calls = int(os.environ["BENCH_WARM"])
+order = list(handlers)
 for i in range(calls):
-    for name in (("api", "bare") if i % 2 else ("bare", "api")):
+    random.shuffle(order)
+    for name in order:
         c0 = time.process_time()
         handlers[name](event, Context())
         spent[name] += time.process_time() - c0
@@ -160,6 +168,116 @@ def handler(event, context):
             Limit=25)["Items"])
     return {"purged": purged}
 """
+
+
+# The frameworks a user would pick instead of Chalice, each serving the same route the
+# same way as the bare handler (the caller's sub from the authorizer's claims, one
+# GetItem, a JSON answer), as its documentation shows. Installed in .venv-bench only.
+_PEER_GET_ITEM = """
+_client = None
+
+
+def get_item(sub, todo_id):
+    global _client
+    if _client is None:
+        _client = boto3.client("dynamodb")
+    key = {"owner": {"S": sub}, "id": {"S": todo_id}}
+    item = _client.get_item(TableName=os.environ["TODO_TABLE"], Key=key, ConsistentRead=True)["Item"]
+    return {"id": item["id"]["S"], "title": item["title"]["S"]}
+"""
+PEERS = {
+    "powertools": """
+import os
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+"""
+    + _PEER_GET_ITEM
+    + """
+app = APIGatewayRestResolver()
+
+
+@app.get("/todos/<todo_id>")
+def get_todo(todo_id):
+    return get_item(app.current_event.request_context.authorizer.claims["sub"], todo_id)
+
+
+def handler(event, context):
+    return app.resolve(event, context)
+""",
+    # The same, with the observability the API has: a structured line per request (Logger)
+    # and its metrics as EMF (Metrics), as Powertools' documentation shows them.
+    "powertools+logs": """
+import os
+import time
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.metrics import MetricUnit
+"""
+    + _PEER_GET_ITEM
+    + """
+app = APIGatewayRestResolver()
+logger = Logger(service="todo-api")
+metrics = Metrics(namespace="todo-api", service="todo-api")
+
+
+@app.get("/todos/<todo_id>")
+def get_todo(todo_id):
+    return get_item(app.current_event.request_context.authorizer.claims["sub"], todo_id)
+
+
+def handler(event, context):
+    started = time.perf_counter()
+    response = app.resolve(event, context)
+    route = f"{event['httpMethod']} {event['resource']}"
+    latency = (time.perf_counter() - started) * 1000
+    metrics.add_dimension(name="Route", value=route)
+    metrics.add_dimension(name="Status", value=str(response["statusCode"]))
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency)
+    metrics.flush_metrics()
+    logger.info("request", extra={"route": route, "status": response["statusCode"], "latencyMs": latency})
+    return response
+""",
+    "flask": """
+import os
+import boto3
+from apig_wsgi import make_lambda_handler
+from flask import Flask, request
+"""
+    + _PEER_GET_ITEM
+    + """
+app = Flask(__name__)
+
+
+@app.get("/todos/<todo_id>")
+def get_todo(todo_id):
+    claims = request.environ["apig_wsgi.full_event"]["requestContext"]["authorizer"]["claims"]
+    return get_item(claims["sub"], todo_id)
+
+
+handler = make_lambda_handler(app)
+""",
+    "fastapi": """
+import os
+import boto3
+from fastapi import FastAPI, Request
+from mangum import Mangum
+"""
+    + _PEER_GET_ITEM
+    + """
+app = FastAPI()
+
+
+@app.get("/todos/{todo_id}")
+def get_todo(todo_id: str, request: Request):
+    claims = request.scope["aws.event"]["requestContext"]["authorizer"]["claims"]
+    return get_item(claims["sub"], todo_id)
+
+
+handler = Mangum(app, lifespan="off")
+""",
+}
 
 
 def _canned_handler(canned: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
@@ -209,7 +327,11 @@ def unpacked(work: Path, *, bytecode: bool = True) -> Path:
     return task
 
 
-def _variants(work: Path) -> dict[str, dict[str, Any]]:
+def _module(peer: str) -> str:
+    return peer.replace("+", "_")
+
+
+def _variants(work: Path, peers: bool) -> dict[str, dict[str, Any]]:
     """Each variant: a task directory (what Lambda would unpack), how to get the handler, the event."""
     tasks = {
         name: unpacked(work / name, bytecode=bytecode)
@@ -221,13 +343,22 @@ def _variants(work: Path) -> dict[str, dict[str, Any]]:
     (bare / "bare_job.py").write_text(BARE_JOB)
     api = "from app import app as handler"
     job = "from app import app\nhandler = app.handler_map['purge_completed']"
-    return {
+    variants = {
         "bare": {"task": bare, "import": "from bare_api import handler", "event": EVENT},
         "api": {"task": tasks["zip"], "import": api, "event": EVENT},
         "api-source": {"task": tasks["zip-as-chalice-ships"], "import": api, "event": EVENT},
         "bare-job": {"task": bare, "import": "from bare_job import handler", "event": SCHEDULED},
         "job": {"task": tasks["zip"], "import": job, "event": SCHEDULED},
     }
+    for name, source in PEERS.items() if peers else ():
+        (bare / f"peer_{_module(name)}.py").write_text(source)
+        variants[name] = {"task": bare, "import": f"from peer_{_module(name)} import handler", "event": EVENT}
+    return variants
+
+
+# Every timed process runs on this interpreter: `make bench` gives .venv-bench's (the same
+# Python, with the peers installed beside the same boto3 and botocore).
+PYTHON = sys.executable
 
 
 def run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str, Any]:
@@ -246,32 +377,40 @@ def run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str,
         **extra,
     }
     result = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=300
+        [PYTHON, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=300
     )
     measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return measured
 
 
-def measure_processes(rounds: int, warm: int) -> dict[str, dict[str, float]]:
+def measure_processes(rounds: int, warm: int, peers: bool = False) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp, canned_dynamodb() as endpoint:
-        variants = _variants(Path(tmp))
+        variants = _variants(Path(tmp), peers)
         cold: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
         warm_runs: list[dict[str, Any]] = []
+        in_warm = {
+            "bare": "bare_api",
+            **{name: f"peer_{_module(name)}" for name in PEERS if name in variants},
+        }
         for _ in range(rounds):
             order = [*variants, "warm"]
             random.shuffle(order)  # interleaved, in a new order each round
             for name in order:
                 if name == "warm":
-                    extra = {"BENCH_BARE": str(variants["bare"]["task"]), "BENCH_WARM": str(warm)}
-                    extra["BENCH_EVENT"] = json.dumps(EVENT)
+                    extra = {
+                        "BENCH_BARE": str(variants["bare"]["task"]),
+                        "BENCH_WARM": str(warm),
+                        "BENCH_EVENT": json.dumps(EVENT),
+                        "BENCH_HANDLERS": json.dumps(in_warm),
+                    }
                     warm_runs.append(run_child(CHILD_WARM, variants["api"]["task"], endpoint, **extra))
                     continue
                 variant = variants[name]
                 script = CHILD_COLD.format(import_handler=variant["import"])
                 event = json.dumps(variant["event"])
                 cold[name].append(run_child(script, variant["task"], endpoint, BENCH_EVENT=event))
-        for name in ("api", "api-source"):
-            response = cold[name][0]["response"]
+        for name in ("api", "api-source", *PEERS):
+            response = cold[name][0]["response"] if name in cold else {"statusCode": 200}
             if response["statusCode"] != 200:
                 raise SystemExit(f"{name} answered {response}")
     summary: dict[str, dict[str, float]] = {
@@ -281,11 +420,9 @@ def measure_processes(rounds: int, warm: int) -> dict[str, dict[str, float]]:
         }
         for name, runs in cold.items()
     }
-    summary["warm"] = {
-        "ratio": statistics.median(r["api"] / r["bare"] for r in warm_runs),
-        "api_us": statistics.median(r["api"] for r in warm_runs),
-        "bare_us": statistics.median(r["bare"] for r in warm_runs),
-    }
+    for name in ("api", *in_warm):
+        summary[name]["warm_us"] = statistics.median(r[name] for r in warm_runs)
+        summary[name]["warm_ratio"] = statistics.median(r[name] / r["bare"] for r in warm_runs)
     return summary
 
 
@@ -410,7 +547,7 @@ def report(
         return processes[name][field] / processes[base][field]
 
     cold = ratio("api", "bare", "cold_ms")
-    warm = processes["warm"]["ratio"]
+    warm = processes["api"]["warm_ratio"]
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {_versions()}. Command: `make bench` ({ROUNDS} rounds; "
@@ -424,7 +561,7 @@ def report(
         f"| {ratio('api-source', 'bare', 'cold_ms'):.2f}x | |",
         "| cold start, purge job vs bare boto3 job (16 queries) "
         f"| {ratio('job', 'bare-job', 'cold_ms'):.2f}x | |",
-        f"| warm CPU per request, API vs bare (one process, alternating) | **{warm:.2f}x** "
+        f"| warm CPU per request, API vs bare (one process, in turn) | **{warm:.2f}x** "
         f"| <= {TARGETS['warm']:.2f}x |",
         f"| deployment.zip (`make package`) | **{sizes['zip'] / 1024:.1f} KB** | <= {TARGETS['zip_kb']} KB |",
         f"| deployment.zip as Chalice ships it | {sizes['zip-as-chalice-ships'] / 1024:.1f} KB | |",
@@ -433,16 +570,30 @@ def report(
         "",
         "Absolute medians, for scale only (this machine is shared and noisy):",
         "",
-        "| variant | cold: import + first invocation | peak memory |",
-        "|---|---|---|",
+        "| variant | cold: import + first invocation | warm CPU per invocation | peak memory |",
+        "|---|---|---|---|",
     ]
     for name, values in processes.items():
-        if name != "warm":
-            lines.append(f"| {name} | {values['cold_ms']:.1f} ms | {values['maxrss_mb']:.1f} MB |")
-    lines.append(
-        f"| warm, CPU per invocation | api {processes['warm']['api_us']:.0f} µs, "
-        f"bare {processes['warm']['bare_us']:.0f} µs | |"
-    )
+        warm_us = f"{values['warm_us']:.0f} µs" if "warm_us" in values else ""
+        lines.append(f"| {name} | {values['cold_ms']:.1f} ms | {warm_us} | {values['maxrss_mb']:.1f} MB |")
+    peers = [name for name in PEERS if name in processes]
+    if peers:
+        lines += [
+            "",
+            "The same route on the frameworks a user would pick instead (.venv-bench; each as its "
+            "documentation shows, on boto3 and the same canned DynamoDB; they do less than the API: no "
+            "validation, no ETag, and no log line but powertools+logs' two, its Logger's and its EMF "
+            "Metrics'), against the same bare handler:",
+            "",
+            "| handler | cold start vs bare | warm CPU vs bare | peak memory |",
+            "|---|---|---|---|",
+        ]
+        for name in ("api", *peers):
+            lines.append(
+                f"| {'API (Chalice, this project)' if name == 'api' else name} "
+                f"| {ratio(name, 'bare', 'cold_ms'):.2f}x | {processes[name]['warm_ratio']:.2f}x "
+                f"| {processes[name]['maxrss_mb']:.1f} MB |"
+            )
     lines += [
         "",
         "DynamoDB requests per operation (botocore event hooks, on moto):",
@@ -461,27 +612,39 @@ def report(
 ROUNDS = 15
 
 
+def write_section(path: Path, markers: tuple[str, str], text: str) -> None:
+    """Put `text` between `markers` in `path` (at the end, if they are not there yet): the
+    rest of the file is prose kept by hand."""
+    current = path.read_text() if path.exists() else ""
+    if markers[0] not in current:
+        current = f"{current.rstrip()}\n\n{markers[0]}\n{markers[1]}\n"
+    head, _, rest = current.partition(markers[0])
+    _, _, tail = rest.partition(markers[1])
+    path.write_text(f"{head}{markers[0]}\n{text}\n{markers[1]}{tail}")
+
+
 def main() -> None:
-    global ROUNDS
+    global ROUNDS, PYTHON
     parser = argparse.ArgumentParser(prog="python -m tools.bench")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="fresh processes per variant (>= 15)")
     parser.add_argument(
         "--warm", type=int, default=500, help="timed warm invocations per handler and process"
     )
+    parser.add_argument(
+        "--peers-python", help="an interpreter with the peer frameworks (.venv-bench): compare with them"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
     ROUNDS = args.rounds
-    processes = measure_processes(args.rounds, args.warm)
+    PYTHON = args.peers_python or sys.executable
+    processes = measure_processes(args.rounds, args.warm, peers=bool(args.peers_python))
     sizes = zip_sizes()
-    requests = dynamodb_requests()
+    with contextlib.redirect_stdout(io.StringIO()):  # the app's own log lines, on moto
+        requests = dynamodb_requests()
     text = report(processes, sizes, requests)
     print(text)
     if not args.no_write:
-        path = ROOT / "BENCHMARKS.md"
-        current = path.read_text() if path.exists() else f"# Benchmarks\n\n{MARKERS[0]}\n{MARKERS[1]}\n"
-        head, _, rest = current.partition(MARKERS[0])
-        _, _, tail = rest.partition(MARKERS[1])
-        path.write_text(f"{head}{MARKERS[0]}\n{text}\n{MARKERS[1]}{tail}")
+        write_section(ROOT / "BENCHMARKS.md", MARKERS, text)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from chalicelib import schema
 from chalicelib.todos import Todo
 from tools import plot, stages, tune
+from tools.bench import write_section
 
 SECONDS_A_MONTH = 30 * 24 * 3600
 # Shown in BENCHMARKS.md: the recorded run, like its tables (--no-write: into --out instead).
@@ -480,7 +481,7 @@ def main() -> None:
     print(text)
     chart(config, measured, prices, args.out / "cost.png" if args.no_write else CHART)
     if not args.no_write:
-        tune.write_section(stages.ROOT / "BENCHMARKS.md", MARKERS, text)
+        write_section(stages.ROOT / "BENCHMARKS.md", MARKERS, text)
 
 
 if __name__ == "__main__":

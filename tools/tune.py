@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tools import plot, stages
-from tools.bench import EVENT, ITEM, TODO_ID, canned_dynamodb, run_child, unpacked
+from tools.bench import EVENT, ITEM, TODO_ID, canned_dynamodb, run_child, unpacked, write_section
 
 MEMORY_SIZES = (128, 256, 384, 512, 640, 768, 1024, 1280, 1536, 1769, 2048, 3008)
 FULL_VCPU_MB = 1769
@@ -287,16 +287,6 @@ def chart(rows: Sequence[Row], architecture: str, path: Path) -> None:
         x_log=True,
         marker=(float(recommend(rows)), f"recommended: {recommend(rows)} MB"),
     )
-
-
-def write_section(path: Path, markers: tuple[str, str], text: str) -> None:
-    """Put `text` between `markers` in `path` (at the end, if they are not there yet)."""
-    current = path.read_text() if path.exists() else ""
-    if markers[0] not in current:
-        current = f"{current.rstrip()}\n\n{markers[0]}\n{markers[1]}\n"
-    head, _, rest = current.partition(markers[0])
-    _, _, tail = rest.partition(markers[1])
-    path.write_text(f"{head}{markers[0]}\n{text}\n{markers[1]}{tail}")
 
 
 def main() -> None:
