@@ -165,3 +165,19 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return built[stage, api]
 
     return build
+
+
+@pytest.fixture
+def lambda_backend() -> Iterator[tuple[str, Any]]:
+    """A separate moto server on loopback with the dev stage's table, for a packaged handler
+    run in its own process (support.lambda_env): its URL, and a client to look inside."""
+    import boto3
+
+    from tests.servers import moto_server
+
+    with moto_server() as port:
+        url = f"http://127.0.0.1:{port}"
+        creds = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "region_name": "us-east-1"}
+        client = boto3.client("dynamodb", endpoint_url=url, **creds)
+        client.create_table(TableName="todo-api-dev", **TABLE_DEFINITION)
+        yield url, client

@@ -9,6 +9,7 @@ import base64
 import json
 import shutil
 import uuid
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,28 @@ def make_todo(payload: dict[str, object], **overrides: object) -> todos.Todo:
     """todos.new_todo with a fixed owner, moment and entropy unless overridden."""
     args: dict[str, object] = {"owner": "owner-1", "now": NOW, "entropy": bytes(range(10)), **overrides}
     return todos.new_todo(payload, **args)  # type: ignore[arg-type]
+
+
+def unpack(archive: Path, into: Path) -> Path:
+    """A deployment zip unpacked as Lambda unpacks it into /var/task."""
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(into)
+    return into
+
+
+def lambda_env(backend: str) -> dict[str, str]:
+    """A child process's environment as Lambda gives the dev stage's API function (behind
+    API Gateway's authorizer), with DynamoDB at `backend`."""
+    return {
+        "AWS_ENDPOINT_URL": backend,
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TODO_TABLE": "todo-api-dev",
+        "AWS_LAMBDA_FUNCTION_NAME": "todo-api-dev",  # set by Lambda: the gateway verified the token
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
 
 def copy_project(into: Path) -> Path:

@@ -7,17 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from chalicelib.schema import TABLE_DEFINITION
-from tests.servers import moto_server
-from tests.support import PACKAGED, ROOT
+from tests.scanners import cfn_lint, checkov
+from tests.support import PACKAGED, ROOT, lambda_env, unpack
 from tools import stages
 from tools.aws_rules import Stack
 from tools.http_api import STAGE
@@ -132,20 +129,9 @@ def test_cors_logs_throttling_and_alarms_as_on_the_rest_stage(
 
 
 def test_cfn_lint_and_checkov_pass_as_for_the_rest_stack(built: Path) -> None:
-    lint = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--",
-         str(built / "sam.json")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    lint = cfn_lint(built / "sam.json")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    checkov = os.environ.get("CHECKOV", str(ROOT / ".venv-checkov" / "bin" / "checkov"))
-    result = subprocess.run(
-        [checkov, "--file", str(built / "sam.json"), "--framework", "cloudformation", "--skip-download",
-         "--output", "json"],
-        capture_output=True, text=True, timeout=600, check=False, cwd=built,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-    )  # fmt: skip
-    report = json.loads(result.stdout)
+    report = checkov(built / "sam.json")
     assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
     skipped = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["skipped_checks"]}
     justified = {(check, r) for r, skips in CHECKOV_SKIPS.items() for check, _ in skips if r != "RestAPI"}
@@ -246,22 +232,12 @@ for line in sys.stdin:
 """
 
 
-@pytest.fixture
-def backend() -> Iterator[str]:
-    with moto_server() as port:
-        yield f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.server
 def test_every_route_answers_http_api_events_through_the_packaged_handler(
-    built: Path, tmp_path: Path, backend: str
+    built: Path, tmp_path: Path, lambda_backend: tuple[str, Any]
 ) -> None:
-    task = tmp_path / "task"
-    with zipfile.ZipFile(built / "deployment.zip") as archive:
-        archive.extractall(task)
-    creds = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "region_name": "us-east-1"}
-    client = boto3.client("dynamodb", endpoint_url=backend, **creds)
-    client.create_table(TableName="todo-api-dev", **TABLE_DEFINITION)
+    task = unpack(built / "deployment.zip", tmp_path / "task")
+    backend, client = lambda_backend
     one = "/todos/{id}"
     events = [
         http_api_event("POST", "/todos", body='{"task": "from an HTTP API", "order": 2}'),
@@ -280,16 +256,7 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         http_api_event("DELETE", one),  # the first: completed, so the clear above deleted it
         http_api_event("DELETE", "/todos"),
     ]
-    env = {
-        "AWS_ENDPOINT_URL": backend,
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TODO_TABLE": "todo-api-dev",
-        "AWS_LAMBDA_FUNCTION_NAME": "todo-api-dev",  # as Lambda sets it: behind the JWT authorizer
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = lambda_env(backend)
     result = subprocess.run(
         [sys.executable, "-c", REPLAY, str(task)],
         input="".join(json.dumps(e) + "\n" for e in events),

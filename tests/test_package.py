@@ -6,18 +6,16 @@ import json
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
 from chalice.cli.factory import CLIFactory
 from chalice.deploy import models
 from chalice.deploy.appgraph import ApplicationGraphBuilder
 
-from chalicelib.schema import TABLE_DEFINITION
-from tests.servers import moto_server
-from tests.support import PACKAGED, ROOT
+from tests.support import PACKAGED, ROOT, lambda_env, unpack
 from tools import stages
 from tools.package import to_bytecode
 
@@ -89,20 +87,12 @@ def test_the_zips_bytecode_is_the_runtimes_own(built: Path) -> None:
     assert {name for name, header in headers.items() if header != magic} == set()
 
 
-@pytest.fixture
-def backend() -> Iterator[str]:
-    with moto_server() as port:
-        yield f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.server
-def test_the_unpacked_zip_serves_a_request(built: Path, tmp_path: Path, backend: str) -> None:
-    task = tmp_path / "task"
-    with zipfile.ZipFile(built / "deployment.zip") as archive:
-        archive.extractall(task)
-    creds = {"aws_access_key_id": "x", "aws_secret_access_key": "x", "region_name": "us-east-1"}
-    client = boto3.client("dynamodb", endpoint_url=backend, **creds)
-    client.create_table(TableName="todo-api-dev", **TABLE_DEFINITION)
+def test_the_unpacked_zip_serves_a_request(
+    built: Path, tmp_path: Path, lambda_backend: tuple[str, Any]
+) -> None:
+    task = unpack(built / "deployment.zip", tmp_path / "task")
+    backend, client = lambda_backend
     script = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -115,16 +105,7 @@ event = {"resource": "/todos", "path": "/todos", "httpMethod": "POST",
          "body": '{"title": "from the zip"}', "isBase64Encoded": False}
 print(json.dumps(app(event, None)))
 """
-    env = {
-        "AWS_ENDPOINT_URL": backend,
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TODO_TABLE": "todo-api-dev",
-        "AWS_LAMBDA_FUNCTION_NAME": "todo-api-dev",  # as Lambda sets it: behind API Gateway's authorizer
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = lambda_env(backend)
     result = subprocess.run(
         [sys.executable, "-c", script, str(task)],
         env=env,

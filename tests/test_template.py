@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,8 @@ import pytest
 
 from chalicelib import telemetry
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
-from tests.support import CONFIG, PACKAGED, ROOT, STAGE
+from tests.scanners import cfn_lint, checkov
+from tests.support import CONFIG, PACKAGED, STAGE
 from tools.template import CHECKOV_SKIPS
 
 pytestmark = pytest.mark.xdist_group(PACKAGED)
@@ -38,26 +36,12 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_cfn_lint_with_the_serverless_rules_finds_nothing(built: Path) -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--",
-         str(built / "sam.json")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    result = cfn_lint(built / "sam.json")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_checkov_fails_nothing_outside_the_justified_skips(built: Path) -> None:
-    # checkov runs from its own virtualenv (make builds it; it pins an older boto3),
-    # offline: no policy download, no guideline mapping.
-    checkov = os.environ.get("CHECKOV", str(ROOT / ".venv-checkov" / "bin" / "checkov"))
-    assert Path(checkov).exists(), "checkov is missing: `make test` builds .venv-checkov"
-    result = subprocess.run(
-        [checkov, "--file", str(built / "sam.json"), "--framework", "cloudformation", "--skip-download",
-         "--output", "json"],
-        capture_output=True, text=True, timeout=600, check=False, cwd=built,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-    )  # fmt: skip
-    report = json.loads(result.stdout)
+    report = checkov(built / "sam.json")
     summary, results = report["summary"], report["results"]
     failed = [(c["check_id"], c["resource"]) for c in results.get("failed_checks", [])]
     assert failed == [], failed

@@ -1,0 +1,36 @@
+"""The template scanners every packaged stack must pass: cfn-lint with the serverless rules,
+and checkov from its own virtualenv (make builds it; it pins an older boto3), offline: no
+policy download, no guideline mapping."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support import ROOT
+
+
+def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--",
+         str(template)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def checkov(template: Path) -> dict[str, Any]:
+    """checkov's JSON report on `template`."""
+    command = os.environ.get("CHECKOV", str(ROOT / ".venv-checkov" / "bin" / "checkov"))
+    assert Path(command).exists(), "checkov is missing: `make test` builds .venv-checkov"
+    result = subprocess.run(
+        [command, "--file", str(template), "--framework", "cloudformation", "--skip-download",
+         "--output", "json"],
+        capture_output=True, text=True, timeout=600, check=False, cwd=template.parent,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )  # fmt: skip
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
