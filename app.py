@@ -167,10 +167,12 @@ def environment_started() -> None:
 
 @app.middleware("http")
 def observe(event: Request, get_response: Any) -> Response:
-    """One structured log line, with its metrics, per request; Retry-After on 503s."""
+    """One structured log line, with its metrics, per request; the security headers on
+    every response; Retry-After on 503s."""
     started = time.perf_counter()
     environment_started()
     response: Response = get_response(event)
+    response.headers.update(web.security_headers(event))
     if response.status_code == ServiceUnavailable.STATUS_CODE:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     notes = web.notes(event)

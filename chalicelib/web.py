@@ -326,6 +326,21 @@ def etag(todo: Todo) -> str:
     return f'"{todo.version}"'
 
 
+# Headers every response carries, errors and the gateway's own included (tools/template.py
+# gives API Gateway's responses the same; tools/local.py the local server's): one user's
+# data is never stored by a cache, and no body is sniffed into another type.
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# Wherever the API is reached over TLS (API Gateway always is): browsers keep to HTTPS.
+HSTS = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+
+
+def security_headers(request: Request) -> dict[str, str]:
+    """SECURITY_HEADERS, and HSTS when the request came over HTTPS (a browser ignores HSTS
+    sent over plain HTTP, and the local server is plain HTTP)."""
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return {**SECURITY_HEADERS, **HSTS} if proto == "https" else dict(SECURITY_HEADERS)
+
+
 def error_response(error: ChaliceViewError, headers: dict[str, str | list[str]]) -> Response:
     """An error in the one body shape Chalice gives raised errors, plus headers."""
     return Response(

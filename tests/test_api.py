@@ -414,3 +414,35 @@ def test_if_match_on_another_users_todo_is_still_404(api: Any, auth: Auth) -> No
     path = path_of(create(api, auth, user="alice")["url"])
     response = api.patch(path, headers=auth("bob", **{"If-Match": '"9"'}), body='{"title": "x"}')
     assert response.status_code == 404
+
+
+def _every_route_and_error(api: Any, auth: Auth) -> list[tuple[str, str, Any]]:
+    """Each route's method on a concrete path, as the owner and as nobody, plus errors."""
+    todo = create(api, auth)
+    requests = []
+    for path, methods in todo_app.app.routes.items():
+        concrete = path.replace("{todo_id}", todo["id"])
+        for method in methods:
+            requests.append((method, concrete, auth()))
+            requests.append((method, concrete, {"Host": HOST}))  # no token: 401
+    requests.append(("GET", "/todos/not-an-id", auth()))  # 404
+    requests.append(("GET", "/todos?limit=0", auth()))  # 400
+    return requests
+
+
+@pytest.mark.parametrize("proto", ["http", "https"])
+def test_every_response_says_no_store_and_nosniff_and_hsts_over_tls(api: Any, auth: Auth, proto: str) -> None:
+    statuses = set()
+    for method, path, headers in _every_route_and_error(api, auth):
+        sent = {**headers, "X-Forwarded-Proto": proto}
+        body = '{"title": "t"}' if method in ("POST", "PATCH", "PUT") else ""
+        response = getattr(api, method.lower())(path, headers=sent, body=body)
+        statuses.add(response.status_code)
+        got = {name.lower(): value for name, value in response.headers.items()}
+        assert got["cache-control"] == "no-store", (method, path, response.status_code)
+        assert got["x-content-type-options"] == "nosniff", (method, path)
+        if proto == "https":
+            assert got["strict-transport-security"] == "max-age=31536000; includeSubDomains", (method, path)
+        else:  # a browser ignores HSTS over plain HTTP: none is sent
+            assert "strict-transport-security" not in got, (method, path)
+    assert {200, 201, 204, 400, 401, 404, 405} <= statuses  # successes and errors alike

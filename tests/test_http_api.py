@@ -276,6 +276,10 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
     assert created["title"] == "from an HTTP API"
     assert json.loads(answers[1]["body"])[0]["id"] == created["id"]
     assert json.loads(answers[4]["body"])["completed"] is True
+    for answer in answers:  # over TLS, as an HTTP API always is
+        assert answer["headers"]["Cache-Control"] == "no-store"
+        assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
+        assert answer["headers"]["Strict-Transport-Security"].startswith("max-age=")
     for answer in answers[5:11]:  # every error in the one error shape
         assert set(json.loads(answer["body"])) == {"Code", "Message"}
     assert json.loads(answers[7]["body"])["Code"] == "Unauthenticated"  # an access token: not an ID token

@@ -153,6 +153,20 @@ def test_bad_tokens_are_401_and_change_nothing(server: Server) -> None:
     assert server.request("GET", "/todos", owner)[2] == [todo]
 
 
+def test_the_servers_own_answers_carry_the_security_headers_too(server: Server) -> None:
+    token = server.token("headers-hal")
+    for method, path, sent in (
+        ("GET", "/todos", token),  # the app's answer
+        ("GET", "/todos", "not.a-token"),  # the guard's 401
+        ("GET", "/nowhere", token),  # no such route: the guard's 404
+        ("TRACE", "/todos", token),  # a method http.server has no handler for: 405
+    ):
+        status, headers, _ = server.request(method, path, sent)
+        assert headers.get("Cache-Control") == "no-store", (method, path, status)
+        assert headers.get("X-Content-Type-Options") == "nosniff", (method, path, status)
+        assert "Strict-Transport-Security" not in headers  # plain HTTP: a browser would ignore it
+
+
 def test_shutdown_leaves_no_process() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         running = start_server()

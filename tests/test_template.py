@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib import telemetry
+from chalicelib.errors import GATEWAY_ERRORS
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from tests.scanners import cfn_lint, checkov
 from tests.support import CONFIG, PACKAGED, STAGE
@@ -95,6 +96,19 @@ def test_functions_are_traced_logged_briefly_and_bounded(resources: dict[str, An
     assert api["TracingEnabled"] is True
     assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
     assert resources["ApiAccessLogs"]["Properties"]["RetentionInDays"] == days
+
+
+def test_every_gateway_response_carries_the_security_headers(resources: dict[str, Any]) -> None:
+    # API Gateway's own answers (its authorizer's 401, throttling, a path with no route...)
+    # never reach the app's middleware: the stage must add the headers itself. Over TLS
+    # always, so HSTS as well. Header values are quoted literals in API Gateway's mapping.
+    responses = resources["RestAPI"]["Properties"]["GatewayResponses"]
+    assert set(responses) == set(GATEWAY_ERRORS)
+    for kind, response in responses.items():
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["Cache-Control"] == "'no-store'", kind
+        assert headers["X-Content-Type-Options"] == "'nosniff'", kind
+        assert headers["Strict-Transport-Security"] == "'max-age=31536000; includeSubDomains'", kind
 
 
 def test_gateway_errors_carry_cors_and_the_error_shape(resources: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayExc
 
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, Unauthenticated, gateway_message
-from chalicelib.web import allowed_methods
+from chalicelib.web import SECURITY_HEADERS, allowed_methods
 from tools import stages
 from tools.bootstrap import ensure_table
 from tools.events import scheduled_event
@@ -257,6 +257,8 @@ class GuardedHandler(ChaliceRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Access-Control-Allow-Origin", "*")
+        for name, value in SECURITY_HEADERS.items():  # plain HTTP here: no HSTS
+            self.send_header(name, value)
         self.end_headers()
         if getattr(self, "command", None) != "HEAD":
             self.wfile.write(body)

@@ -27,6 +27,7 @@ from typing import Any
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
+from chalicelib.web import HSTS, SECURITY_HEADERS
 from tools import stages
 
 
@@ -61,6 +62,7 @@ def gateway_responses() -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for kind, error in GATEWAY_ERRORS.items():
         headers = {"Access-Control-Allow-Origin": "'*'"}
+        headers |= {name: f"'{value}'" for name, value in {**SECURITY_HEADERS, **HSTS}.items()}
         if error is TooManyRequests:
             headers["Retry-After"] = f"'{RETRY_AFTER_SECONDS}'"
         body = json.dumps(errors.body(error.__name__, gateway_message(error)))
