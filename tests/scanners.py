@@ -34,3 +34,14 @@ def checkov(template: Path) -> dict[str, Any]:
     )  # fmt: skip
     report: dict[str, Any] = json.loads(result.stdout)
     return report
+
+
+def skipped_and_justified(report: dict[str, Any], template: Path) -> tuple[set[Any], set[Any]]:
+    """The (check, resource) pairs checkov skipped, and those CHECKOV_SKIPS justifies for
+    the resources `template` has: equal when every skip is one we wrote down."""
+    from tools.template import CHECKOV_SKIPS
+
+    resources = json.loads(template.read_text())["Resources"]
+    skipped = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["skipped_checks"]}
+    justified = {(check, r) for r, skips in CHECKOV_SKIPS.items() if r in resources for check, _ in skips}
+    return skipped, justified

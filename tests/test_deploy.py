@@ -229,8 +229,8 @@ def test_the_command_bootstraps_and_configures_then_stops_when_asked(
     assert not (project / ".chalice" / "deployed").exists()  # stopped before `chalice deploy`
 
 
-@pytest.mark.parametrize("option", [{"snapstart": True}, {"provisioned_concurrency": 1}])
-def test_the_command_refuses_a_cold_start_option_chalice_deploy_cannot_wire(
+@pytest.mark.parametrize("option", [{"snapstart": True}, {"provisioned_concurrency": 1}, {"waf": True}])
+def test_the_command_refuses_an_option_chalice_deploy_cannot_make(
     project: Path, session: Any, option: dict[str, Any]
 ) -> None:
     config = stages.document(project)

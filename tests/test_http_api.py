@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.scanners import cfn_lint, checkov
+from tests.scanners import cfn_lint, checkov, skipped_and_justified
 from tests.support import PACKAGED, ROOT, lambda_env, unpack
 from tools import stages
 from tools.aws_rules import Stack
 from tools.http_api import STAGE
 from tools.rehearse import _offline_aws, check, transform
-from tools.template import CHECKOV_SKIPS
 
 pytestmark = pytest.mark.xdist_group(PACKAGED)
 Packaged = Callable[..., Path]
@@ -133,8 +132,7 @@ def test_cfn_lint_and_checkov_pass_as_for_the_rest_stack(built: Path) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
     report = checkov(built / "sam.json")
     assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
-    skipped = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["skipped_checks"]}
-    justified = {(check, r) for r, skips in CHECKOV_SKIPS.items() for check, _ in skips if r != "RestAPI"}
+    skipped, justified = skipped_and_justified(report, built / "sam.json")
     assert skipped == justified
 
 

@@ -13,9 +13,8 @@ import pytest
 from chalicelib import telemetry
 from chalicelib.errors import GATEWAY_ERRORS
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
-from tests.scanners import cfn_lint, checkov
+from tests.scanners import cfn_lint, checkov, skipped_and_justified
 from tests.support import CONFIG, PACKAGED, STAGE
-from tools.template import CHECKOV_SKIPS
 
 pytestmark = pytest.mark.xdist_group(PACKAGED)
 
@@ -48,8 +47,7 @@ def test_checkov_fails_nothing_outside_the_justified_skips(built: Path) -> None:
     assert failed == [], failed
     assert (summary["failed"], summary["parsing_errors"]) == (0, 0)
     assert summary["passed"] >= 25  # it really read the resources
-    skipped = {(c["check_id"], c["resource"].split(".")[-1]) for c in results["skipped_checks"]}
-    justified = {(check, logical) for logical, skips in CHECKOV_SKIPS.items() for check, _ in skips}
+    skipped, justified = skipped_and_justified(report, built / "sam.json")
     assert skipped == justified  # every skip is one we wrote down, for a resource that exists
     assert all(c["check_result"].get("suppress_comment") for c in results["skipped_checks"])
 

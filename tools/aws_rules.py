@@ -111,12 +111,19 @@ _REF_AND_ATTRIBUTES: dict[str, tuple[str, dict[str, str]]] = {
         {"ApiId": "{id}", "ApiEndpoint": "https://{id}.execute-api.{region}.amazonaws.com"},
     ),
     "AWS::ApiGatewayV2::Stage": ("{name}", {}),
+    "AWS::WAFv2::WebACL": (
+        "{name}|{id}|REGIONAL",
+        {"Arn": "arn:aws:wafv2:{region}:{account}:regional/webacl/{name}/{id}", "Id": "{id}"},
+    ),
+    "AWS::WAFv2::WebACLAssociation": ("{id}", {}),
+    "AWS::WAFv2::LoggingConfiguration": ("{id}", {}),
     "AWS::Events::Rule": ("{name}", {"Arn": "arn:aws:events:{region}:{account}:rule/{name}"}),
     "AWS::CloudWatch::Alarm": ("{name}", {"Arn": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"}),
 }
 _NAME_PROPERTY = {kind: prop for kind, (prop, _) in NAME_LIMITS.items()} | {
     "AWS::ApiGateway::Stage": "StageName",
     "AWS::ApiGatewayV2::Stage": "StageName",
+    "AWS::WAFv2::WebACL": "Name",
 }
 
 

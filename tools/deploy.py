@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"{args.stage} sets a cold-start option: deploy it with make package (its stack wires it)"
         )
+    if settings.get("waf"):
+        # chalice deploy makes no web ACL: the stage would go out unprotected, silently.
+        raise SystemExit(f"{args.stage} sets waf: deploy it with make package (its stack has the web ACL)")
     if (args.api or stages.api_type(args.stage, args.project_dir)) == "http":
         # Chalice deploys REST APIs only; an HTTP API beside it would be state it does not
         # track (chalice delete would leave it) and a second deployer to keep in step.

@@ -93,6 +93,8 @@ def to_http_api(template: dict[str, Any]) -> dict[str, Any]:
     """`template` (Chalice's packaged SAM, resources merged) with an HTTP API for its REST API."""
     out = copy.deepcopy(template)
     resources = out["Resources"]
+    if "WebACL" in resources:
+        raise SystemExit("WAF protects REST API stages only: set the stage's waf to false for an HTTP API")
     rest = resources.pop("RestAPI")
     resources.pop("APIHandlerInvokePermission")
     if "Metadata" in rest:

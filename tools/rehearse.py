@@ -67,6 +67,9 @@ LEFT_OUT = {
     "AWS::Lambda::EventInvokeConfig": "moto's CloudFormation has no Lambda event-invoke configs",
     "AWS::ApiGatewayV2::Api": "moto's CloudFormation has no API Gateway v2 (HTTP APIs)",
     "AWS::ApiGatewayV2::Stage": "moto's CloudFormation has no API Gateway v2 (HTTP APIs)",
+    "AWS::WAFv2::WebACL": "moto's CloudFormation has no WAF",
+    "AWS::WAFv2::WebACLAssociation": "moto's CloudFormation has no WAF",
+    "AWS::WAFv2::LoggingConfiguration": "moto's CloudFormation has no WAF",
 }
 
 
@@ -177,6 +180,7 @@ def check(stack: Stack) -> list[str]:
     problems += _api_may_invoke(stack, functions)
     problems += _rules_may_reach_their_dead_letter_queues(stack)
     problems += _snapstart_where_lambda_offers_it(stack)
+    problems += _firewall_where_waf_takes_it(stack)
     return problems
 
 
@@ -265,6 +269,39 @@ def _snapstart_where_lambda_offers_it(stack: Stack) -> list[str]:
             named = str(stack.resolve(properties["FunctionName"]))
             if (named.split(":")[6] if named.startswith("arn:") else named) in snapstart:
                 problems.append(f"{logical}: provisioned concurrency on a version with SnapStart")
+    return problems
+
+
+# What a REST API stage's ARN looks like to WAF (WAF Developer Guide, "Associating a web
+# ACL with an AWS resource"): regional, the stage's, not the API's.
+_REST_STAGE_ARN = re.compile(r"arn:aws:apigateway:([a-z0-9-]+)::/restapis/([^/]+)/stages/([^/]+)")
+
+
+def _firewall_where_waf_takes_it(stack: Stack) -> list[str]:
+    """WAF refuses an association with anything but a regional web ACL and a resource it
+    protects (for API Gateway: a REST API stage, never an HTTP API), and sends logs only to
+    a log group whose name starts with `aws-waf-logs-`."""
+    created = stack.created()
+    problems = []
+    stages = {
+        (stack.ref(str(r["Properties"]["RestApiId"]["Ref"])), stack.resolve(r["Properties"]["StageName"]))
+        for r in created.values()
+        if r["Type"] == "AWS::ApiGateway::Stage" and isinstance(r["Properties"].get("RestApiId"), dict)
+    }
+    for logical, resource in created.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::WAFv2::WebACL" and properties.get("Scope") != "REGIONAL":
+            problems.append(f"{logical}: API Gateway takes regional web ACLs only")
+        if resource["Type"] == "AWS::WAFv2::WebACLAssociation":
+            arn = str(stack.resolve(properties["ResourceArn"]))
+            match = _REST_STAGE_ARN.fullmatch(arn)
+            if match is None or match[1] != stack.region or (match[2], match[3]) not in stages:
+                problems.append(f"{logical}: {arn} is not a REST API stage of this stack")
+        if resource["Type"] == "AWS::WAFv2::LoggingConfiguration":
+            for destination in stack.resolve(properties["LogDestinationConfigs"]):
+                name = str(destination).split(":log-group:", 1)[-1]
+                if not name.startswith("aws-waf-logs-") or name.endswith(":*"):
+                    problems.append(f"{logical}: WAF cannot log to {destination}")
     return problems
 
 

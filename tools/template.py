@@ -184,6 +184,7 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
         ),
     ],
     "ApiAccessLogs": [_CMK_LOGS],
+    "WebACLLogs": [_CMK_LOGS],
     "APIHandlerLogs": [_CMK_LOGS],
     "PurgeCompletedLogs": [_CMK_LOGS],
 }
@@ -230,9 +231,12 @@ def merge_template(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
         _observability(stage, retention),
         _protection(stage),
         _cold_start(stages.settings(stage, root)),
+        _firewall(stage, retention) if stages.settings(stage, root).get("waf", False) else {},
     )
     for logical, skips in CHECKOV_SKIPS.items():
-        metadata = template["Resources"].setdefault(logical, {}).setdefault("Metadata", {})
+        if logical not in template["Resources"]:
+            continue  # an option's resource this stage does not have (WebACLLogs without a WAF)
+        metadata = template["Resources"][logical].setdefault("Metadata", {})
         metadata["checkov"] = {"skip": [{"id": check, "comment": why} for check, why in skips]}
     return template
 
@@ -478,6 +482,98 @@ def _protection(stage: str) -> dict[str, Any]:
                         }
                     },
                 }
+            },
+        }
+    }
+
+
+# The web ACL's managed rules that inspect free text in a body: a todo's title may hold
+# markup, a path or a URL (it is stored and shown as text, never run), so they count
+# instead of blocking. The rest of the common set blocks; its body-size rule (over 8 KB)
+# blocks exactly what the app itself refuses (web.MAX_BODY_BYTES).
+FREE_TEXT_RULES = ("CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY")
+# Clients that send no User-Agent (scripts, some HTTP libraries) are clients still.
+COUNTED_RULES = (*FREE_TEXT_RULES, "NoUserAgent_HEADER")
+# Requests per client IP in any 5 minutes before the rate rule blocks: 20 a second, well
+# above a person's use and under the stage's throttle, which is shared by every client.
+RATE_LIMIT = 6000
+
+
+def _managed_rule(name: str, group: str, priority: int, counted: tuple[str, ...] = ()) -> dict[str, Any]:
+    statement: dict[str, Any] = {"VendorName": "AWS", "Name": group}
+    if counted:
+        statement["RuleActionOverrides"] = [{"Name": rule, "ActionToUse": {"Count": {}}} for rule in counted]
+    return {
+        "Name": name,
+        "Priority": priority,
+        "OverrideAction": {"None": {}},
+        "Statement": {"ManagedRuleGroupStatement": statement},
+        "VisibilityConfig": _visibility(name),
+    }
+
+
+def _visibility(name: str) -> dict[str, Any]:
+    return {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": name}
+
+
+# The log group as WAF names a destination: its ARN without GetAtt's trailing ":*".
+_WAF_LOG_GROUP_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${WebACLLogs}"
+
+
+def _firewall(stage: str, retention: int) -> dict[str, Any]:
+    """A regional web ACL on the REST stage (API Gateway takes regional ACLs, even for an
+    edge-optimized API): AWS's common and known-bad-inputs rule groups, a rate rule per
+    client IP, and its logs, kept as long as the stage's other logs."""
+    return {
+        "Resources": {
+            "WebACL": {
+                "Type": "AWS::WAFv2::WebACL",
+                "Properties": {
+                    "Name": f"todo-api-{stage}",
+                    "Scope": "REGIONAL",
+                    "DefaultAction": {"Allow": {}},
+                    "VisibilityConfig": _visibility(f"todo-api-{stage}"),
+                    "Rules": [
+                        {
+                            "Name": "RatePerClientIp",
+                            "Priority": 0,
+                            "Action": {"Block": {}},
+                            "Statement": {
+                                "RateBasedStatement": {"Limit": RATE_LIMIT, "AggregateKeyType": "IP"}
+                            },
+                            "VisibilityConfig": _visibility("RatePerClientIp"),
+                        },
+                        _managed_rule("KnownBadInputs", "AWSManagedRulesKnownBadInputsRuleSet", 1),
+                        _managed_rule("Common", "AWSManagedRulesCommonRuleSet", 2, COUNTED_RULES),
+                    ],
+                },
+            },
+            "WebACLAssociation": {
+                "Type": "AWS::WAFv2::WebACLAssociation",
+                "Properties": {
+                    "ResourceArn": {
+                        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${RestAPI}"
+                        "/stages/${RestAPI.Stage}"
+                    },
+                    "WebACLArn": {"Fn::GetAtt": ["WebACL", "Arn"]},
+                },
+            },
+            # WAF's logs go to a log group whose name starts with aws-waf-logs- (its rule).
+            "WebACLLogs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {
+                    "LogGroupName": f"aws-waf-logs-todo-api-{stage}",
+                    "RetentionInDays": retention,
+                },
+            },
+            "WebACLLogging": {
+                "Type": "AWS::WAFv2::LoggingConfiguration",
+                "Properties": {
+                    "ResourceArn": {"Fn::GetAtt": ["WebACL", "Arn"]},
+                    "LogDestinationConfigs": [{"Fn::Sub": _WAF_LOG_GROUP_ARN}],
+                    # Never the token: the Authorization header is redacted in the logs.
+                    "RedactedFields": [{"SingleHeader": {"Name": "authorization"}}],
+                },
             },
         }
     }
