@@ -111,6 +111,9 @@ _REF_AND_ATTRIBUTES: dict[str, tuple[str, dict[str, str]]] = {
         {"ApiId": "{id}", "ApiEndpoint": "https://{id}.execute-api.{region}.amazonaws.com"},
     ),
     "AWS::ApiGatewayV2::Stage": ("{name}", {}),
+    "AWS::ApiGateway::UsagePlan": ("{id}", {"Id": "{id}"}),
+    "AWS::ApiGateway::ApiKey": ("{id}", {"APIKeyId": "{id}"}),
+    "AWS::ApiGateway::UsagePlanKey": ("{id}", {"Id": "{id}"}),
     "AWS::WAFv2::WebACL": (
         "{name}|{id}|REGIONAL",
         {"Arn": "arn:aws:wafv2:{region}:{account}:regional/webacl/{name}/{id}", "Id": "{id}"},

@@ -67,6 +67,9 @@ LEFT_OUT = {
     "AWS::Lambda::EventInvokeConfig": "moto's CloudFormation has no Lambda event-invoke configs",
     "AWS::ApiGatewayV2::Api": "moto's CloudFormation has no API Gateway v2 (HTTP APIs)",
     "AWS::ApiGatewayV2::Stage": "moto's CloudFormation has no API Gateway v2 (HTTP APIs)",
+    "AWS::ApiGateway::UsagePlan": "moto's CloudFormation has no API Gateway usage plans",
+    "AWS::ApiGateway::ApiKey": "moto's CloudFormation has no API Gateway API keys",
+    "AWS::ApiGateway::UsagePlanKey": "moto's CloudFormation has no API Gateway usage plans",
     "AWS::WAFv2::WebACL": "moto's CloudFormation has no WAF",
     "AWS::WAFv2::WebACLAssociation": "moto's CloudFormation has no WAF",
     "AWS::WAFv2::LoggingConfiguration": "moto's CloudFormation has no WAF",
@@ -181,6 +184,7 @@ def check(stack: Stack) -> list[str]:
     problems += _rules_may_reach_their_dead_letter_queues(stack)
     problems += _snapstart_where_lambda_offers_it(stack)
     problems += _firewall_where_waf_takes_it(stack)
+    problems += _usage_plans_on_stages(stack)
     return problems
 
 
@@ -283,11 +287,7 @@ def _firewall_where_waf_takes_it(stack: Stack) -> list[str]:
     a log group whose name starts with `aws-waf-logs-`."""
     created = stack.created()
     problems = []
-    stages = {
-        (stack.ref(str(r["Properties"]["RestApiId"]["Ref"])), stack.resolve(r["Properties"]["StageName"]))
-        for r in created.values()
-        if r["Type"] == "AWS::ApiGateway::Stage" and isinstance(r["Properties"].get("RestApiId"), dict)
-    }
+    stages = _rest_stages(stack)
     for logical, resource in created.items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::WAFv2::WebACL" and properties.get("Scope") != "REGIONAL":
@@ -302,6 +302,38 @@ def _firewall_where_waf_takes_it(stack: Stack) -> list[str]:
                 name = str(destination).split(":log-group:", 1)[-1]
                 if not name.startswith("aws-waf-logs-") or name.endswith(":*"):
                     problems.append(f"{logical}: WAF cannot log to {destination}")
+    return problems
+
+
+def _rest_stages(stack: Stack) -> set[tuple[str, str]]:
+    """(REST API id, stage name) of every stage the stack creates."""
+    return {
+        (str(stack.resolve(r["Properties"]["RestApiId"])), str(stack.resolve(r["Properties"]["StageName"])))
+        for r in stack.created().values()
+        if r["Type"] == "AWS::ApiGateway::Stage"
+    }
+
+
+def _usage_plans_on_stages(stack: Stack) -> list[str]:
+    """API Gateway refuses a usage plan on a stage that does not exist ("Invalid stage
+    identifier"): each of its API stages must be one the stack creates, and each key of a
+    plan an API key of the stack."""
+    stages = _rest_stages(stack)
+    created = stack.created()
+    problems = []
+    for logical, resource in created.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::ApiGateway::UsagePlan":
+            for api_stage in stack.resolve(properties.get("ApiStages", [])):
+                if (str(api_stage["ApiId"]), str(api_stage["Stage"])) not in stages:
+                    problems.append(
+                        f"{logical}: {api_stage['ApiId']}/{api_stage['Stage']} is no stage of this stack"
+                    )
+        if resource["Type"] == "AWS::ApiGateway::UsagePlanKey":
+            key = properties.get("KeyId")
+            target = key.get("Ref") if isinstance(key, dict) else None
+            if created.get(str(target), {}).get("Type") != "AWS::ApiGateway::ApiKey":
+                problems.append(f"{logical}: its key is not an API key of this stack")
     return problems
 
 
