@@ -87,6 +87,7 @@ PRICES: dict[str, Any] = {
         "logs_stored_gb_month": 0.03,
         "custom_metric_month": 0.3,
         "alarm_metric_month": 0.1,
+        "dashboard_month": 3.0,
     },
     "xray": {
         "traces_recorded_per_million": 5.0,
@@ -155,6 +156,10 @@ def test_options_add_their_lines() -> None:
     assert lines["X-Ray"] == pytest.approx((month + 0.05 * (1e7 - month)) * 5 / 1e6)
     assert lines["WAF"] == pytest.approx(5 + 3 + 10 * 0.6)
     assert lines["Cognito"] == pytest.approx(15.0)
+    with_dashboard = cost.monthly(CONFIG._replace(dashboards=1), profile, MEASURED, PRICES)
+    assert with_dashboard["CloudWatch metrics and alarms"] == pytest.approx(
+        cost.monthly(CONFIG, profile, MEASURED, PRICES)["CloudWatch metrics and alarms"] + 3.0
+    )
     gb = 1769 / 1024
     assert lines["Lambda provisioned concurrency"] == pytest.approx(2 * gb * month * 1e-6)
     assert lines["Lambda SnapStart"] == pytest.approx(gb * month * 1e-6 + 1e5 * gb * 1e-4)
@@ -192,6 +197,7 @@ def test_the_configuration_is_read_from_the_packaged_template(packaged: Callable
     alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert config.alarm_metrics >= len(alarms) > 0
     assert config.access_log_bytes > 50
+    assert config.dashboards == 1
     http = cost.configuration(json.loads((packaged("dev", api="http") / "sam.json").read_text()))
     assert http._replace(api="rest", access_log_bytes=0) == config._replace(access_log_bytes=0)
     assert http.api == "http"

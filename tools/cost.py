@@ -160,6 +160,7 @@ class Configuration(NamedTuple):
     waf_rules: int | None  # None: no web ACL
     alarm_metrics: int
     access_log_bytes: int
+    dashboards: int = 0
 
 
 def _access_log_bytes(log_format: str) -> int:
@@ -202,6 +203,7 @@ def configuration(template: Mapping[str, Any], name: str = "as packaged") -> Con
         waf_rules=len(acls[0]["Properties"]["Rules"]) if acls else None,
         alarm_metrics=alarm_metrics,
         access_log_bytes=_access_log_bytes(log_format.get("Format", "")) if log_format else 0,
+        dashboards=sum(r["Type"] == "AWS::CloudWatch::Dashboard" for r in resources.values()),
     )
 
 
@@ -325,6 +327,8 @@ def monthly(
     lines["CloudWatch metrics and alarms"] = (
         metrics * watch["custom_metric_month"] + config.alarm_metrics * watch["alarm_metric_month"]
     )
+    if config.dashboards:  # (an account's first three are free: not applied, as no free tier is)
+        lines["CloudWatch metrics and alarms"] += config.dashboards * watch["dashboard_month"]
     if config.tracing:
         sampling = prices["xray"]["default_sampling"]
         reservoir = min(requests, sampling["reservoir_per_second"] * SECONDS_A_MONTH)

@@ -10,7 +10,8 @@ and its invoke permission go; an AWS::Serverless::HttpApi comes, with
   only that client's tokens pass (the REST authorizer trusts any client of the pool);
 - CORS from the app's own CORSConfig (the gateway answers preflights itself), access
   logs, stage-wide throttling as on the REST stage;
-- the 5xx-rate alarm on the HTTP API's own metric (`5xx`, by ApiId and Stage).
+- the 5xx-rate alarm and the dashboard on the HTTP API's own metrics (`5xx`... by ApiId
+  and Stage).
 
 What an HTTP API does not have, so nor does this: custom gateway responses (its own
 401, 404 and 429 bodies are `{"message": ...}`, not the app's error shape), X-Ray on the
@@ -23,6 +24,7 @@ import copy
 import json
 from typing import Any
 
+from tools import dashboard
 from tools.template import THROTTLING, TRUSTED_POOL_ARN
 
 API = "HttpAPI"
@@ -89,7 +91,7 @@ def _events() -> dict[str, Any]:
     return events
 
 
-def to_http_api(template: dict[str, Any]) -> dict[str, Any]:
+def to_http_api(template: dict[str, Any], stage: str) -> dict[str, Any]:
     """`template` (Chalice's packaged SAM, resources merged) with an HTTP API for its REST API."""
     out = copy.deepcopy(template)
     resources = out["Resources"]
@@ -121,6 +123,7 @@ def to_http_api(template: dict[str, Any]) -> dict[str, Any]:
         },
     }
     resources["APIHandler"]["Properties"]["Events"] = _events()
+    resources["Dashboard"] = dashboard.resource(stage, api="http")
     alarm = resources["Api5xxRate"]["Properties"]
     alarm["MetricName"] = "5xx"
     alarm["Dimensions"] = [{"Name": "ApiId", "Value": {"Ref": API}}, {"Name": "Stage", "Value": STAGE}]

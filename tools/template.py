@@ -11,7 +11,8 @@ production stack needs around them, in one place and from the project's own sour
 - log groups with a retention period, API access logs, X-Ray on the API stage;
 - gateway responses in the app's error vocabulary (status, Code, Message) with CORS;
 - alarms (API 5xx rate over 1%, Lambda errors and throttles, the purge job's failures
-  and backlog) and an on-failure queue for the job's asynchronous invocations;
+  and backlog), a dashboard (tools/dashboard.py) and an on-failure queue for the job's
+  asynchronous invocations;
 - checkov's accepted findings, each with its reason, as resource Metadata.
 
 Chalice's merge replaces lists and merges mappings, so what is written here wins.
@@ -29,7 +30,7 @@ from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from chalicelib.web import HSTS, SECURITY_HEADERS
-from tools import stages
+from tools import dashboard, stages
 
 
 def table_properties(name: str) -> dict[str, Any]:
@@ -415,6 +416,7 @@ def _observability(stage: str, retention: int) -> dict[str, Any]:
             0,
         ),
     }
+    resources["Dashboard"] = dashboard.resource(stage)
     for logical, name in FUNCTIONS.items():
         resources[logical] = {"Properties": {"FunctionName": function_name(stage, name)}}
         resources[f"{logical}Logs"] = {
