@@ -26,7 +26,7 @@ from chalice.app import (
     Response,
 )
 
-from chalicelib import cleanup, telemetry, todos, web
+from chalicelib import cleanup, telemetry, todos, tracing, web
 from chalicelib.auth import TokenVerifier, fetch_jwks, user_pool
 from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable
 from chalicelib.store import TodoStore
@@ -82,12 +82,17 @@ def dynamodb_client() -> DynamoDBClient:
 
     Straight from botocore: `import boto3` also imports s3transfer and multiprocessing,
     which cost a cold start more than everything else here (see BENCHMARKS.md). The local
-    stage names an emulator on loopback (`make backend`), which takes any credentials.
+    stage names an emulator on loopback (`make backend`), which takes any credentials. In
+    Lambda (where the X-Ray daemon's address is set) each call becomes a subsegment of the
+    invocation's trace when it is sampled (chalicelib/tracing.py).
     """
     session = aws_session()
     backend = local_backend()
     if backend is None:
         client = session.create_client("dynamodb", config=DYNAMODB_CONFIG)
+        daemon = os.environ.get("AWS_XRAY_DAEMON_ADDRESS")  # Lambda's X-Ray daemon, traced or not
+        if daemon:
+            tracing.Tracer(daemon, client.meta.region_name).register(client.meta.events)
     else:
         client = session.create_client(
             "dynamodb",

@@ -51,7 +51,13 @@ def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
         "AWS_LAMBDA_FUNCTION_NAME": "todo-api-dev",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_XRAY_DAEMON_ADDRESS",
+        "_X_AMZN_TRACE_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     for factory in FACTORIES:
         factory.cache_clear()

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -383,32 +384,67 @@ def run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str,
     return measured
 
 
+@contextmanager
+def xray_daemon() -> Iterator[dict[str, str]]:
+    """A UDP sink on loopback standing in for Lambda's X-Ray daemon, drained as it fills:
+    yields the environment of a sampled invocation whose subsegments go to it."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(0.2)
+    running = threading.Event()
+    running.set()
+
+    def drain() -> None:
+        while running.is_set():
+            with contextlib.suppress(TimeoutError):
+                sink.recv(65536)
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    try:
+        yield {
+            "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{sink.getsockname()[1]}",
+            "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        }
+    finally:
+        running.clear()
+        thread.join()
+        sink.close()
+
+
 def measure_processes(rounds: int, warm: int, peers: bool = False) -> dict[str, dict[str, float]]:
-    with tempfile.TemporaryDirectory() as tmp, canned_dynamodb() as endpoint:
+    with tempfile.TemporaryDirectory() as tmp, canned_dynamodb() as endpoint, xray_daemon() as traced:
         variants = _variants(Path(tmp), peers)
+        # The API again, its DynamoDB calls sent as X-Ray subsegments of a sampled invocation.
+        variants["api-traced"] = {**variants["api"], "env": traced}
         cold: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
         warm_runs: list[dict[str, Any]] = []
+        traced_runs: list[dict[str, Any]] = []
         in_warm = {
             "bare": "bare_api",
             **{name: f"peer_{_module(name)}" for name in PEERS if name in variants},
         }
         for _ in range(rounds):
-            order = [*variants, "warm"]
+            order = [*variants, "warm", "warm-traced"]
             random.shuffle(order)  # interleaved, in a new order each round
             for name in order:
-                if name == "warm":
+                if name.startswith("warm"):
                     extra = {
                         "BENCH_BARE": str(variants["bare"]["task"]),
                         "BENCH_WARM": str(warm),
                         "BENCH_EVENT": json.dumps(EVENT),
-                        "BENCH_HANDLERS": json.dumps(in_warm),
+                        "BENCH_HANDLERS": json.dumps(in_warm if name == "warm" else {"bare": "bare_api"}),
+                        **({} if name == "warm" else traced),
                     }
-                    warm_runs.append(run_child(CHILD_WARM, variants["api"]["task"], endpoint, **extra))
+                    runs = warm_runs if name == "warm" else traced_runs
+                    runs.append(run_child(CHILD_WARM, variants["api"]["task"], endpoint, **extra))
                     continue
                 variant = variants[name]
                 script = CHILD_COLD.format(import_handler=variant["import"])
                 event = json.dumps(variant["event"])
-                cold[name].append(run_child(script, variant["task"], endpoint, BENCH_EVENT=event))
+                cold[name].append(
+                    run_child(script, variant["task"], endpoint, BENCH_EVENT=event, **variant.get("env", {}))
+                )
         for name in ("api", "api-source", *PEERS):
             response = cold[name][0]["response"] if name in cold else {"statusCode": 200}
             if response["statusCode"] != 200:
@@ -427,6 +463,8 @@ def measure_processes(rounds: int, warm: int, peers: bool = False) -> dict[str, 
         ratios = [r["cold_ms"] / b["cold_ms"] for r, b in zip(runs, cold[base], strict=True)]
         summary[name]["cold_ratio"] = statistics.median(ratios)
         summary[name]["cold_q1"], _, summary[name]["cold_q3"] = statistics.quantiles(ratios, n=4)
+    summary["api-traced"]["warm_us"] = statistics.median(r["api"] for r in traced_runs)
+    summary["api-traced"]["warm_ratio"] = statistics.median(r["api"] / r["bare"] for r in traced_runs)
     for name in ("api", *in_warm):
         summary[name]["warm_us"] = statistics.median(r[name] for r in warm_runs)
         summary[name]["warm_ratio"] = statistics.median(r[name] / r["bare"] for r in warm_runs)
@@ -570,6 +608,8 @@ def report(
         f"| cold start, purge job vs bare boto3 job (16 queries) | {cold_ratio('job')} | |",
         f"| warm CPU per request, API vs bare (one process, in turn) | **{warm:.2f}x** "
         f"| <= {TARGETS['warm']:.2f}x |",
+        "| cold start and warm CPU, API with X-Ray subsegments (sampled) vs bare "
+        f"| {cold_ratio('api-traced')}, {processes['api-traced']['warm_ratio']:.2f}x | |",
         f"| deployment.zip (`make package`) | **{sizes['zip'] / 1024:.1f} KB** | <= {TARGETS['zip_kb']} KB |",
         f"| deployment.zip as Chalice ships it | {sizes['zip-as-chalice-ships'] / 1024:.1f} KB | |",
         f"| peak memory of a cold API process (bare) | {processes['api']['maxrss_mb']:.1f} MB "
