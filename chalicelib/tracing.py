@@ -26,6 +26,10 @@ from typing import Any
 
 HEADER = b'{"format": "json", "version": 1}\n'
 _socket: socket.socket | None = None  # one per process, made on the first send
+# DynamoDB's answers that mean "slow down" (the SDKs mark them throttle, not fault).
+_THROTTLES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
 
 
 def _trace(header: str | None) -> tuple[str, str] | None:
@@ -67,7 +71,7 @@ def subsegment(
         document["aws"]["table_name"] = table
     if status is not None:
         document["http"] = {"response": {"status": status}}
-    if error_code == "ProvisionedThroughputExceededException" or status == 429:
+    if error_code in _THROTTLES or status == 429:
         document["throttle"] = document["error"] = True
     elif status is None or status >= 500:
         document["fault"] = True
