@@ -120,3 +120,13 @@ def test_the_stack_with_plans_passes_the_scanners(with_plans: dict[str, Any], tm
     assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
     skipped, justified = skipped_and_justified(report, template)
     assert skipped == justified
+
+
+def test_an_http_api_with_usage_plans_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    project = copy_project(tmp_path / "project")
+    config = stages.document(project)
+    config["stages"]["dev"]["usage_plans"] = PLANS
+    stages.write_json(stages.config_path(project), config)
+    with pytest.raises(SystemExit, match="no usage plans"):
+        package("dev", tmp_path / "out", bytecode=False, root=project, api="http")

@@ -97,6 +97,8 @@ def to_http_api(template: dict[str, Any], stage: str) -> dict[str, Any]:
     resources = out["Resources"]
     if "WebACL" in resources:
         raise SystemExit("WAF protects REST API stages only: set the stage's waf to false for an HTTP API")
+    if any(r.get("Type") == "AWS::ApiGateway::UsagePlan" for r in resources.values()):
+        raise SystemExit("an HTTP API has no usage plans or API keys: remove the stage's usage_plans for it")
     rest = resources.pop("RestAPI")
     resources.pop("APIHandlerInvokePermission")
     if "Metadata" in rest:
