@@ -282,3 +282,18 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         assert set(json.loads(answer["body"])) == {"Code", "Message"}
     assert json.loads(answers[7]["body"])["Code"] == "Unauthenticated"  # an access token: not an ID token
     assert client.scan(TableName="todo-api-dev")["Items"] == []  # the last clear deleted the second
+
+
+def test_the_rules_refuse_a_permission_whose_source_arn_misses_its_route(template: dict[str, Any]) -> None:
+    # API Gateway invokes with arn:aws:execute-api:REGION:ACCOUNT:API/$default/GET/todos/<id>:
+    # a permission scoped to another path (here, the parameter's name taken literally) is a 500.
+    with _offline_aws("us-east-1"):
+        plain = transform(template, "s3://bucket/deployment.zip", "us-east-1")
+    permission = plain["Resources"]["APIHandlerHttpTodosTodoIdGetPermission"]["Properties"]
+    permission["SourceArn"] = {
+        "Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpAPI}/*/GET/todos/{todo_id}"
+    }
+    problems = check(Stack(plain, "todo-api-dev"))
+    assert problems == [
+        "HttpAPI: GET /todos/{todo_id} integrates todo-api-dev without permission to invoke it"
+    ]

@@ -215,6 +215,8 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
         if resource["Type"] not in ("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api"):
             continue
         api_id = stack.ref(logical)
+        # The stage in the source ARN: a REST API's own stages; an HTTP API's $default.
+        stage_names = {name for api, name in _rest_stages(stack) if api == api_id} or {"$default"}
         paths = stack.resolve(resource["Properties"].get("Body", {})).get("paths", {})
         for path, operations in paths.items():
             for method, operation in operations.items():
@@ -224,9 +226,13 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
                         continue
                     concrete = re.sub(r"\{[^}]+\}", "x", path)
                     account = f"{stack.region}:{stack.account}"
-                    source = f"arn:aws:execute-api:{account}:{api_id}/stage/{method.upper()}{concrete}"
+                    sources = [
+                        f"arn:aws:execute-api:{account}:{api_id}/{stage}/{method.upper()}{concrete}"
+                        for stage in stage_names
+                    ]
                     if not any(
-                        arn == target and _glob_matches(pattern, source) for arn, pattern in permissions
+                        arn == target and all(_glob_matches(pattern, source) for source in sources)
+                        for arn, pattern in permissions
                     ):
                         qualified_name = target.split(":", 6)[6]  # name, or name:alias
                         problems.append(
