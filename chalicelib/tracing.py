@@ -107,29 +107,30 @@ class Tracer:
             context["xray"] = (trace, model.name, time.time())
 
     def _after(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
-        if "xray" not in context:
-            return
-        trace, operation, started = context.pop("xray")
         metadata = parsed.get("ResponseMetadata", {})
-        self._send(
-            subsegment(
-                trace=trace,
-                operation=operation,
-                table=context.get("xray_table"),
-                region=self._region,
-                started=started,
-                ended=time.time(),
-                status=getattr(http_response, "status_code", None),
-                request_id=metadata.get("RequestId"),
-                retries=int(metadata.get("RetryAttempts", 0)),
-                error_code=parsed.get("Error", {}).get("Code"),
-            )
+        self._finish(
+            context,
+            status=getattr(http_response, "status_code", None),
+            request_id=metadata.get("RequestId"),
+            retries=int(metadata.get("RetryAttempts", 0)),
+            error_code=parsed.get("Error", {}).get("Code"),
         )
 
     def _failed(self, context: Any, **_: Any) -> None:
         """A call that got no response at all (the connection failed): a fault."""
+        self._finish(context, status=None, request_id=None, retries=0, error_code=None)
+
+    def _finish(
+        self,
+        context: Any,
+        *,
+        status: int | None,
+        request_id: str | None,
+        retries: int,
+        error_code: str | None,
+    ) -> None:
         if "xray" not in context:
-            return
+            return  # not sampled
         trace, operation, started = context.pop("xray")
         self._send(
             subsegment(
@@ -139,9 +140,10 @@ class Tracer:
                 region=self._region,
                 started=started,
                 ended=time.time(),
-                status=None,
-                request_id=None,
-                retries=0,
+                status=status,
+                request_id=request_id,
+                retries=retries,
+                error_code=error_code,
             )
         )
 
