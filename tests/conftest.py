@@ -7,6 +7,7 @@ spend seconds importing them before a worker starts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,19 @@ from chalice.local import LambdaContext
 import app as todo_app
 from chalicelib.schema import TABLE_DEFINITION
 from chalicelib.store import TodoStore
-from tests.support import CONFIG, HOST, ROOT, STAGE, TABLE, record_calls, sub_of, unsigned_token
+from tests.support import (
+    CONFIG,
+    HOST,
+    ROOT,
+    SCANNED,
+    STAGE,
+    TABLE,
+    copy_project,
+    record_calls,
+    sub_of,
+    unsigned_token,
+)
+from tools import stages
 from tools.events import scheduled_event
 from tools.package import package
 
@@ -159,18 +172,47 @@ def inject(dynamodb: Any, backoffs: list[float]) -> Iterator[Callable[[str, Any,
 
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """packaged(stage, api=None): `make package`'s output for the stage (bytecode and all;
-    `api="http"`: as `make package API=http`), built on first use in each test process.
-    Read it only: every test is handed the same directory; mark a module
-    xdist_group(PACKAGED) so that one worker builds for all of them."""
-    built: dict[tuple[str, str | None], Path] = {}
+    """packaged(stage, api=None, **settings): `make package`'s output for the stage (bytecode
+    and all; `api="http"`: as `make package API=http`; `settings`: set in the stage's config,
+    of a copy of the project), built on first use in each test process. Read it only: every
+    test is handed the same directory."""
+    built: dict[tuple[str, str | None, str], Path] = {}
 
-    def build(stage: str, api: str | None = None) -> Path:
-        if (stage, api) not in built:
-            built[stage, api] = package(stage, tmp_path_factory.mktemp(f"package-{stage}-{api}"), api=api)
-        return built[stage, api]
+    def build(stage: str, api: str | None = None, **settings: Any) -> Path:
+        key = (stage, api, json.dumps(settings, sort_keys=True))
+        if key not in built:
+            work = tmp_path_factory.mktemp(f"package-{stage}-{api}")
+            root = ROOT
+            if settings:
+                (work / "project").mkdir()
+                root = copy_project(work / "project")
+                config = stages.document(root)
+                config["stages"][stage].update(settings)
+                stages.write_json(stages.config_path(root), config)
+            built[key] = package(stage, work / "out", api=api, root=root)
+        return built[key]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def scanned(packaged: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Any]:
+    """scanned(variant): checkov's report on a packaged variant (support.SCANNED), all of
+    them from one checkov run (its start-up is most of its time)."""
+    from tests.scanners import checkov_reports
+
+    reports: dict[str, Any] = {}
+
+    def report(variant: str) -> Any:
+        if not reports:
+            templates = {
+                name: packaged(stage, api, **settings) / "sam.json"
+                for name, (stage, api, settings) in SCANNED.items()
+            }
+            reports.update(checkov_reports(templates, tmp_path_factory.mktemp("checkov")))
+        return reports[variant]
+
+    return report
 
 
 @pytest.fixture

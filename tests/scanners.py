@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +24,30 @@ def cfn_lint(template: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def checkov(template: Path) -> dict[str, Any]:
-    """checkov's JSON report on `template`."""
+def checkov_reports(templates: Mapping[str, Path], workdir: Path) -> dict[str, dict[str, Any]]:
+    """checkov's JSON report on each of `templates`, from one run over all of them."""
     command = os.environ.get("CHECKOV", str(ROOT / ".venv-checkov" / "bin" / "checkov"))
     assert Path(command).exists(), "checkov is missing: `make test` builds .venv-checkov"
+    for name, template in templates.items():
+        shutil.copy(template, workdir / f"{name}.json")
     result = subprocess.run(
-        [command, "--file", str(template), "--framework", "cloudformation", "--skip-download",
+        [command, "--directory", str(workdir), "--framework", "cloudformation", "--skip-download",
          "--output", "json"],
-        capture_output=True, text=True, timeout=600, check=False, cwd=template.parent,
+        capture_output=True, text=True, timeout=600, check=False, cwd=workdir,
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )  # fmt: skip
     report: dict[str, Any] = json.loads(result.stdout)
-    return report
+    kinds = ("passed_checks", "failed_checks", "skipped_checks")
+    reports: dict[str, dict[str, Any]] = {
+        name: {"results": {kind: [] for kind in kinds}} for name in templates
+    }
+    for kind in kinds:
+        for check in report["results"].get(kind, []):
+            reports[Path(check["file_path"]).stem]["results"][kind].append(check)
+    for each in reports.values():
+        counts = {kind.split("_")[0]: len(each["results"][kind]) for kind in kinds}
+        each["summary"] = {**counts, "parsing_errors": report["summary"]["parsing_errors"]}
+    return reports
 
 
 def skipped_and_justified(report: dict[str, Any], template: Path) -> tuple[set[Any], set[Any]]:

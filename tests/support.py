@@ -25,7 +25,6 @@ CONFIG = stages.document()
 TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
 HOST = "api.example.test"
 # The xdist group of the tests that read the packaged stack (the `packaged` fixture).
-PACKAGED = "packaged"
 SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 
 
@@ -101,6 +100,20 @@ def lambda_env(backend: str) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": "todo-api-dev",  # set by Lambda: the gateway verified the token
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+# Client applications with usage plans, as a stage may configure them (tests/test_usage_plans.py).
+USAGE_PLANS = {
+    "web": {"rate": 20, "burst": 40, "quota": 100000, "period": "DAY"},
+    "partner": {"rate": 5, "burst": 10, "quota": 1000000, "period": "MONTH"},
+}
+# The packaged variants checkov scans (conftest `scanned`): (stage, api, stage settings).
+SCANNED: dict[str, tuple[str, str | None, dict[str, Any]]] = {
+    "dev": ("dev", None, {}),
+    "prod": ("prod", None, {}),
+    "dev-http": ("dev", "http", {}),
+    "dev-plans": ("dev", None, {"usage_plans": USAGE_PLANS}),
+}
 
 
 def copy_project(into: Path) -> Path:

@@ -21,12 +21,12 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy import models
 from chalice.deploy.appgraph import ApplicationGraphBuilder
 
-from tests.support import PACKAGED, ROOT
+from tests.support import ROOT
 from tools import aws_rules, policies
 from tools.aws_rules import Function, Stack, allows, function_problems
 from tools.rehearse import LEFT_OUT, _offline_aws, check, rehearse, transform
 
-pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
+pytestmark = pytest.mark.no_moto
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import PACKAGED, copy_project
+from tests.support import copy_project
 from tools import stages
 from tools.aws_rules import Stack
 from tools.package import package
 from tools.rehearse import _offline_aws, check, transform
 from tools.template import ALIAS, merge_template
 
-pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
+pytestmark = pytest.mark.no_moto
 ALIAS_ID = f"APIHandlerAlias{ALIAS}"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import PACKAGED, ROOT
+from tests.support import ROOT
 from tools import cost, stages, tune
 
 # DynamoDB developer guide, "Item sizes and formats": a string is its UTF-8 bytes; a
@@ -183,7 +183,6 @@ def test_the_break_even_is_where_lambda_and_the_gateway_cost_what_the_container_
     )
 
 
-@pytest.mark.xdist_group(PACKAGED)
 def test_the_configuration_is_read_from_the_packaged_template(packaged: Callable[..., Path]) -> None:
     template = json.loads((packaged("dev") / "sam.json").read_text())
     config = cost.configuration(template)
@@ -204,7 +203,6 @@ def test_the_configuration_is_read_from_the_packaged_template(packaged: Callable
 
 
 @pytest.mark.server
-@pytest.mark.xdist_group(PACKAGED)
 def test_make_cost_prints_every_profile_and_draws_its_chart(
     packaged: Callable[[str], Path], tmp_path: Path
 ) -> None:

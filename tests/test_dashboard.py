@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from chalicelib import telemetry
-from tests.support import PACKAGED
 from tools.aws_rules import Stack
 from tools.dashboard import client_error_statuses
 from tools.rehearse import _offline_aws, transform
 
-pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
+pytestmark = pytest.mark.no_moto
 Packaged = Callable[..., Path]
 
 # The metrics AWS publishes that the dashboard may use (CloudWatch metrics of API Gateway

@@ -21,7 +21,7 @@ import pytest
 
 from chalicelib.schema import TABLE_DEFINITION
 from tests.servers import aws_env, emulator_client, make_env, moto_server
-from tests.support import PACKAGED, ROOT, copy_project
+from tests.support import ROOT, copy_project
 from tools import stages
 from tools.bootstrap import bootstrap, ensure_table
 from tools.deploy import configure, main
@@ -113,7 +113,6 @@ def as_declared(properties: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.xdist_group(PACKAGED)
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_the_bootstrapped_table_is_the_packaged_table(
     session: Any, packaged: Callable[[str], Path], stage: str

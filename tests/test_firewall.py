@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 
 from chalicelib.web import MAX_BODY_BYTES
-from tests.scanners import checkov, skipped_and_justified
-from tests.support import PACKAGED, copy_project
+from tests.scanners import skipped_and_justified
+from tests.support import copy_project
 from tools import cost, stages
 from tools.aws_rules import Stack
 from tools.package import package
 from tools.rehearse import _offline_aws, check, transform
 from tools.template import COUNTED_RULES, FREE_TEXT_RULES
 
-pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
+pytestmark = pytest.mark.no_moto
 Packaged = Callable[..., Path]
 # AWS Managed Rules, core rule set: SizeRestrictions_BODY "inspects for request bodies that
 # are over 8 KB (8,192 bytes)".
@@ -107,8 +107,10 @@ def test_the_rules_refuse_what_waf_refuses(
     assert any(complaint in problem for problem in problems), problems
 
 
-def test_checkov_passes_the_prod_stack_without_a_waf_skip(packaged: Packaged) -> None:
-    report = checkov(packaged("prod") / "sam.json")
+def test_checkov_passes_the_prod_stack_without_a_waf_skip(
+    packaged: Packaged, scanned: Callable[[str], Any]
+) -> None:
+    report = scanned("prod")
     assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
     passed = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["passed_checks"]}
     assert ("CKV_AWS_192", "WebACL") in passed  # the Log4j rule (known bad inputs)

@@ -19,10 +19,10 @@ import jsonschema
 import pytest
 
 from chalicelib import errors
-from tests.support import PACKAGED, ROOT, SPEC, resolve
+from tests.support import ROOT, SPEC, resolve
 from tools.rehearse import _offline_aws, transform
 
-pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
+pytestmark = pytest.mark.no_moto
 
 # API Gateway's response types and their default statuses (API Gateway Developer Guide,
 # "Gateway response types for API Gateway").

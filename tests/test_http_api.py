@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.scanners import cfn_lint, checkov, skipped_and_justified
-from tests.support import PACKAGED, ROOT, lambda_env, unpack
+from tests.scanners import cfn_lint, skipped_and_justified
+from tests.support import ROOT, lambda_env, unpack
 from tools import stages
 from tools.aws_rules import Stack
 from tools.http_api import STAGE
 from tools.rehearse import _offline_aws, check, transform
 
-pytestmark = pytest.mark.xdist_group(PACKAGED)
 Packaged = Callable[..., Path]
 
 
@@ -127,10 +126,10 @@ def test_cors_logs_throttling_and_alarms_as_on_the_rest_stage(
     assert roles == {k: r for k, r in rest.items() if r["Type"] == "AWS::IAM::Role"}
 
 
-def test_cfn_lint_and_checkov_pass_as_for_the_rest_stack(built: Path) -> None:
+def test_cfn_lint_and_checkov_pass_as_for_the_rest_stack(built: Path, scanned: Callable[[str], Any]) -> None:
     lint = cfn_lint(built / "sam.json")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    report = checkov(built / "sam.json")
+    report = scanned("dev-http")
     assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
     skipped, justified = skipped_and_justified(report, built / "sam.json")
     assert skipped == justified

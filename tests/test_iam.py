@@ -19,10 +19,8 @@ import pytest
 
 from chalicelib import todos
 from chalicelib.store import TodoStore
-from tests.support import PACKAGED, ROOT, STAGE, TABLE
+from tests.support import ROOT, STAGE, TABLE
 from tools import stages
-
-pytestmark = pytest.mark.xdist_group(PACKAGED)
 
 Auth = Callable[..., dict[str, str]]
 Grant = tuple[str, str]  # (action, resource relative to the table: "" or "/index/NAME")

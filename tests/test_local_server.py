@@ -28,7 +28,7 @@ from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
 from tools.template import gateway_responses
 
 # One worker takes the module, so that one `make run` serves all of it.
-pytestmark = [pytest.mark.server, pytest.mark.no_moto, pytest.mark.xdist_group("make-run")]
+pytestmark = [pytest.mark.server, pytest.mark.no_moto]
 
 POOL_KEY = RsaKey.from_jwk(load_resource("cognitoidp/resources/jwks-private.json"))
 

@@ -15,11 +15,9 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy import models
 from chalice.deploy.appgraph import ApplicationGraphBuilder
 
-from tests.support import PACKAGED, ROOT, lambda_env, unpack
+from tests.support import ROOT, lambda_env, unpack
 from tools import stages
 from tools.package import to_bytecode
-
-pytestmark = pytest.mark.xdist_group(PACKAGED)
 
 PACKAGE_BUDGET_BYTES = 100 * 1024
 

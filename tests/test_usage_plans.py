@@ -11,31 +11,21 @@ from typing import Any
 
 import pytest
 
-from tests.scanners import cfn_lint, checkov, skipped_and_justified
-from tests.support import PACKAGED, copy_project
+from tests.scanners import cfn_lint, skipped_and_justified
+from tests.support import USAGE_PLANS, copy_project
 from tools import stages
 from tools.aws_rules import Stack
 from tools.package import package
 from tools.rehearse import _offline_aws, check, transform
 
-pytestmark = [pytest.mark.no_moto, pytest.mark.xdist_group(PACKAGED)]
-PLANS = {
-    "web": {"rate": 20, "burst": 40, "quota": 100000, "period": "DAY"},
-    "partner": {"rate": 5, "burst": 10, "quota": 1000000, "period": "MONTH"},
-}
+pytestmark = pytest.mark.no_moto
+PLANS = USAGE_PLANS
 
 
 @pytest.fixture(scope="module")
-def with_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The dev stage packaged with PLANS (its SAM template, before the transform)."""
-    root = tmp_path_factory.mktemp("plans")
-    (root / "project").mkdir()
-    project = copy_project(root / "project")
-    config = stages.document(project)
-    config["stages"]["dev"]["usage_plans"] = PLANS
-    stages.write_json(stages.config_path(project), config)
-    built = package("dev", root / "package", bytecode=False, root=project)
-    document: dict[str, Any] = json.loads((built / "sam.json").read_text())
+def with_plans(packaged: Callable[..., Path]) -> dict[str, Any]:
+    """The dev stage packaged with USAGE_PLANS (its SAM template, before the transform)."""
+    document: dict[str, Any] = json.loads((packaged("dev", usage_plans=PLANS) / "sam.json").read_text())
     return document
 
 
@@ -111,12 +101,13 @@ def test_a_plan_must_say_all_it_limits(tmp_path: Path) -> None:
         package("dev", tmp_path / "out", bytecode=False, root=project)
 
 
-def test_the_stack_with_plans_passes_the_scanners(with_plans: dict[str, Any], tmp_path: Path) -> None:
-    template = tmp_path / "sam.json"
-    template.write_text(json.dumps(with_plans))
+def test_the_stack_with_plans_passes_the_scanners(
+    packaged: Callable[..., Path], scanned: Callable[[str], Any]
+) -> None:
+    template = packaged("dev", usage_plans=PLANS) / "sam.json"
     lint = cfn_lint(template)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    report = checkov(template)
+    report = scanned("dev-plans")
     assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
     skipped, justified = skipped_and_justified(report, template)
     assert skipped == justified
