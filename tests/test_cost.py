@@ -155,6 +155,7 @@ def test_options_add_their_lines() -> None:
     month = 30 * 24 * 3600
     assert lines["X-Ray"] == pytest.approx((month + 0.05 * (1e7 - month)) * 5 / 1e6)
     assert lines["WAF"] == pytest.approx(5 + 3 + 10 * 0.6)
+    assert lines["WAF logs"] == pytest.approx(1e7 * cost.WAF_LOG_BYTES / 1e9 * (0.5 + 0.03))
     assert lines["Cognito"] == pytest.approx(15.0)
     with_dashboard = cost.monthly(CONFIG._replace(dashboards=1), profile, MEASURED, PRICES)
     assert with_dashboard["CloudWatch metrics and alarms"] == pytest.approx(

@@ -235,6 +235,9 @@ COMPLETED_SHARE = 0.3
 # Lambda's own lines per invocation (START, END, REPORT, and REPORT's X-Ray line), as
 # Lambda writes them: about this many bytes (stated, not measured here).
 PLATFORM_LOG_BYTES = 330
+# A WAF log record (the request's headers, the rules that matched, the action): about this
+# many bytes (stated, not measured here).
+WAF_LOG_BYTES = 1500
 # EMF metrics per (route, status) pair: Requests and Latency (and a few pairs more).
 METRICS_PER_PAIR = 2
 JOB_METRICS = 3
@@ -336,6 +339,11 @@ def monthly(
         lines["X-Ray"] = traces * prices["xray"]["traces_recorded_per_million"] / 1e6
     lines["Cognito"] = profile.users * prices["cognito"]["monthly_active_user"]
     if config.waf_rules is not None:
+        # WAF logs every request it inspects to its own log group, kept as long as the rest.
+        waf_log_gb = requests * WAF_LOG_BYTES / 1e9
+        lines["WAF logs"] = waf_log_gb * (
+            watch["logs_ingested_gb"] + watch["logs_stored_gb_month"] * config.log_retention_days / 30
+        )
         waf = prices["waf"]
         lines["WAF"] = (
             waf["web_acl_month"]
