@@ -104,6 +104,15 @@ def _sample(completed: bool) -> dict[str, Any]:
     return {**schema.item(todo), schema.WRITE_ID: schema.s("x" * 22)}
 
 
+def _sizes() -> tuple[int, int, int]:
+    """Bytes of an open todo, a completed one, and a completed one's purge-index entry
+    (keys only: the table's keys and the index's, from schema.TABLE_DEFINITION)."""
+    done = _sample(True)
+    (purge_index,) = schema.TABLE_DEFINITION["GlobalSecondaryIndexes"]
+    keys = [k["AttributeName"] for k in (*schema.TABLE_DEFINITION["KeySchema"], *purge_index["KeySchema"])]
+    return item_size(_sample(False)), item_size(done), item_size({name: done[name] for name in keys})
+
+
 def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
     """Units per request of each kind in tune.MIX, from real item sizes.
 
@@ -112,10 +121,7 @@ def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
     table's keys and the index's). A change of an index key deletes the old entry and
     puts the new one: two index writes.
     """
-    open_item, done_item = _sample(False), _sample(True)
-    open_size, done_size = item_size(open_item), item_size(done_item)
-    keys = ("owner", "id", schema.SHARD_KEY, schema.COMPLETED_AT)
-    purge_entry = item_size({name: done_item[name] for name in keys})
+    open_size, done_size, purge_entry = _sizes()
     toggle = (
         write_units(max(open_size, done_size))  # the table
         + write_units(open_size)  # out of `open`
@@ -137,9 +143,7 @@ def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
 
 def stored_bytes_per_todo(completed_share: float) -> float:
     """Storage: each item and index entry plus DynamoDB's 100 bytes of overhead each."""
-    open_size, done_size = item_size(_sample(False)), item_size(_sample(True))
-    keys = ("owner", "id", schema.SHARD_KEY, schema.COMPLETED_AT)
-    purge_entry = item_size({name: _sample(True)[name] for name in keys})
+    open_size, done_size, purge_entry = _sizes()
     open_bytes = 2 * (open_size + 100)
     done_bytes = 2 * (done_size + 100) + purge_entry + 100
     return (1 - completed_share) * open_bytes + completed_share * done_bytes

@@ -99,10 +99,8 @@ def to_http_api(template: dict[str, Any], stage: str) -> dict[str, Any]:
         raise SystemExit("WAF protects REST API stages only: set the stage's waf to false for an HTTP API")
     if any(r.get("Type") == "AWS::ApiGateway::UsagePlan" for r in resources.values()):
         raise SystemExit("an HTTP API has no usage plans or API keys: remove the stage's usage_plans for it")
-    rest = resources.pop("RestAPI")
+    resources.pop("RestAPI")  # and its checkov skips with it
     resources.pop("APIHandlerInvokePermission")
-    if "Metadata" in rest:
-        del rest["Metadata"]  # its checkov skips were the REST API's (no cache: nothing to cache here)
     resources[API] = {
         "Type": "AWS::Serverless::HttpApi",
         "Properties": {
