@@ -446,3 +446,14 @@ def test_every_response_says_no_store_and_nosniff_and_hsts_over_tls(api: Any, au
         else:  # a browser ignores HSTS over plain HTTP: none is sent
             assert "strict-transport-security" not in got, (method, path)
     assert {200, 201, 204, 400, 401, 404, 405} <= statuses  # successes and errors alike
+
+
+def test_the_body_cap_is_exactly_the_firewalls(api: Any, auth: Auth) -> None:
+    # AWS's common rule set blocks bodies over 8,192 bytes (SizeRestrictions_BODY), and the
+    # prod stage's web ACL keeps that rule blocking: so the app must take every body up to
+    # that size and refuse the next byte itself, or the firewall would block a valid request.
+    body = '{"title": "at the cap"}'
+    at_cap = body + " " * (8192 - len(body))
+    assert api.post("/todos", headers=auth(), body=at_cap).status_code == 201
+    over = api.post("/todos", headers=auth(), body=at_cap + " ")
+    assert (over.status_code, over.json_body["Code"]) == (413, "PayloadTooLarge")

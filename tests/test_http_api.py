@@ -248,6 +248,8 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         http_api_event("POST", "/todos", body='{"title": 5}'),
         http_api_event("PUT", "/todos", body="{}"),
         http_api_event("PUT", one, body="{}"),
+        http_api_event("PATCH", "/todos", body="{}"),
+        http_api_event("POST", one, body="{}"),
         http_api_event("DELETE", "/todos", query={"completed": "true"}),
         http_api_event("POST", "/todos", body='{"title": "second"}'),
         http_api_event("DELETE", one),  # the first: completed, so the clear above deleted it
@@ -265,7 +267,8 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         if line.startswith("RESPONSE ")
     ]
     statuses = [a["statusCode"] for a in answers]
-    assert statuses == [201, 200, 200, 200, 200, 412, 404, 401, 400, 405, 405, 204, 201, 404, 204], statuses
+    expected = [201, 200, 200, 200, 200, 412, 404, 401, 400, 405, 405, 405, 405, 204, 201, 404, 204]
+    assert statuses == expected, statuses
     created = json.loads(answers[0]["body"])
     # The absolute url of the Todo-Backend contract: the $default stage adds no path prefix.
     assert created["url"] == f"https://{HOST}/todos/{created['id']}"
@@ -277,9 +280,14 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         assert answer["headers"]["Cache-Control"] == "no-store"
         assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
         assert answer["headers"]["Strict-Transport-Security"].startswith("max-age=")
-    for answer in answers[5:11]:  # every error in the one error shape
+    for answer in answers[5:13]:  # every error in the one error shape
         assert set(json.loads(answer["body"])) == {"Code", "Message"}
     assert json.loads(answers[7]["body"])["Code"] == "Unauthenticated"  # an access token: not an ID token
+    # Every route of the app was replayed (each method of each path).
+    from app import app
+
+    replayed = {(e["httpMethod"], e["resource"]) for e in events}
+    assert replayed == {(m, path) for path, methods in app.routes.items() for m in methods}
     assert client.scan(TableName="todo-api-dev")["Items"] == []  # the last clear deleted the second
 
 
