@@ -29,7 +29,7 @@ from chalice.app import (
 from chalicelib import cleanup, telemetry, todos, tracing, web
 from chalicelib.auth import TokenVerifier, fetch_jwks, user_pool
 from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable
-from chalicelib.store import TodoStore
+from chalicelib.store import MAX_IDEMPOTENCY_KEYS_PER_DAY, MAX_TODOS, TodoStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -53,6 +53,9 @@ cors = CORSConfig(
 )
 
 ENTROPY_BYTES = 10
+# A DELETE /todos deletes this many todos itself (about 80 DynamoDB requests, a second or
+# two) and leaves the rest to the finish_clears job: no bulk delete ends in a 504.
+CLEAR_BUDGET = 1000
 LOOPBACK_URL = re.compile(r"http://(127\.0\.0\.1|localhost):[0-9]{1,5}")
 DYNAMODB_CONFIG = Config(
     # Explicit: the default retry mode differs between botocore versions, and Lambda's
@@ -118,7 +121,17 @@ def local_backend() -> str | None:
 
 @functools.cache
 def todo_store() -> TodoStore:
-    return TodoStore(dynamodb_client(), table_name=os.environ["TODO_TABLE"])
+    return TodoStore(
+        dynamodb_client(),
+        table_name=os.environ["TODO_TABLE"],
+        max_todos=int(os.environ.get("TODO_MAX_TODOS", MAX_TODOS)),
+        max_keys_per_day=int(os.environ.get("TODO_MAX_IDEMPOTENCY_KEYS", MAX_IDEMPOTENCY_KEYS_PER_DAY)),
+    )
+
+
+def clear_budget() -> int:
+    """How many todos one DELETE /todos deletes before it hands the rest to a job."""
+    return int(os.environ.get("TODO_CLEAR_BUDGET", CLEAR_BUDGET))
 
 
 @functools.cache
@@ -247,11 +260,38 @@ def list_todos() -> Response:
 
 @app.route("/todos", methods=["DELETE"], authorizer=authorizer, cors=cors)
 def clear_todos() -> Response:
+    """204 when done within the request's budget; else 202 and a job to poll that finishes it."""
     request = current_request()
     owner = caller(request)
-    deleted = todo_store().clear(owner, completed=web.clear_query(web.query(request)))
-    web.note(request, deleted=deleted)
-    return Response(body="", status_code=204)
+    completed = web.clear_query(web.query(request))
+    moment = now()
+    before = todos.first_id_at(moment)
+    budget = clear_budget()
+    cleared = todo_store().clear(owner, completed=completed, before=before, allowance=lambda n: budget - n)
+    web.note(request, deleted=cleared.deleted)
+    if cleared.finished:
+        return Response(body="", status_code=204)
+    job = todos.ClearJob(
+        id=todos.new_id(moment, os.urandom(ENTROPY_BYTES)),
+        owner=owner,
+        completed=completed,
+        before=before,
+        deleted=cleared.deleted,
+        created_at=todos.timestamp(moment),
+    )
+    todo_store().start_job(job)
+    base = web.base_url(request)
+    return Response(
+        body=web.job_json(job, base), status_code=202, headers={"Location": web.job_url(base, job.id)}
+    )
+
+
+@app.route("/jobs/{job_id}", methods=["GET"], authorizer=authorizer, cors=cors)
+def get_job(job_id: str) -> Response:
+    request = current_request()
+    owner = caller(request)
+    job = todo_store().job(owner, web.job_id_or_404(job_id))
+    return Response(body=web.job_json(job, web.base_url(request)))
 
 
 @app.route("/todos/{todo_id}", methods=["GET"], authorizer=authorizer, cors=cors)
@@ -317,12 +357,21 @@ def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
         keep_completed_for=keep_for,
         remaining_ms=context.get_remaining_time_in_millis,
     )
-    telemetry.write(
-        telemetry.job_line(
-            timestamp_ms=int(time.time() * 1000),
-            job="purge_completed",
-            request_id=str(getattr(context, "aws_request_id", "")),
-            report=report.as_dict(),
-        )
-    )
-    return report.as_dict()
+    return _reported("purge_completed", context, report.as_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="finish_clears")
+def finish_clears(event: CloudWatchEvent) -> dict[str, Any]:
+    """Finish the bulk deletes that outgrew their request (DELETE /todos answered 202)."""
+    environment_started()
+    context: Any = event.context
+    report = cleanup.finish_clears(todo_store(), now=now, remaining_ms=context.get_remaining_time_in_millis)
+    return _reported("finish_clears", context, report.as_dict())
+
+
+def _reported(job: str, context: Any, report: dict[str, Any]) -> dict[str, Any]:
+    """A run's report, written as its job line (with the metrics the alarms watch)."""
+    request_id = str(getattr(context, "aws_request_id", ""))
+    stamp = int(time.time() * 1000)
+    telemetry.write(telemetry.job_line(timestamp_ms=stamp, job=job, request_id=request_id, report=report))
+    return report

@@ -1,4 +1,5 @@
-"""The scheduled purge of old completed todos: what a run does and when it stops.
+"""The scheduled jobs: the purge of old completed todos, and the finishing of bulk
+deletes that outgrew their request. What a run does and when it stops.
 
 The store finds eligible todos through a sparse index (no Scan), so a run reads only
 what it deletes, plus one query per shard. Each delete is conditional on the todo
@@ -17,7 +18,7 @@ from typing import Any
 
 from chalicelib.schema import PURGE_SHARD_NAMES
 from chalicelib.store import TodoStore
-from chalicelib.todos import purge_cutoff
+from chalicelib.todos import FINISHED_JOB_KEPT, purge_cutoff, timestamp
 
 # Stop with this much time left (or a quarter of the run's budget, if that is less):
 # a step (one page: a query and one transaction of deletes, with retries) takes far
@@ -55,5 +56,48 @@ def purge_completed(
             report.purged += outcome.deleted
             report.skipped += outcome.skipped
             report.left += outcome.left
+    report.finished = True
+    return report
+
+
+@dataclass
+class ClearsReport:
+    jobs: int = 0  # running when the run began
+    deleted: int = 0
+    finished_jobs: int = 0
+    finished: bool = False  # False: stopped at the deadline, the next run continues
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def finish_clears(
+    store: TodoStore, *, now: Callable[[], datetime], remaining_ms: Callable[[], int]
+) -> ClearsReport:
+    """Delete what each running bulk delete has left, a page at a time, until done or the
+    deadline. A run killed midway loses nothing: each page's deletes, the owner's count and
+    the job's tally change in one transaction, and the next run queries again what is left
+    (todos created after the job's request never match its query). Runs may overlap: the
+    deletes are conditional, so a todo is deleted (and counted) once."""
+    report = ClearsReport()
+    margin = min(STOP_MARGIN_MS, remaining_ms() // 4)
+    jobs = store.running_jobs()
+    report.jobs = len(jobs)
+    for job in jobs:
+        cleared = store.clear(
+            job.owner,
+            completed=job.completed,
+            before=job.before,
+            allowance=lambda _: PAGE_SIZE if remaining_ms() >= margin else 0,
+            job=job.id,
+        )
+        report.deleted += cleared.deleted
+        if not cleared.finished:
+            return report
+        moment = now()
+        store.finish_job(
+            job.id, now=timestamp(moment), expires_epoch=int((moment + FINISHED_JOB_KEPT).timestamp())
+        )
+        report.finished_jobs += 1
     report.finished = True
     return report

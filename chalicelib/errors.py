@@ -55,6 +55,13 @@ class TodoNotFound(NotFoundError):
         super().__init__("todo not found")
 
 
+class JobNotFound(NotFoundError):
+    """No such bulk delete for this caller (another user's job is indistinguishable)."""
+
+    def __init__(self) -> None:
+        super().__init__("job not found")
+
+
 class MethodNotAllowed(MethodNotAllowedError):
     """The resource exists but does not support the request's method."""
 
@@ -67,6 +74,13 @@ class PreconditionFailed(ChaliceViewError):
 
 class IdempotencyKeyReused(UnprocessableEntityError):
     """An Idempotency-Key already used, within its 24 hours, for a different request."""
+
+
+class TodoLimitReached(ChaliceViewError):
+    """The caller holds as many todos as the stage allows (TODO_MAX_TODOS): nothing was
+    written; deleting some makes room."""
+
+    STATUS_CODE = 409
 
 
 class PayloadTooLarge(ChaliceViewError):
@@ -110,8 +124,9 @@ class ServiceUnavailable(ChaliceViewError):
 # The one vocabulary: every `Code` a client can meet, from the app or from in front of it.
 CODES = (
     "InvalidRequest", "InvalidTodo", "InvalidCursor", "Unauthenticated", "Forbidden", "RouteNotFound",
-    "TodoNotFound", "MethodNotAllowed", "PreconditionFailed", "PayloadTooLarge", "UnsupportedMediaType",
-    "IdempotencyKeyReused", "TooManyRequests", "InternalServerError", "ServiceUnavailable", "GatewayTimeout",
+    "TodoNotFound", "JobNotFound", "MethodNotAllowed", "PreconditionFailed", "PayloadTooLarge",
+    "UnsupportedMediaType", "IdempotencyKeyReused", "TodoLimitReached", "TooManyRequests",
+    "InternalServerError", "ServiceUnavailable", "GatewayTimeout",
 )  # fmt: skip
 
 # API Gateway answers these itself, before or instead of the function: each gateway

@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chalicelib.todos import Todo, TodoPatch
+from chalicelib.todos import ClearJob, Todo, TodoPatch
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TimeToLiveSpecificationTypeDef
@@ -57,9 +57,11 @@ SCHEMA_VERSION = 2
 # Partitions that are no user's own hold RESERVED_MARK, which the HTTP edge refuses in a
 # caller's `sub`: idempotency records, one partition per owner ("<sub>#idempotency"), so
 # no listing, clear or purge of todos ever meets them, expiring by TTL (which deletes
-# late: reads treat an expired record as absent); and `make migrate`'s checkpoint.
+# late: reads treat an expired record as absent); each owner's counters ("<sub>#usage");
+# the bulk deletes still running ("#clear-jobs"); and `make migrate`'s checkpoint.
 RESERVED_MARK = "#"
 MIGRATION_PARTITION = f"{RESERVED_MARK}migration"
+JOBS_PARTITION = f"{RESERVED_MARK}clear-jobs"
 TIME_TO_LIVE: TimeToLiveSpecificationTypeDef = {"AttributeName": "expiresAt", "Enabled": True}
 
 
@@ -198,6 +200,7 @@ class Expression(NamedTuple):
 
 
 IS_NEW = Expression("attribute_not_exists(#id)", {"#id": "id"}, {})
+EXISTS = Expression("attribute_exists(#id)", {"#id": "id"}, {})
 
 
 def version_guard(versions: frozenset[int] | None) -> Expression:
@@ -322,3 +325,142 @@ def record_free(now_epoch: int) -> Expression:
         {"#id": "id", "#expiresAt": "expiresAt"},
         {":now": {"N": str(now_epoch)}},
     )
+
+
+# --- per-owner counters ---------------------------------------------------------------
+#
+# An owner's todo count lives in one item ("<sub>#usage", "todos"), changed by the same
+# transaction as each create or delete of a todo: a create adds one on the condition that
+# the count is below the limit, so two creates at the limit cannot both pass (DynamoDB
+# serializes conditional writes on one item), and no read precedes the write. `changes`
+# counts every change, so `make migrate`'s count of existing todos can tell that none
+# happened while it counted. Reads (GET) never touch it.
+COUNT = "todoCount"
+CHANGES = "changes"
+
+
+def usage_key(owner: str, counter: str = "todos") -> Item:
+    return {"owner": s(f"{owner}{RESERVED_MARK}usage"), "id": s(counter)}
+
+
+def count_change(owner: str, delta: int, *, below: int | None = None) -> dict[str, Any]:
+    """A transaction's Update of `owner`'s todo count by `delta`; with `below`, only while
+    the count is under it (an owner never counted yet has no count: zero)."""
+    update: dict[str, Any] = {
+        "Key": usage_key(owner),
+        "UpdateExpression": "ADD #count :delta, #changes :one",
+        "ExpressionAttributeNames": {"#count": COUNT, "#changes": CHANGES},
+        "ExpressionAttributeValues": {":delta": {"N": str(delta)}, ":one": {"N": "1"}},
+    }
+    if below is not None:
+        update["ConditionExpression"] = "attribute_not_exists(#count) OR #count < :below"
+        update["ExpressionAttributeValues"][":below"] = {"N": str(below)}
+    return update
+
+
+def keys_counter(day: str) -> str:
+    """The counter of Idempotency-Keys an owner used on `day` (UTC, YYYY-MM-DD)."""
+    return f"idempotency-keys#{day}"
+
+
+def key_use(owner: str, day: str, *, below: int, expires_epoch: int) -> dict[str, Any]:
+    """A transaction's Update that takes one of `owner`'s Idempotency-Keys for `day`, while
+    fewer than `below` were taken; the counter expires with the day's last record."""
+    return {
+        "Key": usage_key(owner, keys_counter(day)),
+        "UpdateExpression": "ADD #count :one SET #expiresAt = :expires",
+        "ConditionExpression": "attribute_not_exists(#count) OR #count < :below",
+        "ExpressionAttributeNames": {"#count": COUNT, "#expiresAt": "expiresAt"},
+        "ExpressionAttributeValues": {
+            ":one": {"N": "1"},
+            ":below": {"N": str(below)},
+            ":expires": {"N": str(expires_epoch)},
+        },
+    }
+
+
+# --- bulk deletes that outlive their request --------------------------------------------
+
+
+def job_key(job_id: str) -> Item:
+    return {"owner": s(JOBS_PARTITION), "id": s(job_id)}
+
+
+def job_item(job_id: str, owner: str, completed: bool | None, before: str, deleted: int, now: str) -> Item:
+    encoded = {
+        **job_key(job_id),
+        "jobOwner": s(owner),
+        "before": s(before),
+        "deleted": {"N": str(deleted)},
+        "createdAt": s(now),
+        "status": s("running"),
+    }
+    if completed is not None:
+        encoded["completed"] = {"BOOL": completed}
+    return encoded
+
+
+def job(stored: Mapping[str, Any]) -> ClearJob:
+    return ClearJob(
+        id=stored["id"]["S"],
+        owner=stored["jobOwner"]["S"],
+        completed=stored["completed"]["BOOL"] if "completed" in stored else None,
+        before=stored["before"]["S"],
+        deleted=int(stored["deleted"]["N"]),
+        created_at=stored["createdAt"]["S"],
+        finished_at=stored["finishedAt"]["S"] if "finishedAt" in stored else None,
+    )
+
+
+def job_finish(now: str, expires_epoch: int) -> dict[str, Any]:
+    """An UpdateItem that marks a job finished (at most once) and lets TTL remove it later."""
+    return {
+        "UpdateExpression": "SET #status = :done, #finishedAt = :now, #expiresAt = :expires",
+        "ConditionExpression": "#status = :running",
+        "ExpressionAttributeNames": {
+            "#status": "status",
+            "#finishedAt": "finishedAt",
+            "#expiresAt": "expiresAt",
+        },
+        "ExpressionAttributeValues": {
+            ":done": s("done"),
+            ":running": s("running"),
+            ":now": s(now),
+            ":expires": {"N": str(expires_epoch)},
+        },
+    }
+
+
+def running_jobs_query() -> dict[str, Any]:
+    return {
+        "KeyConditionExpression": "#owner = :jobs",
+        "FilterExpression": "#status = :running",
+        "ExpressionAttributeNames": {"#owner": "owner", "#status": "status"},
+        "ExpressionAttributeValues": {":jobs": s(JOBS_PARTITION), ":running": s("running")},
+        "ConsistentRead": True,
+    }
+
+
+def job_progress(job_id: str, deleted: int) -> dict[str, Any]:
+    """A transaction's Update that counts `deleted` todos to a job, in the deletes' own transaction."""
+    return {
+        "Key": job_key(job_id),
+        "UpdateExpression": "ADD #deleted :n",
+        "ExpressionAttributeNames": {"#deleted": "deleted"},
+        "ExpressionAttributeValues": {":n": {"N": str(deleted)}},
+    }
+
+
+def clear_query(owner: str, completed: bool | None, before: str | None) -> dict[str, Any]:
+    """A Query of the ids of the owner's todos (all, or with `completed` as given) and, with
+    `before`, only those whose id sorts before it: a bulk delete's request passes the first
+    id of its own moment, so a todo created after it began is never in it."""
+    args = owner_query(owner, completed)
+    args["ExpressionAttributeNames"] = {**args["ExpressionAttributeNames"], "#id": "id"}
+    args["ProjectionExpression"] = "#id"
+    if before is not None:
+        sort_key = "id" if completed is None else (DONE_KEY if completed else OPEN_KEY)
+        args["KeyConditionExpression"] = "#owner = :owner AND #sort < :before"
+        args["ExpressionAttributeNames"]["#sort"] = sort_key
+        args["ExpressionAttributeValues"] = {**args["ExpressionAttributeValues"], ":before": s(before)}
+    return args

@@ -121,7 +121,8 @@ def job_line(*, timestamp_ms: int, job: str, request_id: str, report: Mapping[st
     # catches up, but many in a row mean the job cannot keep up (an alarm watches this).
     behind = report.get("finished") is False or bool(report.get("left"))
     metrics = {
-        "ItemsPurged": (float(report.get("purged", 0)), "Count"),
+        # Todos deleted: by the purge (`purged`) or by bulk deletes finished (`deleted`).
+        "ItemsDeleted": (float(report.get("purged", 0) + report.get("deleted", 0)), "Count"),
         "JobRuns": (1.0, "Count"),
         "RunsBehind": (float(behind), "Count"),
     }

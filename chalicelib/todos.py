@@ -164,6 +164,32 @@ def purge_cutoff(now: datetime, keep_completed_for: timedelta) -> str:
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
+class ClearJob(NamedTuple):
+    """A bulk delete that outgrew its request: the rest of it, finished by a scheduled job.
+
+    It deletes the owner's todos (all, or those with `completed` as given) whose id sorts
+    before `before`, the first id its request could not have seen: the request's time,
+    no entropy. A todo created after the request began is never deleted by it.
+    """
+
+    id: str
+    owner: str
+    completed: bool | None
+    before: str
+    deleted: int
+    created_at: str
+    finished_at: str | None = None
+
+
+def first_id_at(now: datetime) -> str:
+    """The smallest id a todo created at `now` (or later) can have."""
+    return new_id(now, bytes(_ID_ENTROPY_BYTES))
+
+
+# How long a finished job stays readable at its Location.
+FINISHED_JOB_KEPT = timedelta(days=1)
+
+
 class Idempotency(NamedTuple):
     """A create's Idempotency-Key, what the request asked for, and the key's lifetime."""
 

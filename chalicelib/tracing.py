@@ -97,8 +97,14 @@ class Tracer:
     @staticmethod
     def _table(params: Any, context: Any, **_: Any) -> None:
         """The request's table, for its subsegment (the request as the caller gave it)."""
-        if isinstance(params, dict) and isinstance(params.get("TableName"), str):
+        if not isinstance(params, dict):
+            return
+        if isinstance(params.get("TableName"), str):
             context["xray_table"] = params["TableName"]
+        elif isinstance(params.get("TransactItems"), list):  # each item names its table
+            tables = {body.get("TableName") for item in params["TransactItems"] for body in item.values()}
+            if len(tables) == 1:
+                context["xray_table"] = tables.pop()
 
     @staticmethod
     def _before(model: Any, context: Any, **_: Any) -> None:

@@ -20,12 +20,13 @@ from chalicelib import errors, todos
 from chalicelib.errors import (
     InvalidCursor,
     InvalidRequest,
+    JobNotFound,
     PayloadTooLarge,
     TodoNotFound,
     Unauthenticated,
 )
 from chalicelib.schema import RESERVED_MARK
-from chalicelib.todos import Todo
+from chalicelib.todos import ClearJob, Todo
 
 MAX_BODY_BYTES = 8 * 1024
 # A todo is one flat object; a little room for clients that send more than they need.
@@ -319,6 +320,29 @@ def todo_json(todo: Todo, base_url: str) -> dict[str, Any]:
 
 def todo_url(base_url: str, todo_id: str) -> str:
     return f"{base_url}/todos/{todo_id}"
+
+
+def job_url(base_url: str, job_id: str) -> str:
+    return f"{base_url}/jobs/{job_id}"
+
+
+def job_json(job: ClearJob, base_url: str) -> dict[str, Any]:
+    """A bulk delete's state: `running` until every todo it covers is deleted, then `done`."""
+    return {
+        "id": job.id,
+        "url": job_url(base_url, job.id),
+        "status": "running" if job.finished_at is None else "done",
+        "completed": job.completed,
+        "deleted": job.deleted,
+        "createdAt": job.created_at,
+        "finishedAt": job.finished_at,
+    }
+
+
+def job_id_or_404(value: str) -> str:
+    if not todos.is_todo_id(value):  # job ids are ids too
+        raise JobNotFound()
+    return value
 
 
 def etag(todo: Todo) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from chalicelib import todos
+from chalicelib import schema, todos
 from tools import stages
 
 ROOT = stages.ROOT
@@ -66,8 +66,25 @@ def sub_of(user: str) -> str:
 
 def items_in_table(dynamodb: Any) -> list[dict[str, Any]]:
     """Every stored item, sorted: to show that a request changed nothing."""
-    items = dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+    pages = dynamodb.get_paginator("scan").paginate(TableName=TABLE, ConsistentRead=True)
+    items = [item for page in pages for item in page["Items"]]
     return sorted(items, key=lambda item: (item["owner"]["S"], item["id"]["S"]))
+
+
+def path_of(url: str) -> str:
+    """The path of one of the API's absolute URLs (as the test client's Host builds them)."""
+    return url.removeprefix(f"http://{HOST}")
+
+
+def todo_items(dynamodb: Any) -> list[dict[str, Any]]:
+    """The stored todos, sorted: every item outside the reserved ('#') partitions."""
+    return [i for i in items_in_table(dynamodb) if schema.RESERVED_MARK not in i["owner"]["S"]]
+
+
+def counted(dynamodb: Any, owner: str) -> int | None:
+    """The owner's todo count as stored (None: never counted)."""
+    found = dynamodb.get_item(TableName=TABLE, Key=schema.usage_key(owner), ConsistentRead=True)
+    return int(found["Item"][schema.COUNT]["N"]) if "Item" in found else None
 
 
 # The moment the pure tests make their todos at (microseconds too: to see them cut to ms).

@@ -13,7 +13,17 @@ from chalice.config import Config
 from chalice.local import LocalGateway
 
 import app as todo_app
-from tests.support import CONFIG, HOST, ROOT, STAGE, items_in_table, sub_of, unsigned_token
+from tests.support import (
+    CONFIG,
+    HOST,
+    ROOT,
+    STAGE,
+    items_in_table,
+    path_of,
+    sub_of,
+    todo_items,
+    unsigned_token,
+)
 
 Auth = Callable[..., dict[str, str]]
 LINK = re.compile(r'<(?P<url>[^>]+)>; rel="next"')
@@ -23,10 +33,6 @@ def create(api: Any, auth: Auth, user: str = "alice", **fields: Any) -> dict[str
     response = api.post("/todos", headers=auth(user), body=json.dumps({"title": "a todo", **fields}))
     assert response.status_code == 201, response.body
     return dict(response.json_body)
-
-
-def path_of(url: str) -> str:
-    return url.removeprefix(f"http://{HOST}")
 
 
 def test_every_todos_route_declares_the_cognito_authorizer() -> None:
@@ -47,7 +53,7 @@ def test_create_returns_201_with_location_and_todo(api: Any, auth: Auth, dynamod
     assert todo["url"] == f"http://{HOST}/todos/{todo['id']}"
     assert response.headers["Location"] == todo["url"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", todo["createdAt"])
-    [item] = items_in_table(dynamodb)
+    [item] = todo_items(dynamodb)
     assert item["owner"] == {"S": sub_of("alice")}
     assert item["title"] == {"S": "buy milk"}
 
@@ -94,7 +100,7 @@ def test_delete_then_gone(api: Any, auth: Auth, dynamodb: Any) -> None:
     assert response.body == b""
     assert api.get(path_of(todo["url"]), headers=auth()).status_code == 404
     assert api.delete(path_of(todo["url"]), headers=auth()).status_code == 404
-    assert items_in_table(dynamodb) == []
+    assert todo_items(dynamodb) == []
 
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
@@ -103,7 +109,7 @@ def test_missing_todo_is_404_in_the_error_shape(api: Any, auth: Auth, dynamodb: 
     response = getattr(api, method)("/todos/01ARYZ6S41TSV4RRFFQ69G5FAV", headers=auth(), **kwargs)
     assert response.status_code == 404
     assert response.json_body == {"Code": "TodoNotFound", "Message": "todo not found"}
-    assert items_in_table(dynamodb) == []
+    assert todo_items(dynamodb) == []
 
 
 def follow(api: Any, auth: Auth, path: str, user: str = "alice") -> list[list[dict[str, Any]]]:
@@ -167,7 +173,7 @@ def test_clear_all(api: Any, auth: Auth, dynamodb: Any) -> None:
     response = api.delete("/todos", headers=auth())
     assert response.status_code == 204
     assert api.get("/todos", headers=auth()).json_body == []
-    assert [i["owner"]["S"] for i in items_in_table(dynamodb)] == [sub_of("bob")]
+    assert [i["owner"]["S"] for i in todo_items(dynamodb)] == [sub_of("bob")]
 
 
 def test_clear_completed(api: Any, auth: Auth) -> None:
@@ -330,29 +336,30 @@ def test_owner_comes_only_from_the_token(api: Any, auth: Auth, dynamodb: Any) ->
     headers = auth("alice")
     response = api.post("/todos", headers=headers, body='{"title": "x", "owner": "bob"}')
     assert response.status_code == 400
-    assert items_in_table(dynamodb) == []
+    assert todo_items(dynamodb) == []
     # Query strings mean nothing to a create: the owner is still the token's.
     assert api.post("/todos?owner=bob", headers=headers, body='{"title": "x"}').status_code == 201
-    assert [i["owner"]["S"] for i in items_in_table(dynamodb)] == [sub_of("alice")]
+    assert [i["owner"]["S"] for i in todo_items(dynamodb)] == [sub_of("alice")]
 
 
 # --- DynamoDB requests per operation -------------------------------------------------
 
 
 def test_single_item_operations_are_one_request_each(api: Any, auth: Auth, dynamodb_calls: list[str]) -> None:
+    # A create and a delete are one transaction each: the todo and its owner's count.
     todo = create(api, auth)
     path = path_of(todo["url"])
     for method, kwargs, operation in [
         ("get", {}, "GetItem"),
         ("patch", {"body": '{"completed": true}'}, "UpdateItem"),
-        ("delete", {}, "DeleteItem"),
+        ("delete", {}, "TransactWriteItems"),
     ]:
         dynamodb_calls.clear()
         getattr(api, method)(path, headers=auth(), **kwargs)
         assert dynamodb_calls == [operation]
     dynamodb_calls.clear()
     create(api, auth)
-    assert dynamodb_calls == ["PutItem"]
+    assert dynamodb_calls == ["TransactWriteItems"]
 
 
 def test_listing_is_one_query_per_page_and_never_a_scan(

@@ -91,7 +91,11 @@ def chalice_deploy_functions(stage: str) -> list[Function]:
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_the_functions_chalice_deploy_makes_meet_lambdas_requirements(stage: str) -> None:
     functions = {f.name: f for f in chalice_deploy_functions(stage)}
-    assert set(functions) == {f"todo-api-{stage}", f"todo-api-{stage}-purge_completed"}
+    assert set(functions) == {
+        f"todo-api-{stage}",
+        f"todo-api-{stage}-purge_completed",
+        f"todo-api-{stage}-finish_clears",
+    }
     assert all(f.tracing for f in functions.values())  # the X-Ray case is really exercised
     for function in functions.values():
         assert function_problems(function) == []
@@ -124,7 +128,7 @@ def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
 
 
 def without_tracing_grants(template: dict[str, Any]) -> None:
-    for role in ("ApiHandlerRole", "PurgeCompletedRole"):
+    for role in ("ApiHandlerRole", "PurgeCompletedRole", "FinishClearsRole"):
         statements = _statements(template, role)
         statements[:] = [s for s in statements if not any(a.startswith("xray:") for a in s["Action"])]
 
@@ -151,8 +155,8 @@ def trusted_by_ec2(template: dict[str, Any]) -> None:
 
 
 def with_a_dangling_reference(template: dict[str, Any]) -> None:
-    template["Resources"]["PurgeFailuresQueued"]["Properties"]["Dimensions"][0]["Value"] = {
-        "Fn::GetAtt": ["PurgeFailure", "QueueName"]
+    template["Resources"]["JobFailuresQueued"]["Properties"]["Dimensions"][0]["Value"] = {
+        "Fn::GetAtt": ["JobFailure", "QueueName"]
     }
 
 
@@ -169,7 +173,7 @@ def without_the_invoke_permission(template: dict[str, Any]) -> None:
 
 
 def with_the_queue_closed_to_eventbridge(template: dict[str, Any]) -> None:
-    policy = template["Resources"]["PurgeFailuresPolicy"]["Properties"]["PolicyDocument"]
+    policy = template["Resources"]["JobFailuresPolicy"]["Properties"]["PolicyDocument"]
     policy["Statement"][0]["Principal"] = {"Service": "sns.amazonaws.com"}
 
 
@@ -187,7 +191,7 @@ def with_a_vpc(template: dict[str, Any]) -> None:
         (with_the_old_log_scope, "todo-api-dev: the role does not allow logs:CreateLogStream"),
         (without_queue_grant, "does not allow sqs:SendMessage on arn:aws:sqs:us-east-1:123456789012:"),
         (trusted_by_ec2, "todo-api-dev: its role does not trust lambda.amazonaws.com"),
-        (with_a_dangling_reference, "references PurgeFailure, which this stack does not create"),
+        (with_a_dangling_reference, "references JobFailure, which this stack does not create"),
         (with_a_long_function_name, "is outside the service's limits"),
         (with_a_reserved_variable, "reserved environment variables ['AWS_REGION']"),
         (without_the_invoke_permission, "integrates todo-api-dev without permission to invoke it"),

@@ -56,12 +56,16 @@ def test_units_per_operation_from_the_items_the_store_writes() -> None:
     units = cost.operation_units(page=20)
     assert units["GET /todos"] == cost.Units(2, 0)  # 20 x 272 bytes, one Query: 2 x 4 KB
     assert units["GET /todos/{id}"] == cost.Units(1, 0)
-    assert units["POST /todos"] == cost.Units(0, 2)  # the table and the `open` index
+    # A transaction: the table and the `open` index, and the owner's count, each x 2.
+    # owner 5 + 42 ("<sub>#usage"), id 2 + 5, todoCount 9 + 3 (9999), changes 7 + 4 (99999).
+    assert cost._count_size() == 5 + 42 + 2 + 5 + 9 + 3 + 7 + 4
+    assert units["POST /todos"] == cost.Units(0, 6)
     # Completing: the table, out of `open`, into `done`, into the purge index.
     assert units["PATCH /todos/{id}"] == cost.Units(0, 4)
-    assert units["DELETE /todos/{id}"] == cost.Units(0, 2)
-    # 20 transactional deletes, each from the table, `done` and the purge index: 20 x 2 x 3.
-    assert units["DELETE /todos?completed=true"] == cost.Units(2, 120)
+    assert units["DELETE /todos/{id}"] == cost.Units(0, 6)
+    # 20 transactional deletes, each from the table, `done` and the purge index (20 x 2 x 3),
+    # and one count update in their one transaction (2).
+    assert units["DELETE /todos?completed=true"] == cost.Units(2, 122)
 
 
 PRICES: dict[str, Any] = {
@@ -128,20 +132,24 @@ MILLION = cost.Profile(requests=1_000_000, users=0, cold_share=0.0, metric_pairs
 def test_a_month_of_a_million_requests_by_hand() -> None:
     lines = cost.monthly(CONFIG, MILLION, MEASURED, PRICES)
     gb = 1769 / 1024
-    # Lambda: (a million + 720 hourly job runs) requests; each API request 1 ms of CPU plus
-    # 5 ms per round trip (the clear: 2 ms + 2 x 5), billed at 1,769 MB; each job run a
-    # 100 ms cold start and 16 queries of 5 ms.
+    # Lambda: (a million + 720 hourly purge runs + 43,200 runs of finish_clears) requests;
+    # each API request 1 ms of CPU plus 5 ms per round trip (the clear: 2 ms + 2 x 5),
+    # billed at 1,769 MB; each purge run a 100 ms cold start and 16 queries of 5 ms; each
+    # finish_clears run warm, one query of 5 ms.
     warm = 1e6 * (0.98 * 6 + 0.02 * 12) / 1000 * gb
-    jobs = 720 * (100 + 80) / 1000 * gb
-    assert lines["Lambda"] == pytest.approx((1e6 + 720) * 0.2 / 1e6 + (warm + jobs) * 1e-5)
+    jobs = 720 * (100 + 80) / 1000 * gb + 43_200 * 5 / 1000 * gb
+    assert lines["Lambda"] == pytest.approx((1e6 + 720 + 43_200) * 0.2 / 1e6 + (warm + jobs) * 1e-5)
     assert lines["API Gateway"] == pytest.approx(3.5)
-    # Per request: reads 0.5 x 2 + 0.05 x 1 + 0.02 x 2, writes 0.15 x 2 + 0.2 x 4 + 0.08 x 2
-    # + 0.02 x 120; the job's 16 eventually consistent queries an hour, half a unit each.
-    reads, writes = 1.09e6 + 720 * 16 * 0.5, 3.66e6
+    # Per request: reads 0.5 x 2 + 0.05 x 1 + 0.02 x 2, writes 0.15 x 6 + 0.2 x 4 + 0.08 x 6
+    # + 0.02 x 122; the purge's 16 eventually consistent queries an hour, half a unit each;
+    # finish_clears' one consistent query a minute.
+    reads, writes = 1.09e6 + 720 * 16 * 0.5 + 43_200, 4.62e6
     assert lines["DynamoDB"] == pytest.approx(reads * 0.125 / 1e6 + writes * 0.625 / 1e6)
     # 200 bytes of our line, Lambda's 330, the access log's 100, kept 30 days.
-    assert lines["CloudWatch Logs"] == pytest.approx(630 * 1e6 / 1e9 * (0.5 + 0.03))
-    assert lines["CloudWatch metrics and alarms"] == pytest.approx(3 * 0.3)  # the job's three
+    # And finish_clears' runs: its 400-byte line and Lambda's 330.
+    logged = 630 * 1e6 / 1e9 + 43_200 * 730 / 1e9
+    assert lines["CloudWatch Logs"] == pytest.approx(logged * (0.5 + 0.03))
+    assert lines["CloudWatch metrics and alarms"] == pytest.approx(6 * 0.3)  # each job's three
     assert lines["Cognito"] == 0
     assert "X-Ray" not in lines
     assert "WAF" not in lines

@@ -141,6 +141,7 @@ def test_bootstrap_gives_the_functions_log_groups_a_retention(session: Any) -> N
     assert {(g["logGroupName"], g["retentionInDays"]) for g in groups["logGroups"]} == {
         ("/aws/lambda/todo-api-dev", 14),
         ("/aws/lambda/todo-api-dev-purge_completed", 14),
+        ("/aws/lambda/todo-api-dev-finish_clears", 14),
     }
 
 
@@ -171,6 +172,7 @@ def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, se
     assert sorted(p.name for p in changed) == [
         "config.json",
         "policy-api-prod.json",
+        "policy-clears-prod.json",
         "policy-purge-prod.json",
     ]
     config = json.loads((chalice_dir / "config.json").read_text())
@@ -178,7 +180,7 @@ def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, se
     assert (variables["TODO_TABLE"], variables["TODO_USER_POOL_ARN"]) == ("todo-api-prod", made.user_pool_arn)
     original = stages.document()
     assert config["stages"]["dev"] == original["stages"]["dev"]  # other stages untouched
-    for name in ("policy-api-prod.json", "policy-purge-prod.json"):
+    for name in ("policy-api-prod.json", "policy-clears-prod.json", "policy-purge-prod.json"):
         resources = [
             r for s in json.loads((chalice_dir / name).read_text())["Statement"] for r in s["Resource"]
         ]

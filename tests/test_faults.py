@@ -4,20 +4,17 @@ with exactly one effect; persistent ones are a 503 with Retry-After and nothing 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from moto.core.botocore_stubber import MockRawResponse
 
 import app as todo_app
 from chalicelib import todos
 from chalicelib.store import TodoStore
 from tests.faults import TRANSIENT, lost_response
-from tests.support import CONFIG, STAGE, items_in_table, sub_of
+from tests.support import CONFIG, STAGE, counted, items_in_table, sub_of, todo_items
 from tools import stages
 
 Auth = Callable[..., dict[str, str]]
@@ -33,13 +30,16 @@ def seeded(api: Any, auth: Auth, dynamodb: Any) -> dict[str, Any]:
 
 
 def titles(dynamodb: Any, user: str = "alice") -> list[str]:
-    return sorted(i["title"]["S"] for i in items_in_table(dynamodb) if i["owner"]["S"] == sub_of(user))
+    """The user's todos' titles, after checking that their stored count is exact."""
+    held = sorted(i["title"]["S"] for i in todo_items(dynamodb) if i["owner"]["S"] == sub_of(user))
+    assert counted(dynamodb, sub_of(user)) == len(held)
+    return held
 
 
 # (operation under fault, request, its status, the one effect it must have had)
 PATHS: dict[str, tuple[str, Callable[..., Any], int, Callable[[Any, dict[str, Any]], None]]] = {
     "create": (
-        "PutItem",
+        "TransactWriteItems",
         lambda api, auth, s: api.post("/todos", headers=auth(), body='{"title": "new"}'),
         201,
         lambda db, s: _assert(titles(db) == ["done", "new", "open"]),
@@ -65,16 +65,12 @@ PATHS: dict[str, tuple[str, Callable[..., Any], int, Callable[[Any, dict[str, An
         ),
         200,
         lambda db, s: _assert(
-            [
-                (i["title"]["S"], i["version"]["N"])
-                for i in items_in_table(db)
-                if i["id"]["S"] == s["open"]["id"]
-            ]
+            [(i["title"]["S"], i["version"]["N"]) for i in todo_items(db) if i["id"]["S"] == s["open"]["id"]]
             == [("renamed", "2")]  # applied once: the version moved by exactly one
         ),
     ),
     "delete": (
-        "DeleteItem",
+        "TransactWriteItems",
         lambda api, auth, s: api.delete(f"/todos/{s['open']['id']}", headers=auth()),
         204,
         lambda db, s: _assert(titles(db) == ["done"]),
@@ -86,7 +82,7 @@ PATHS: dict[str, tuple[str, Callable[..., Any], int, Callable[[Any, dict[str, An
         lambda db, s: _assert(titles(db) == ["done", "open"]),
     ),
     "clear-all": (
-        "BatchWriteItem",
+        "TransactWriteItems",
         lambda api, auth, s: api.delete("/todos", headers=auth()),
         204,
         lambda db, s: _assert(titles(db) == [] and titles(db, "bob") == ["bob"]),
@@ -174,7 +170,7 @@ def test_the_purge_job_absorbs_faults(dynamodb: Any, inject: Any, run_job: Any, 
     result = run_job("purge_completed")
     assert result["finished"] is True
     assert result["purged"] + result["skipped"] == 1
-    assert [i["title"]["S"] for i in items_in_table(dynamodb)] == ["kept"]
+    assert [i["title"]["S"] for i in todo_items(dynamodb)] == ["kept"]
 
 
 def test_the_sdk_retry_budget_fits_inside_the_api_timeout() -> None:
@@ -184,33 +180,3 @@ def test_the_sdk_retry_budget_fits_inside_the_api_timeout() -> None:
     backoff = sum(2**n for n in range(attempts - 1))  # standard mode: up to 1 s, 2 s, ...
     worst = attempts * per_attempt + backoff
     assert worst < config["lambda_timeout"] <= 28  # API Gateway gives up at 29 s
-
-
-def _nothing_processed(request: AWSPreparedRequest) -> AWSResponse:
-    """BatchWriteItem's partial success: it answers 200 and hands every request back."""
-    body = json.dumps({"UnprocessedItems": json.loads(request.body)["RequestItems"]})
-    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}
-    return AWSResponse(request.url, 200, headers, MockRawResponse(body))
-
-
-def test_unprocessed_batch_items_are_retried(
-    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any, dynamodb_calls: list[str]
-) -> None:
-    seen = inject("BatchWriteItem", _nothing_processed, 2)
-    dynamodb_calls.clear()
-    assert api.delete("/todos", headers=auth()).status_code == 204
-    assert seen == [2]
-    assert dynamodb_calls.count("BatchWriteItem") == 3  # twice handed back, then done
-    assert titles(dynamodb) == []
-    assert titles(dynamodb, "bob") == ["bob"]
-
-
-def test_items_never_processed_are_a_503(
-    api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any
-) -> None:
-    before = items_in_table(dynamodb)
-    inject("BatchWriteItem", _nothing_processed, 100)
-    response = api.delete("/todos", headers=auth())
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == str(todo_app.RETRY_AFTER_SECONDS)
-    assert items_in_table(dynamodb) == before

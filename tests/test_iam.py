@@ -19,7 +19,7 @@ import pytest
 
 from chalicelib import todos
 from chalicelib.store import TodoStore
-from tests.support import ROOT, STAGE, TABLE
+from tests.support import ROOT, STAGE, TABLE, path_of
 from tools import stages
 
 Auth = Callable[..., dict[str, str]]
@@ -91,7 +91,7 @@ NO_RESOURCE_LEVEL = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
 def test_no_role_grants_any_resource_star_but_for_actions_without_resources(roles: dict[str, Any]) -> None:
-    assert set(roles) == {"ApiHandlerRole", "PurgeCompletedRole"}
+    assert set(roles) == {"ApiHandlerRole", "PurgeCompletedRole", "FinishClearsRole"}
     for role in roles.values():
         for policy in role["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
@@ -101,8 +101,9 @@ def test_no_role_grants_any_resource_star_but_for_actions_without_resources(role
 
 
 def test_the_api_role_grants_exactly_what_the_routes_use(
-    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any]
+    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("TODO_CLEAR_BUDGET", "1")  # so that a clear also starts a job
     calls = record(dynamodb)
     keyed = auth(**{"Idempotency-Key": "iam-1"})
     todo = api.post("/todos", headers=auth(), body='{"title": "a"}').json_body
@@ -116,7 +117,10 @@ def test_the_api_role_grants_exactly_what_the_routes_use(
     api.delete("/todos?completed=false", headers=auth())
     api.delete("/todos?completed=true", headers=auth())
     api.post("/todos", headers=auth(), body='{"title": "c"}')
-    api.delete("/todos", headers=auth())
+    api.post("/todos", headers=auth(), body='{"title": "c2"}')
+    job = api.delete("/todos", headers=auth())
+    assert job.status_code == 202
+    assert api.get(path_of(job.headers["Location"]), headers=auth()).status_code == 200
     last = api.post("/todos", headers=auth(), body='{"title": "d"}').json_body
     assert api.delete(f"/todos/{last['id']}", headers=auth()).status_code == 204
     assert used(calls) == granted(roles["ApiHandlerRole"])
@@ -134,6 +138,20 @@ def test_the_purge_role_grants_exactly_what_the_job_uses(
     report = run_job("purge_completed")
     assert report["purged"] == 1
     assert used(calls) == granted(roles["PurgeCompletedRole"])
+
+
+def test_the_clears_role_grants_exactly_what_the_job_uses(
+    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any], run_job: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TODO_CLEAR_BUDGET", "1")  # each DELETE deletes one itself, a job the rest
+    for n in range(6):
+        api.post("/todos", headers=auth(), body=f'{{"title": "t{n}", "completed": {str(n > 1).lower()}}}')
+    for query in ("?completed=false", "?completed=true", ""):
+        assert api.delete(f"/todos{query}", headers=auth()).status_code == 202
+    calls = record(dynamodb)
+    report = run_job("finish_clears")
+    assert (report["deleted"], report["finished_jobs"]) == (3, 3)
+    assert used(calls) == granted(roles["FinishClearsRole"])
 
 
 def test_every_stage_scopes_its_policies_to_its_own_table() -> None:

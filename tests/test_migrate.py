@@ -14,12 +14,13 @@ from typing import Any
 import botocore.session
 import pytest
 
+import app as todo_app
 from chalicelib import cleanup, todos
 from chalicelib.schema import MIGRATION_PARTITION, SCHEMA_VERSION, TABLE_DEFINITION, purge_shard
 from chalicelib.store import TodoStore
 from tests.servers import aws_env, emulator_client, make_env, moto_server
-from tests.support import ROOT, TABLE, items_in_table, sub_of
-from tools.migrate import Migrator, main
+from tests.support import ROOT, TABLE, counted, items_in_table, sub_of
+from tools.migrate import Counter, Migrator, main
 
 Auth = Callable[..., dict[str, str]]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -235,13 +236,65 @@ def test_after_the_migration_the_purge_finds_completed_todos_that_predate_its_in
     assert [i["id"] for i in todo_items(dynamodb)] == [old_open["id"]]
 
 
+# --- counting the todos that predate counts -------------------------------------------
+
+
+def test_counting_sets_each_owner_to_the_todos_they_hold(
+    api: Any, auth: Auth, dynamodb: Any, operator: Any
+) -> None:
+    seed_v1(dynamodb, 7)  # alice 3, bob 2, carol 2, never counted
+    # alice creates one after counts exist: her count says 1, though she holds 4.
+    assert api.post("/todos", headers=auth("alice"), body='{"title": "new"}').status_code == 201
+    assert counted(dynamodb, sub_of("alice")) == 1
+    report = Counter(operator, TABLE, page_size=3).run()
+    assert (report.owners, report.corrected) == (3, 3)
+    assert [counted(dynamodb, sub_of(u)) for u in ("alice", "bob", "carol")] == [4, 2, 2]
+    again = Counter(operator, TABLE).run()
+    assert (again.owners, again.corrected) == (3, 0)  # exact already: nothing written
+
+
+def test_a_create_while_counting_is_counted(api: Any, auth: Auth, dynamodb: Any, operator: Any) -> None:
+    seed_v1(dynamodb, 3)
+    sent: list[bool] = []
+
+    def create_first(params: dict[str, Any], **_: Any) -> None:
+        # After alice's count was taken, before it is written.
+        if params["Key"]["owner"]["S"].startswith(sub_of("alice")) and not sent:
+            sent.append(True)
+            assert api.post("/todos", headers=auth("alice"), body='{"title": "meanwhile"}').status_code == 201
+
+    operator.meta.events.register("before-parameter-build.dynamodb.UpdateItem", create_first)
+    report = Counter(operator, TABLE).run()
+    assert report.recounted == 1
+    assert counted(dynamodb, sub_of("alice")) == 2  # 1 seeded + the one created meanwhile
+    held = [i for i in todo_items(dynamodb) if i["owner"]["S"] == sub_of("alice")]
+    assert len(held) == 2
+
+
+def test_the_limit_holds_once_counted(
+    api: Any, auth: Auth, dynamodb: Any, operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_v1(dynamodb, 3)  # one each
+    Counter(operator, TABLE).run()
+    monkeypatch.setenv("TODO_MAX_TODOS", "2")
+    todo_app.todo_store.cache_clear()
+    first = api.post("/todos", headers=auth("alice"), body='{"title": "second"}')
+    refused = api.post("/todos", headers=auth("alice"), body='{"title": "third"}')
+    assert first.status_code == 201
+    assert refused.status_code == 409
+    assert refused.json_body["Code"] == "TodoLimitReached"
+    assert counted(dynamodb, sub_of("alice")) == 2
+
+
 def test_the_command_line_dry_run_then_run(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     seed_v1(dynamodb, 5)
     assert main(["--stage", "dev", "--dry-run"]) == 0
     assert "would migrate 5" in capsys.readouterr().out
     assert all("schemaVersion" not in item for item in todo_items(dynamodb))
     assert main(["--stage", "dev"]) == 0
-    assert "migrated 5" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "migrated 5" in out
+    assert "todo counts: 3 owners, corrected 3" in out
     assert main(["--stage", "dev"]) == 0
     assert "already finished" in capsys.readouterr().out
     assert all(item["schemaVersion"] == {"N": "2"} for item in todo_items(dynamodb))

@@ -14,7 +14,7 @@ from chalicelib import todos
 from chalicelib.errors import PreconditionFailed, TodoNotFound
 from chalicelib.schema import PURGE_SHARD_NAMES, purge_shard
 from chalicelib.store import TodoStore
-from tests.support import items_in_table
+from tests.support import items_in_table, todo_items
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -41,7 +41,7 @@ def test_created_todo_reads_back_equal(store: TodoStore) -> None:
 
 def test_stored_item_shape(store: TodoStore, dynamodb: Any) -> None:
     todo = add(store, order=7)
-    [item] = items_in_table(dynamodb)
+    [item] = todo_items(dynamodb)
     assert re.fullmatch(r"[0-9a-f]{16}", item.pop("writeId")["S"])
     assert item == {
         "owner": {"S": "alice"},
@@ -63,7 +63,7 @@ def test_create_is_conditional_on_a_new_key(store: TodoStore, dynamodb: Any) -> 
     for again in (todo, clash):  # another write of the same id, even of the same todo
         with pytest.raises(ClientError, match="ConditionalCheckFailed"):
             store.create(again)
-    assert [i["title"]["S"] for i in items_in_table(dynamodb)] == ["todo 0"]
+    assert [i["title"]["S"] for i in todo_items(dynamodb)] == ["todo 0"]
 
 
 def test_other_owner_cannot_get_update_or_delete(store: TodoStore, dynamodb: Any) -> None:
@@ -84,7 +84,7 @@ def test_update_and_delete_of_missing_ids_create_nothing(store: TodoStore, dynam
         store.update("alice", missing, patch(completed=True))
     with pytest.raises(TodoNotFound):
         store.delete("alice", missing)
-    assert items_in_table(dynamodb) == []
+    assert todo_items(dynamodb) == []
 
 
 def test_delete_then_update_does_not_resurrect(store: TodoStore, dynamodb: Any) -> None:
@@ -92,7 +92,7 @@ def test_delete_then_update_does_not_resurrect(store: TodoStore, dynamodb: Any) 
     store.delete("alice", todo.id)
     with pytest.raises(TodoNotFound):
         store.update("alice", todo.id, patch(title="back"))
-    assert items_in_table(dynamodb) == []
+    assert todo_items(dynamodb) == []
 
 
 def test_update_changes_only_given_fields(store: TodoStore) -> None:
@@ -118,13 +118,13 @@ def test_update_can_remove_order(store: TodoStore) -> None:
 def test_completion_moves_the_item_between_indexes(store: TodoStore, dynamodb: Any) -> None:
     todo = add(store)
     store.update("alice", todo.id, patch(completed=True))
-    [item] = items_in_table(dynamodb)
+    [item] = todo_items(dynamodb)
     assert item["doneId"] == {"S": todo.id}
     assert "openId" not in item
     assert item["completedAt"] == {"S": "2026-11-27T13:00:00.000Z"}
     assert item["purgeShard"] == {"S": purge_shard(todo.id)}
     store.update("alice", todo.id, patch(completed=False))
-    [item] = items_in_table(dynamodb)
+    [item] = todo_items(dynamodb)
     assert item["openId"] == {"S": todo.id}
     assert not {"doneId", "completedAt", "purgeShard"} & item.keys()
 
@@ -189,8 +189,8 @@ def test_clear(store: TodoStore, dynamodb: Any, completed: bool | None, left: li
     for n in range(3):
         add(store, n=n, completed=n == 0)
     add(store, owner="bob", n=9, completed=True)
-    assert store.clear("alice", completed=completed) == 3 - len(left)
-    remaining = items_in_table(dynamodb)
+    assert store.clear("alice", completed=completed).deleted == 3 - len(left)
+    remaining = todo_items(dynamodb)
     assert [i["title"]["S"] for i in remaining if i["owner"]["S"] == "alice"] == left
     assert [i["owner"]["S"] for i in remaining if i["owner"]["S"] == "bob"] == ["bob"]
 
@@ -198,8 +198,8 @@ def test_clear(store: TodoStore, dynamodb: Any, completed: bool | None, left: li
 def test_clear_pages_through_many_todos(store: TodoStore, dynamodb: Any) -> None:
     for n in range(60):
         add(store, n=n)
-    assert store.clear("alice", completed=None) == 60
-    assert items_in_table(dynamodb) == []
+    assert store.clear("alice", completed=None) == (60, True)
+    assert todo_items(dynamodb) == []
 
 
 def test_every_change_increments_the_version(store: TodoStore) -> None:
@@ -223,7 +223,7 @@ def test_update_with_a_stale_version_is_refused_and_changes_nothing(store: TodoS
     assert items_in_table(dynamodb) == before
     assert store.update("alice", todo.id, patch(title="third"), versions=frozenset({1, 2})).version == 3
     store.delete("alice", todo.id, versions=frozenset({3}))
-    assert items_in_table(dynamodb) == []
+    assert todo_items(dynamodb) == []
 
 
 def test_a_missing_todo_is_404_whatever_the_versions(store: TodoStore) -> None:

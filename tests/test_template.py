@@ -15,6 +15,7 @@ from chalicelib.errors import GATEWAY_ERRORS
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import CONFIG, STAGE
+from tools.template import FUNCTIONS
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_every_route_uses_the_stacks_cognito_pool(resources: dict[str, Any]) -> 
         {"Fn::If": ["CreateUserPool", {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "ExistingUserPoolArn"}]}
     ]
     operations = [op for path in body["paths"].values() for method, op in path.items() if method != "options"]
-    assert len(operations) == 10
+    assert len(operations) == 11
     for operation in operations:
         assert operation["security"] == [{"TodoUsers": []}]
     assert resources["UserPoolClient"]["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
@@ -83,7 +84,7 @@ def test_every_route_uses_the_stacks_cognito_pool(resources: dict[str, Any]) -> 
 def test_functions_are_traced_logged_briefly_and_bounded(resources: dict[str, Any]) -> None:
     days = CONFIG["stages"][STAGE]["log_retention_days"]
     assert days == 14
-    for name in ("APIHandler", "PurgeCompleted"):
+    for name in FUNCTIONS:
         properties = resources[name]["Properties"]
         assert properties["Tracing"] == "Active"
         logs = resources[f"{name}Logs"]["Properties"]
@@ -121,24 +122,30 @@ def test_gateway_errors_carry_cors_and_the_error_shape(resources: dict[str, Any]
 def test_alarms_and_failure_destinations(resources: dict[str, Any]) -> None:
     rate = resources["Api5xxRate"]["Properties"]
     assert (rate["MetricName"], rate["Statistic"], rate["Threshold"]) == ("5XXError", "Average", 0.01)
-    for name in ("APIHandler", "PurgeCompleted"):
+    for name in FUNCTIONS:
         for metric in ("Errors", "Throttles"):
             alarm = resources[f"{name}{metric}"]["Properties"]
             assert alarm["MetricName"] == metric
             assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": name}}]
             assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-    job = resources["PurgeCompleted"]["Properties"]
-    failure = {"Fn::GetAtt": ["PurgeFailures", "Arn"]}
-    assert job["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == failure
-    assert job["Events"]["PurgeCompletedEvent"]["Properties"]["DeadLetterConfig"] == {"Arn": failure}
-    assert resources["PurgeFailuresQueued"]["Properties"]["Threshold"] == 0
+    failure = {"Fn::GetAtt": ["JobFailures", "Arn"]}
+    for name in ("PurgeCompleted", "FinishClears"):
+        job = resources[name]["Properties"]
+        assert job["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == failure
+        assert job["Events"][f"{name}Event"]["Properties"]["DeadLetterConfig"] == {"Arn": failure}
+    assert resources["JobFailuresQueued"]["Properties"]["Threshold"] == 0
 
 
-def test_the_purge_alarm_watches_a_metric_the_job_line_emits(resources: dict[str, Any]) -> None:
-    alarm = resources["PurgeBehind"]["Properties"]
+@pytest.mark.parametrize(
+    ("alarm_name", "job"), [("PurgeBehind", "purge_completed"), ("ClearsBehind", "finish_clears")]
+)
+def test_each_jobs_alarm_watches_a_metric_its_job_line_emits(
+    resources: dict[str, Any], alarm_name: str, job: str
+) -> None:
+    alarm = resources[alarm_name]["Properties"]
 
     def line(**report: Any) -> dict[str, Any]:
-        text = telemetry.job_line(timestamp_ms=0, job="purge_completed", request_id="r", report=report)
+        text = telemetry.job_line(timestamp_ms=0, job=job, request_id="r", report=report)
         document: dict[str, Any] = json.loads(text)
         return document
 

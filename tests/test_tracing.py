@@ -52,7 +52,7 @@ def test_each_dynamodb_call_of_a_sampled_invocation_is_a_subsegment(
     stale = api.patch(f"/todos/{todo['id']}", headers=auth(**{"If-Match": '"7"'}), body='{"completed": true}')
     assert stale.status_code == 412
     put, get, update = received(daemon)
-    for document, operation in ((put, "PutItem"), (get, "GetItem"), (update, "UpdateItem")):
+    for document, operation in ((put, "TransactWriteItems"), (get, "GetItem"), (update, "UpdateItem")):
         assert (document["name"], document["namespace"], document["type"]) == (
             "DynamoDB",
             "aws",

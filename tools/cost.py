@@ -129,16 +129,26 @@ def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
         + write_units(purge_entry)  # into the purge index
     )
     delete_done = sum(write_units(size, transactional=True) for size in (done_size, done_size, purge_entry))
+    # Creates and deletes are transactions with the owner's count (schema.count_change).
+    count = write_units(_count_size(), transactional=True)
+    open_todo = write_units(open_size, transactional=True) * 2  # the table and `open`
+    chunks = math.ceil(page / 25)  # one count update per transaction of 25 deletes
     return {
         "GET /todos": Units(read_units(page * open_size, consistent=True), 0),
-        "POST /todos": Units(0, write_units(open_size) * 2),  # the table and `open`
+        "POST /todos": Units(0, open_todo + count),
         "PATCH /todos/{id}": Units(0, toggle),
         "GET /todos/{id}": Units(read_units(open_size, consistent=True), 0),
-        "DELETE /todos/{id}": Units(0, write_units(open_size) * 2),
+        "DELETE /todos/{id}": Units(0, open_todo + count),
         "DELETE /todos?completed=true": Units(
-            read_units(page * done_size, consistent=True), page * delete_done
+            read_units(page * done_size, consistent=True), page * delete_done + chunks * count
         ),
     }
+
+
+def _count_size() -> int:
+    """Bytes of an owner's count item, as create and delete leave it."""
+    owner = "6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21"
+    return item_size({**schema.usage_key(owner), schema.COUNT: {"N": "9999"}, schema.CHANGES: {"N": "99999"}})
 
 
 def stored_bytes_per_todo(completed_share: float) -> float:
@@ -244,9 +254,13 @@ PLATFORM_LOG_BYTES = 330
 WAF_LOG_BYTES = 1500
 # EMF metrics per (route, status) pair: Requests and Latency (and a few pairs more).
 METRICS_PER_PAIR = 2
-JOB_METRICS = 3
-JOB_RUNS = 30 * 24  # hourly
+JOB_METRICS = 3  # per scheduled job: ItemsDeleted, JobRuns, RunsBehind
+JOB_RUNS = 30 * 24  # purge_completed: hourly
 JOB_QUERIES = len(schema.PURGE_SHARD_NAMES)
+# finish_clears: every minute (so kept warm), one strongly consistent Query of the running
+# jobs (one read unit while they are few), and its job line (about this many bytes, stated).
+CLEAR_RUNS = 30 * 24 * 60
+CLEAR_LINE_BYTES = 400
 
 
 def _tiered(count: float, tiers: Sequence[Sequence[Any]]) -> float:
@@ -296,9 +310,10 @@ def monthly(
     job_ms = cold_ms + JOB_QUERIES * measured.dynamodb_ms  # hourly: every run starts cold
     colds = requests * profile.cold_share
     lines: dict[str, float] = {}
-    lambda_requests = (requests + JOB_RUNS) * lam["requests_per_million"] / 1e6
+    lambda_requests = (requests + JOB_RUNS + CLEAR_RUNS) * lam["requests_per_million"] / 1e6
     init_gbs = (colds + JOB_RUNS) * tune.gb_seconds(cold_ms, config.memory_mb)
     job_gbs = JOB_RUNS * tune.gb_seconds(job_ms - cold_ms, config.memory_mb)
+    job_gbs += CLEAR_RUNS * tune.gb_seconds(measured.dynamodb_ms, config.memory_mb)
     warm_price = gbs_price
     if config.provisioned_concurrency:
         kept = config.provisioned_concurrency * memory_gb * SECONDS_A_MONTH
@@ -316,7 +331,11 @@ def monthly(
     )
     units = operation_units()
     dynamo = prices["dynamodb"]
-    reads = requests * sum(mix[n].share * u.reads for n, u in units.items()) + JOB_RUNS * JOB_QUERIES * 0.5
+    reads = (
+        requests * sum(mix[n].share * u.reads for n, u in units.items())
+        + JOB_RUNS * JOB_QUERIES * 0.5
+        + CLEAR_RUNS * 1.0
+    )
     writes = requests * sum(mix[n].share * u.writes for n, u in units.items())
     stored_gb = profile.users * TODOS_PER_USER * stored_bytes_per_todo(COMPLETED_SHARE) / 1e9
     lines["DynamoDB"] = (
@@ -327,10 +346,11 @@ def monthly(
     watch = prices["cloudwatch"]
     app_bytes = sum(mix[n].share * measured.log_bytes[n] for n in mix)
     log_gb = requests * (app_bytes + PLATFORM_LOG_BYTES + config.access_log_bytes) / 1e9
+    log_gb += CLEAR_RUNS * (CLEAR_LINE_BYTES + PLATFORM_LOG_BYTES) / 1e9
     lines["CloudWatch Logs"] = log_gb * (
         watch["logs_ingested_gb"] + watch["logs_stored_gb_month"] * config.log_retention_days / 30
     )
-    metrics = profile.metric_pairs * METRICS_PER_PAIR + JOB_METRICS
+    metrics = profile.metric_pairs * METRICS_PER_PAIR + JOB_METRICS * 2
     lines["CloudWatch metrics and alarms"] = (
         metrics * watch["custom_metric_month"] + config.alarm_metrics * watch["alarm_metric_month"]
     )

@@ -6,7 +6,8 @@
 - throttling at each layer: API Gateway's 429s are 4xx, Lambda's `Throttles`, DynamoDB's
   `ThrottledRequests` by operation;
 - each function's errors and duration;
-- the purge job's progress (`ItemsPurged`, `JobRuns`, `RunsBehind`).
+- the scheduled jobs' progress (`ItemsDeleted`, `JobRuns`, `RunsBehind`): the purge and
+  the finishing of bulk deletes.
 
 Only search expressions and named metrics: a route or status seen for the first time
 appears without a change here. The body is JSON in a Fn::Sub (region, names).
@@ -80,12 +81,14 @@ def _widget(title: str, metrics: list[Any], *, stat: str = "Sum", x: int, y: int
 
 def body(stage: str, api: str = "rest") -> dict[str, Any]:
     """The dashboard's body (before Fn::Sub): ${AWS::Region}, ${APIHandler},
-    ${PurgeCompleted}, ${TodoTable} and, for an HTTP API, ${HttpAPI} stand for names."""
+    ${PurgeCompleted}, ${FinishClears}, ${TodoTable} and, for an HTTP API, ${HttpAPI} stand for names."""
+    from tools.template import FUNCTIONS, SCHEDULED_JOBS  # here: the template imports this module
+
     gateway = _api_metrics(stage, api)
     dims = gateway["dimensions"]
     statuses = " OR ".join(f'Status="{status}"' for status in client_error_statuses())
     by_route = f"{{{NAMESPACE},Route,Status}}"
-    functions = ("APIHandler", "PurgeCompleted")
+    functions = tuple(FUNCTIONS)
     widgets = [
         _widget("Requests (API Gateway)", [["AWS/ApiGateway", gateway["count"], *dims]], x=0, y=0),
         _widget(
@@ -150,10 +153,11 @@ def body(stage: str, api: str = "rest") -> dict[str, Any]:
             y=24,
         ),
         _widget(
-            "Purge progress (purge_completed)",
+            "Scheduled jobs (purge_completed, finish_clears)",
             [
-                [NAMESPACE, name, "Job", "purge_completed"]
-                for name in ("ItemsPurged", "JobRuns", "RunsBehind")
+                [NAMESPACE, name, "Job", job]
+                for job in SCHEDULED_JOBS.values()
+                for name in ("ItemsDeleted", "JobRuns", "RunsBehind")
             ],
             x=12,
             y=24,

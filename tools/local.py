@@ -54,6 +54,7 @@ from tools import stages
 from tools.bootstrap import ensure_table
 from tools.events import scheduled_event
 from tools.stages import ROOT
+from tools.template import SCHEDULED_JOBS
 
 STAGE = "local"
 REGION = "us-east-1"
@@ -352,6 +353,7 @@ def serve_app(port: int, environment: dict[str, str], unset: Iterable[str] = ())
     # (the banner says so; tests/test_local_server.py refuses forged and unsigned ones).
     warnings.filterwarnings("ignore", message="CognitoUserPoolAuthorizer is not a supported in local mode")
     server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=GuardedHandler)
+    _finish_clears_every_minute(app, config)
     server.serve_forever()
 
 
@@ -435,8 +437,6 @@ def sign_in(cognito: Any, user: str, pool_id: str, client_id: str) -> dict[str, 
 
 def cleanup(backend_port: int) -> dict[str, Any]:
     """Run the scheduled jobs once against the `make run` backend, as Lambda would."""
-    from chalice.local import LambdaContext
-
     os.environ.update({k: v for k, v in _FAKE_CREDENTIALS.items() if k not in os.environ})
     os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{backend_port}")
     factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
@@ -444,12 +444,30 @@ def cleanup(backend_port: int) -> dict[str, Any]:
     app = config.chalice_app  # loading it applies the stage's environment_variables
     os.environ.pop("TODO_LOCAL_BACKEND", None)  # the jobs use AWS_ENDPOINT_URL: this backend
     reports = {}
-    for name in ("purge_completed",):
-        event = scheduled_event(name, region=_region())
-        timeout_ms = config.scope(STAGE, name).lambda_timeout * 1000
-        context = LambdaContext(name, memory_size=128, max_runtime_ms=timeout_ms)
-        reports[name] = app.handler_map[name](event, context)
+    for name in SCHEDULED_JOBS.values():
+        reports[name] = _run_job(app, config, name)
     return reports
+
+
+def _run_job(app: Any, config: Any, name: str) -> Any:
+    from chalice.local import LambdaContext
+
+    event = scheduled_event(name, region=_region())
+    timeout_ms = config.scope(STAGE, name).lambda_timeout * 1000
+    context = LambdaContext(name, memory_size=128, max_runtime_ms=timeout_ms)
+    return app.handler_map[name](event, context)
+
+
+def _finish_clears_every_minute(app: Any, config: Any) -> None:
+    """As the deployed schedule does: bulk deletes that answered 202 get finished."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(60)
+            with contextlib.suppress(Exception):  # as Lambda would: the next run tries again
+                _run_job(app, config, "finish_clears")
+
+    threading.Thread(target=loop, name="finish_clears", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,15 @@ Progress is checkpointed in the table itself, after each page, in a reserved par
 ("#migration", which no caller can own: the API refuses a `sub` containing '#'). An
 interrupted run (Ctrl-C, a crash, credentials expiring) resumes from the last finished
 page; a finished migration is not run again. Items in '#' partitions (idempotency
-records, which expire within a day, and the checkpoint itself) are not todos and are
-left as they are. Run one migration at a time per table.
+records, which expire within a day, counts, jobs and the checkpoint itself) are not
+todos and are left as they are. Run one migration at a time per table.
+
+Then it counts: each owner's todo count (the per-user limit's, `schema.count_change`) is
+set to the number of todos they hold, for owners whose todos predate counts. Exactly,
+while the API runs: it reads the count item (and its `changes`), counts the owner's todos
+with a strongly consistent Query, and writes the number only if `changes` is still what
+it read. Every create and delete moves `changes` in its own transaction, so a write that
+landed while it counted makes it count again. A rerun recounts; it never double-counts.
 """
 
 from __future__ import annotations
@@ -29,12 +36,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.schema import (
+    CHANGES,
+    COUNT,
     MIGRATION_PARTITION,
     RESERVED_MARK,
     SCHEMA_KEY,
     SCHEMA_VERSION,
     schema_version,
     upgrade,
+    usage_key,
 )
 from tools import stages
 from tools.deploy import operator_session
@@ -172,6 +182,103 @@ class Migrator:
         )
 
 
+@dataclass
+class CountReport:
+    owners: int = 0
+    corrected: int = 0  # owners whose stored count was not the number of todos they hold
+    recounted: int = 0  # counts taken again because a write landed while counting
+
+    def line(self, dry_run: bool) -> str:
+        verb = "would correct" if dry_run else "corrected"
+        return f"todo counts: {self.owners} owners, {verb} {self.corrected}, recounted {self.recounted}"
+
+
+class Counter:
+    """Sets each owner's todo count to the number of todos they hold (module docstring)."""
+
+    def __init__(self, client: Any, table: str, *, page_size: int = 100) -> None:
+        self._client = client
+        self._table = table
+        self._page_size = page_size
+
+    def owners(self) -> set[str]:
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "#owner",
+            "FilterExpression": "NOT contains(#owner, :reserved)",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":reserved": {"S": RESERVED_MARK}},
+            "Limit": self._page_size,
+        }
+        found: set[str] = set()
+        while True:
+            response = self._client.scan(**args)
+            found |= {item["owner"]["S"] for item in response["Items"]}
+            if "LastEvaluatedKey" not in response:
+                return found
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def held(self, owner: str) -> int:
+        args: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":owner": {"S": owner}},
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        total = 0
+        while True:
+            response = self._client.query(**args)
+            total += int(response["Count"])
+            if "LastEvaluatedKey" not in response:
+                return total
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def run(self, *, dry_run: bool = False) -> CountReport:
+        report = CountReport()
+        for owner in sorted(self.owners()):
+            report.owners += 1
+            self._count(owner, report, dry_run)
+        return report
+
+    def _count(self, owner: str, report: CountReport, dry_run: bool) -> None:
+        key = usage_key(owner)
+        for _ in range(_ATTEMPTS):
+            stored = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get(
+                "Item", {}
+            )
+            held = self.held(owner)
+            if COUNT in stored and int(stored[COUNT]["N"]) == held:
+                return
+            if dry_run:
+                report.corrected += 1
+                return
+            names = {"#count": COUNT, "#changes": CHANGES}
+            values: dict[str, Any] = {":held": {"N": str(held)}}
+            if CHANGES in stored:
+                unchanged = "#changes = :seen"
+                values[":seen"] = stored[CHANGES]
+            else:
+                unchanged = "attribute_not_exists(#changes)"
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET #count = :held",
+                    ConditionExpression=unchanged,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+                report.corrected += 1
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                report.recounted += 1  # a create or delete landed while we counted
+        raise RuntimeError(f"the todos of {owner} kept changing; run the migration again")
+
+
 def stage_table(stage: str) -> str:
     return stages.environment(stage)["TODO_TABLE"]
 
@@ -198,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped: {exc}\nrun it again to resume after the last finished page", file=sys.stderr)
         return 1
     print(report.line(args.dry_run))
+    try:
+        counts = Counter(client, table, page_size=args.page_size).run(dry_run=args.dry_run)
+    except (BotoCoreError, ClientError, KeyboardInterrupt) as exc:
+        print(f"stopped counting: {exc!r}\nrun it again: counting starts over, exactly", file=sys.stderr)
+        return 1
+    print(counts.line(args.dry_run))
     return 0
 
 

@@ -50,31 +50,55 @@ def runtime_of(template: Path) -> str:
     return str(runtimes.pop())
 
 
+# Compiles sources in a Python like this one but without column positions (`-X
+# no_debug_ranges`): they are a quarter of a .pyc, and only place the carets under a
+# traceback's line (file and line numbers stay). Measured: the zip 106 KB -> 80 KB.
+_COMPILER = (
+    "import marshal, sys\n"
+    "sources = marshal.load(sys.stdin.buffer)\n"
+    "sys.stdout.buffer.write(marshal.dumps({name: marshal.dumps(compile(text, name, 'exec', "
+    "dont_inherit=True, optimize=2)) for name, text in sources.items()}))\n"
+)
+
+
+def _compiled(sources: dict[str, bytes]) -> dict[str, bytes]:
+    """Each source's code object, marshalled: docstrings and asserts out (optimize=2), and
+    no column positions."""
+    done = subprocess.run(  # noqa: S603 - this very interpreter, on our own sources
+        [sys.executable, "-X", "no_debug_ranges", "-c", _COMPILER],
+        input=marshal.dumps(sources),
+        capture_output=True,
+        check=True,
+    )
+    compiled: dict[str, bytes] = marshal.loads(done.stdout)  # noqa: S302 - our own child's output
+    return compiled
+
+
 def to_bytecode(zip_path: Path, runtime: str) -> None:
     """Replace the zip's sources by bytecode that `runtime` loads: only its own Python's
     (a .pyc of another version is refused by the runtime's import system)."""
     if runtime != f"python{sys.version_info.major}.{sys.version_info.minor}":
         raise SystemExit(f"cannot compile for {runtime} with Python {sys.version.split()[0]}")
     with zipfile.ZipFile(zip_path) as source:
-        entries = [(info, source.read(info)) for info in source.infolist()]
+        # Chalice zips chalicelib/ as it finds it: caches a local run wrote there are dead
+        # weight beside the sourceless .pyc (and may be another Python's).
+        entries = [
+            (info, source.read(info)) for info in source.infolist() if "__pycache__/" not in info.filename
+        ]
+    compiled = _compiled({info.filename: data for info, data in entries if info.filename.endswith(".py")})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
         for info, data in entries:
-            if "__pycache__/" in info.filename:
-                # Chalice zips chalicelib/ as it finds it: caches a local run wrote there are
-                # dead weight beside the sourceless .pyc (and may be another Python's).
-                continue
             if not info.filename.endswith(".py"):
                 target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
                 continue
-            code = compile(data, info.filename, "exec", dont_inherit=True, optimize=2)
             entry = zipfile.ZipInfo(info.filename + "c", date_time=_ZIP_TIME)
             entry.external_attr = info.external_attr
             # The header py_compile writes: magic, flags (0: timestamp-based), mtime, size.
             # A sourceless .pyc is loaded without checking them.
             header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little") * 3
             target.writestr(
-                entry, header + marshal.dumps(code), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9
+                entry, header + compiled[info.filename], compress_type=zipfile.ZIP_DEFLATED, compresslevel=9
             )
     zip_path.write_bytes(buffer.getvalue())
 

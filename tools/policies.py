@@ -38,7 +38,6 @@ CODE_GRANTS: dict[str, list[tuple[str, list[str], list[str]]]] = {
         (
             "TodoItems",
             [
-                "dynamodb:BatchWriteItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
@@ -51,7 +50,13 @@ CODE_GRANTS: dict[str, list[tuple[str, list[str], list[str]]]] = {
     ],
     "purge_completed": [
         ("FindPurgeable", ["dynamodb:Query"], ["/index/completed-by-time"]),
-        ("PurgeTodos", ["dynamodb:DeleteItem"], [""]),
+        # Deletes, and the owners' counts (UpdateItem), in one transaction.
+        ("PurgeTodos", ["dynamodb:DeleteItem", "dynamodb:UpdateItem"], [""]),
+    ],
+    "finish_clears": [
+        # The running jobs, the owners' todos and the deletes (with counts and tallies).
+        ("ClearTodos", ["dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:UpdateItem"], [""]),
+        ("ClearListsByState", ["dynamodb:Query"], ["/index/open", "/index/done"]),
     ],
 }
 # X-Ray's write actions support no resource-level permissions: "*" is the only resource

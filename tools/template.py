@@ -10,7 +10,7 @@ production stack needs around them, in one place and from the project's own sour
   ExistingUserPoolArn parameter, an existing pool trusted instead);
 - log groups with a retention period, API access logs, X-Ray on the API stage;
 - gateway responses in the app's error vocabulary (status, Code, Message) with CORS;
-- alarms (API 5xx rate over 1%, Lambda errors and throttles, the purge job's failures
+- alarms (API 5xx rate over 1%, Lambda errors and throttles, the scheduled jobs' failures
   and backlog), a dashboard (tools/dashboard.py) and an on-failure queue for the job's
   asynchronous invocations;
 - checkov's accepted findings, each with its reason, as resource Metadata.
@@ -46,9 +46,14 @@ def table_properties(name: str) -> dict[str, Any]:
     }
 
 
-FUNCTIONS = {"APIHandler": "api_handler", "PurgeCompleted": "purge_completed"}
+FUNCTIONS = {
+    "APIHandler": "api_handler",
+    "PurgeCompleted": "purge_completed",
+    "FinishClears": "finish_clears",
+}
+SCHEDULED_JOBS = {logical: name for logical, name in FUNCTIONS.items() if logical != "APIHandler"}
 # Where Lambda sends a function's failed asynchronous invocations (a queue of this stack).
-FAILURE_QUEUE = {"purge_completed": "todo-api-{stage}-purge-failures"}
+FAILURE_QUEUE = dict.fromkeys(SCHEDULED_JOBS.values(), "todo-api-{stage}-job-failures")
 
 
 def function_name(stage: str, function: str) -> str:
@@ -145,18 +150,21 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
         _NO_CMK_ENV,
         _NO_RESERVED,
     ],
-    "PurgeCompleted": [
-        (
-            "CKV_AWS_116",
+    **{
+        logical: [
             (
-                "Failed asynchronous runs go to PurgeFailures through EventInvokeConfig's OnFailure "
-                "destination (which records the error as well); checkov knows only DeadLetterQueue."
+                "CKV_AWS_116",
+                (
+                    "Failed asynchronous runs go to JobFailures through EventInvokeConfig's OnFailure "
+                    "destination (which records the error as well); checkov knows only DeadLetterQueue."
+                ),
             ),
-        ),
-        _NO_VPC,
-        _NO_CMK_ENV,
-        _NO_RESERVED,
-    ],
+            _NO_VPC,
+            _NO_CMK_ENV,
+            _NO_RESERVED,
+        ]
+        for logical in SCHEDULED_JOBS
+    },
     "RestAPI": [
         (
             "CKV_AWS_120",
@@ -176,7 +184,7 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
             ),
         ),
     ],
-    "PurgeFailures": [
+    "JobFailures": [
         (
             "CKV_AWS_27",
             (
@@ -188,7 +196,7 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
     "ApiAccessLogs": [_CMK_LOGS],
     "WebACLLogs": [_CMK_LOGS],
     "APIHandlerLogs": [_CMK_LOGS],
-    "PurgeCompletedLogs": [_CMK_LOGS],
+    **{f"{logical}Logs": [_CMK_LOGS] for logical in SCHEDULED_JOBS},
 }
 
 
@@ -403,15 +411,24 @@ def _observability(stage: str, retention: int) -> dict[str, Any]:
             },
             0,
         ),
-        "PurgeFailuresQueued": _alarm(
-            "A purge_completed run failed after Lambda's retries",
+        "ClearsBehind": _alarm(
+            "finish_clears ended over 3 runs in 15 minutes with bulk deletes left (from its EMF metrics)",
+            {
+                "Namespace": "todo-api",
+                "MetricName": "RunsBehind",
+                "Statistic": "Sum",
+                "Dimensions": [{"Name": "Job", "Value": "finish_clears"}],
+                "Period": 900,
+            },
+            3,
+        ),
+        "JobFailuresQueued": _alarm(
+            "A scheduled job's run failed after Lambda's retries",
             {
                 "Namespace": "AWS/SQS",
                 "MetricName": "ApproximateNumberOfMessagesVisible",
                 "Statistic": "Maximum",
-                "Dimensions": [
-                    {"Name": "QueueName", "Value": {"Fn::GetAtt": ["PurgeFailures", "QueueName"]}}
-                ],
+                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["JobFailures", "QueueName"]}}],
             },
             0,
         ),
@@ -434,61 +451,51 @@ def _observability(stage: str, retention: int) -> dict[str, Any]:
 
 
 def _protection(stage: str) -> dict[str, Any]:
-    """Where the purge job's failed runs go: retries, then a queue (and an alarm on it)."""
-    return {
-        "Resources": {
-            "PurgeFailures": {
-                "Type": "AWS::SQS::Queue",
-                # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
-                "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
-                "Properties": {
-                    "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage),
-                    "MessageRetentionPeriod": 1209600,
-                    "SqsManagedSseEnabled": True,
-                },
+    """Where the scheduled jobs' failed runs go: retries, then a queue (and an alarm on it)."""
+    resources: dict[str, Any] = {
+        "JobFailures": {
+            "Type": "AWS::SQS::Queue",
+            # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
+            "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
+            "Properties": {
+                "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage),
+                "MessageRetentionPeriod": 1209600,
+                "SqsManagedSseEnabled": True,
             },
-            "PurgeFailuresPolicy": {
-                "Type": "AWS::SQS::QueuePolicy",
-                "Properties": {
-                    "Queues": [{"Ref": "PurgeFailures"}],
-                    "PolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "ScheduleDeliveryFailures",
-                                "Effect": "Allow",
-                                "Principal": {"Service": "events.amazonaws.com"},
-                                "Action": "sqs:SendMessage",
-                                "Resource": {"Fn::GetAtt": ["PurgeFailures", "Arn"]},
-                            }
-                        ],
-                    },
-                },
-            },
-            "PurgeCompleted": {
-                "Properties": {
-                    # Lambda retries a failed scheduled run twice, then records it here; a
-                    # schedule that cannot invoke the function at all lands here too.
-                    "EventInvokeConfig": {
-                        "MaximumRetryAttempts": 2,
-                        "DestinationConfig": {
-                            "OnFailure": {
-                                "Type": "SQS",
-                                "Destination": {"Fn::GetAtt": ["PurgeFailures", "Arn"]},
-                            }
-                        },
-                    },
-                    "Events": {
-                        "PurgeCompletedEvent": {
-                            "Properties": {
-                                "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["PurgeFailures", "Arn"]}}
-                            }
+        },
+        "JobFailuresPolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "JobFailures"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ScheduleDeliveryFailures",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": ["JobFailures", "Arn"]},
                         }
-                    },
-                }
+                    ],
+                },
             },
-        }
+        },
     }
+    failures = {"Fn::GetAtt": ["JobFailures", "Arn"]}
+    for logical in SCHEDULED_JOBS:
+        resources[logical] = {
+            "Properties": {
+                # Lambda retries a failed scheduled run twice, then records it here; a
+                # schedule that cannot invoke the function at all lands here too.
+                "EventInvokeConfig": {
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": failures}},
+                },
+                "Events": {f"{logical}Event": {"Properties": {"DeadLetterConfig": {"Arn": failures}}}},
+            }
+        }
+    return {"Resources": resources}
 
 
 # The web ACL's managed rules that inspect free text in a body: a todo's title may hold
