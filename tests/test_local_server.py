@@ -212,12 +212,30 @@ def test_make_cleanup_runs_the_jobs_against_the_local_backend(server: Server) ->
         {"title": "done long ago", "completed": True}, owner="x", now=long_ago, entropy=bytes(10)
     )
     store.create(old)
-    report = json.loads(server.make("cleanup").stdout.strip().splitlines()[-1])["purge_completed"]
+    # A bulk delete that answered 202, left for finish_clears.
+    for n in range(3):
+        store.create(todos.new_todo({"title": "bulk"}, owner="y", now=long_ago, entropy=bytes([n]) * 10))
+    now = datetime.now(UTC)
+    job = todos.ClearJob(
+        id=todos.new_id(now, bytes(10)),
+        owner="y",
+        completed=None,
+        before=todos.first_id_at(now),
+        deleted=0,
+        created_at=todos.timestamp(now),
+    )
+    store.start_job(job)
+    reports = json.loads(server.make("cleanup").stdout.strip().splitlines()[-1])
+    report = reports["purge_completed"]
     assert report["purged"] >= 1
     assert report["finished"] is True
     with pytest.raises(TodoNotFound):
         store.get("x", old.id)
     assert server.request("GET", f"/todos/{recent['id']}", owner)[0] == 200
+    assert reports["finish_clears"]["finished"] is True
+    finished = store.job("y", job.id)
+    assert (finished.deleted, finished.finished_at is not None) == (3, True)
+    assert store.page("y", completed=None, limit=10, after=None).todos == []
 
 
 def test_make_load_runs_and_loses_nothing(server: Server) -> None:
