@@ -34,11 +34,11 @@ UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost clean deploy migrate lock
+.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost clean deploy migrate lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
-OFFLINE := install test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost
+OFFLINE := install screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost
 $(OFFLINE): export AWS_ACCESS_KEY_ID ?= testing
 $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
@@ -92,8 +92,19 @@ lock: $(PY_STAMP)  ## make the locks again from requirements-*.txt (needs the pa
 WORKERS ?= auto
 PYTEST = $(BIN)/pytest -n $(WORKERS) --dist loadfile
 
-test: $(STAMP) $(CHECKOV_STAMP)  ## the whole test suite (the README's test command; CI runs it)
+test: $(STAMP) $(CHECKOV_STAMP) chromium  ## the whole test suite (the README's test command; CI runs it)
 	$(PYTEST)
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not
+# reachable here): installed from Debian's packages when the machine has none.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:  ## Debian's Chromium for the browser tests, installed if the machine has none
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >&2; }
+
+# The README's picture of the signed-in web app, taken by the accessibility test itself.
+screenshot: $(STAMP) chromium  ## docs/web-app.png, from tests/test_browser.py
+	TODO_SCREENSHOT=$(CURDIR)/docs/web-app.png $(BIN)/pytest -q tests/test_browser.py -k accessibility
 
 # The contract fuzzing at length (make test runs it with 15 examples per operation).
 EXAMPLES ?= 300

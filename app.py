@@ -26,8 +26,8 @@ from chalice.app import (
     Response,
 )
 
-from chalicelib import cleanup, telemetry, todos, tracing, web
-from chalicelib.auth import TokenVerifier, fetch_jwks, user_pool
+from chalicelib import cleanup, pages, telemetry, todos, tracing, web
+from chalicelib.auth import TokenVerifier, UserPool, fetch_jwks, user_pool
 from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable
 from chalicelib.store import MAX_IDEMPOTENCY_KEYS_PER_DAY, MAX_TODOS, TodoStore
 
@@ -190,7 +190,8 @@ def observe(event: Request, get_response: Any) -> Response:
     started = time.perf_counter()
     environment_started()
     response: Response = get_response(event)
-    response.headers.update(web.security_headers(event))
+    for name, value in web.security_headers(event).items():
+        response.headers.setdefault(name, value)  # the web app's files may be cached
     if response.status_code == ServiceUnavailable.STATUS_CODE:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     notes = web.notes(event)
@@ -340,6 +341,49 @@ def _method_not_allowed(path: str) -> Response:
     caller(request)  # as deployed: the authorizer answers first
     error = MethodNotAllowed(f"{request.method} is not allowed here")
     return web.error_response(error, {"Allow": web.allowed_methods(app.routes, path)})
+
+
+# --- the web app (chalicelib/site/): public files, same origin as the API -----------
+
+
+def _stage_pool() -> UserPool:
+    return user_pool(os.environ.get("TODO_USER_POOL_ARN", USER_POOL_ARN))
+
+
+def _page_headers(media_type: str, cache: str) -> dict[str, str | list[str]]:
+    pool = _stage_pool()
+    return {
+        "Content-Type": media_type,
+        "Cache-Control": cache,
+        **pages.page_headers(pages.cognito_endpoint(pool.region, local_backend())),
+    }
+
+
+@app.route("/", methods=["GET"])
+def web_app() -> Response:
+    page = pages.index(web.path_prefix(current_request()))
+    return Response(body=page, headers=_page_headers("text/html; charset=utf-8", pages.PAGE_CACHE))
+
+
+@app.route("/site/{name}", methods=["GET"])
+def web_app_file(name: str) -> Response:
+    text, media_type = pages.asset(name)
+    return Response(body=text, headers=_page_headers(media_type, pages.ASSET_CACHE))
+
+
+@app.route("/config.json", methods=["GET"])
+def web_app_config() -> Response:
+    """Where the page finds the API and the stage's pool: from this function's environment."""
+    request = current_request()
+    pool = _stage_pool()
+    body = pages.config(
+        api=web.base_url(request),
+        region=pool.region,
+        user_pool_id=pool.id,
+        client_id=os.environ.get("TODO_COGNITO_CLIENT_ID", ""),
+        cognito=pages.cognito_endpoint(pool.region, local_backend()),
+    )
+    return Response(body=body, headers={"Cache-Control": pages.PAGE_CACHE})
 
 
 # --- scheduled jobs ------------------------------------------------------------------

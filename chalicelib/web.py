@@ -91,7 +91,7 @@ def base_url(request: Request) -> str:
 
     Host from the `Host` header; scheme from `X-Forwarded-Proto` (API Gateway sets
     https; `chalice local` sets nothing: http); the path prefix (API Gateway's stage
-    or a custom domain's base path) is what precedes `/todos` in the request path.
+    or a custom domain's base path) is what precedes the route in the request path.
     """
     host = request.headers.get("host", "")
     if not _HOST.fullmatch(host):
@@ -99,11 +99,7 @@ def base_url(request: Request) -> str:
     scheme = request.headers.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
     if scheme not in ("http", "https"):
         raise InvalidRequest("the X-Forwarded-Proto header is invalid")
-    path = str(request.context.get("path") or "")
-    prefix = path[: path.rfind("/todos")] if "/todos" in path else ""
-    if not _PATH_PREFIX.fullmatch(prefix):
-        prefix = ""
-    return f"{scheme}://{host}{prefix}"
+    return f"{scheme}://{host}{path_prefix(request)}"
 
 
 # --- the path, the body and the headers -------------------------------------------
@@ -363,6 +359,17 @@ def security_headers(request: Request) -> dict[str, str]:
     sent over plain HTTP, and the local server is plain HTTP)."""
     proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     return {**SECURITY_HEADERS, **HSTS} if proto == "https" else dict(SECURITY_HEADERS)
+
+
+def path_prefix(request: Request) -> str:
+    """What precedes the route in the request's path (API Gateway's stage, a custom domain's
+    base path, or nothing), e.g. ``/dev`` for ``/dev/site/app.js`` on ``/site/{name}``."""
+    path = str(request.context.get("path") or "")
+    route = str(request.context.get("resourcePath") or "/")
+    depth = len([part for part in route.split("/") if part])
+    parts = path.rstrip("/").split("/")
+    prefix = "/".join(parts[: len(parts) - depth]) if depth else path.rstrip("/")
+    return prefix if _PATH_PREFIX.fullmatch(prefix) else ""
 
 
 def error_response(error: ChaliceViewError, headers: dict[str, str | list[str]]) -> Response:

@@ -279,3 +279,15 @@ def fast_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
                 monkeypatch.setattr(models, "copy", copy)
 
     monkeypatch.setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    """`make run` on free loopback ports, for a module's tests (stopped after them)."""
+    from tests.servers import start_server, stop_server
+
+    running = start_server()
+    try:
+        yield running
+    finally:
+        stop_server(running)

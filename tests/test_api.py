@@ -13,6 +13,7 @@ from chalice.config import Config
 from chalice.local import LocalGateway
 
 import app as todo_app
+from chalicelib.pages import PUBLIC_ROUTES
 from tests.support import (
     CONFIG,
     HOST,
@@ -37,8 +38,15 @@ def create(api: Any, auth: Auth, user: str = "alice", **fields: Any) -> dict[str
 
 def test_every_todos_route_declares_the_cognito_authorizer() -> None:
     routes = todo_app.app.routes
-    assert {"/todos", "/todos/{todo_id}"} <= set(routes)
+    assert {"/todos", "/todos/{todo_id}", "/jobs/{job_id}"} <= set(routes)
+    # Only the web app's files and its config are public: GETs that read no one's data.
+    assert set(routes) - PUBLIC_ROUTES == {"/todos", "/todos/{todo_id}", "/jobs/{job_id}"}
+    for path in PUBLIC_ROUTES:
+        assert set(routes[path]) == {"GET"}
+        assert routes[path]["GET"].authorizer is None
     for path, methods in routes.items():
+        if path in PUBLIC_ROUTES:
+            continue
         for method, entry in methods.items():
             assert isinstance(entry.authorizer, CognitoUserPoolAuthorizer), (method, path)
             assert entry.authorizer.name == "TodoUsers"
@@ -428,7 +436,7 @@ def _every_route_and_error(api: Any, auth: Auth) -> list[tuple[str, str, Any]]:
     todo = create(api, auth)
     requests = []
     for path, methods in todo_app.app.routes.items():
-        concrete = path.replace("{todo_id}", todo["id"])
+        concrete = path.replace("{todo_id}", todo["id"]).replace("{name}", "app.js")
         for method in methods:
             requests.append((method, concrete, auth()))
             requests.append((method, concrete, {"Host": HOST}))  # no token: 401
@@ -446,7 +454,10 @@ def test_every_response_says_no_store_and_nosniff_and_hsts_over_tls(api: Any, au
         response = getattr(api, method.lower())(path, headers=sent, body=body)
         statuses.add(response.status_code)
         got = {name.lower(): value for name, value in response.headers.items()}
-        assert got["cache-control"] == "no-store", (method, path, response.status_code)
+        # The web app's files are public and may be cached; everything else is one user's.
+        public = path in ("/", "/site/app.js", "/config.json")
+        expected = ("public, max-age=300" if "site" in path else "no-cache") if public else "no-store"
+        assert got["cache-control"] == expected, (method, path, response.status_code)
         assert got["x-content-type-options"] == "nosniff", (method, path)
         if proto == "https":
             assert got["strict-transport-security"] == "max-age=31536000; includeSubDomains", (method, path)

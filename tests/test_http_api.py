@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.pages import PUBLIC_ROUTES
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import ROOT, lambda_env, unpack
 from tools import stages
@@ -57,7 +58,11 @@ def test_the_rest_api_is_replaced_and_every_route_is_a_payload_1_0_route_behind_
             integration = operation["x-amazon-apigateway-integration"]
             # Chalice routes the REST proxy event's shape, which only format 1.0 keeps.
             assert integration["payloadFormatVersion"] == "1.0"
-            assert operation["security"] == [{"TodoUsers": []}]
+    for path, item in body["paths"].items():
+        for operation in item.values():
+            # The web app's public files: SAM's way of saying "no authorizer" for this route.
+            expected = [{"NONE": []}] if path in PUBLIC_ROUTES else [{"TodoUsers": []}]
+            assert operation["security"] == expected, path
     assert check(stack) == []  # the rules the REST stack is held to, API may invoke included
 
 
@@ -169,7 +174,7 @@ def http_api_event(
     lower-cased as HTTP/2 sends them, the JWT authorizer's claims under
     `requestContext.authorizer.claims` (every value a string)."""
     collection, _, item = path.removeprefix("/").partition("/")
-    parameter = "todo_id" if collection == "todos" else "job_id"
+    parameter = {"todos": "todo_id", "jobs": "job_id", "site": "name"}.get(collection, "")
     route = f"/{collection}/{{{parameter}}}" if item else f"/{collection}"
     sent = {"host": HOST, "x-forwarded-proto": "https", "content-type": "application/json", **(headers or {})}
     claims = {
@@ -257,6 +262,9 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         http_api_event("DELETE", one),  # the first: completed, so the clear above deleted it
         http_api_event("DELETE", "/todos"),
         http_api_event("GET", "/jobs/{id}"),  # a todo's id names no job
+        http_api_event("GET", "/"),  # the web app: public
+        http_api_event("GET", "/site/app.js"),
+        http_api_event("GET", "/config.json"),
     ]
     env = lambda_env(backend)
     result = subprocess.run(
@@ -271,6 +279,7 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
     ]
     statuses = [a["statusCode"] for a in answers]
     expected = [201, 200, 200, 200, 200, 412, 404, 401, 400, 405, 405, 405, 405, 204, 201, 404, 204, 404]
+    expected += [200, 200, 200]
     assert statuses == expected, statuses
     created = json.loads(answers[0]["body"])
     # The absolute url of the Todo-Backend contract: the $default stage adds no path prefix.
@@ -279,7 +288,12 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
     assert created["title"] == "from an HTTP API"
     assert json.loads(answers[1]["body"])[0]["id"] == created["id"]
     assert json.loads(answers[4]["body"])["completed"] is True
-    for answer in answers:  # over TLS, as an HTTP API always is
+    page, script, config = answers[-3:]
+    assert "Content-Security-Policy" in page["headers"]
+    assert page["body"].startswith("<!doctype html>")
+    assert script["headers"]["Content-Type"].startswith("text/javascript")
+    assert json.loads(config["body"])["api"] == f"https://{HOST}"  # the $default stage: no prefix
+    for answer in answers[:-3]:  # over TLS, as an HTTP API always is
         assert answer["headers"]["Cache-Control"] == "no-store"
         assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
         assert answer["headers"]["Strict-Transport-Security"].startswith("max-age=")

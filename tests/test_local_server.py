@@ -13,7 +13,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,15 +30,6 @@ from tools.template import gateway_responses
 pytestmark = [pytest.mark.server, pytest.mark.no_moto]
 
 POOL_KEY = RsaKey.from_jwk(load_resource("cognitoidp/resources/jwks-private.json"))
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    running = start_server()
-    try:
-        yield running
-    finally:
-        stop_server(running)
 
 
 def test_full_crud_for_two_users(server: Server) -> None:

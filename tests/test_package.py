@@ -31,7 +31,10 @@ def test_the_zip_holds_our_code_and_chalices_runtime_only(built: Path) -> None:
     with zipfile.ZipFile(built / "deployment.zip") as archive:
         names = archive.namelist()
     assert {n.split("/")[0] for n in names} == {"app.pyc", "chalice", "chalicelib"}
-    assert all(n.endswith(".pyc") for n in names), "sources should be replaced by bytecode"
+    site = sorted(n for n in names if n.startswith("chalicelib/site/"))
+    assert site == ["chalicelib/site/app.css", "chalicelib/site/app.js", "chalicelib/site/index.html"]
+    code = [n for n in names if n not in site]
+    assert all(n.endswith(".pyc") for n in code), "sources should be replaced by bytecode"
     assert (built / "deployment.zip").stat().st_size <= PACKAGE_BUDGET_BYTES
 
 

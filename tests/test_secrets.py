@@ -56,7 +56,7 @@ def test_stage_settings_are_names_arns_and_numbers(stage: str) -> None:
 
 
 def test_the_app_client_has_no_secret() -> None:
-    # A browser or CLI client cannot keep one: SRP sign-in needs none.
+    # A browser or CLI client cannot keep one: the page's sign-in needs none.
     client = merge_template("dev")["Resources"]["UserPoolClient"]["Properties"]
     assert client["GenerateSecret"] is False
 

@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib import telemetry
 from chalicelib.errors import GATEWAY_ERRORS
+from chalicelib.pages import PUBLIC_ROUTES
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import CONFIG, STAGE
@@ -73,10 +74,18 @@ def test_every_route_uses_the_stacks_cognito_pool(resources: dict[str, Any]) -> 
     assert authorizer["x-amazon-apigateway-authorizer"]["providerARNs"] == [
         {"Fn::If": ["CreateUserPool", {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "ExistingUserPoolArn"}]}
     ]
-    operations = [op for path in body["paths"].values() for method, op in path.items() if method != "options"]
-    assert len(operations) == 11
-    for operation in operations:
-        assert operation["security"] == [{"TodoUsers": []}]
+    operations = {
+        (path, method): op
+        for path, item in body["paths"].items()
+        for method, op in item.items()
+        if method != "options"
+    }
+    assert len(operations) == 14
+    for (path, _), operation in operations.items():
+        if path in PUBLIC_ROUTES:  # the web app's files: no one's data, no authorizer
+            assert "security" not in operation, path
+        else:
+            assert operation["security"] == [{"TodoUsers": []}], path
     assert resources["UserPoolClient"]["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
     assert resources["UserPoolClient"]["Properties"]["GenerateSecret"] is False
 

@@ -29,7 +29,11 @@ from tools.stages import ROOT
 
 def configure(root: Path, stage: str, made: StatefulResources) -> list[Path]:
     """Write `made` into the stage's config and policy files; the files changed."""
-    variables = {"TODO_TABLE": made.table_name, "TODO_USER_POOL_ARN": made.user_pool_arn}
+    variables = {
+        "TODO_TABLE": made.table_name,
+        "TODO_USER_POOL_ARN": made.user_pool_arn,
+        "TODO_COGNITO_CLIENT_ID": made.app_client_id,  # the web app signs in with it
+    }
     changed = stages.set_environment(stage, variables, root)
     # The roles, made again (tools/policies.py) for the table's account and region.
     return changed + policies.write(stage, table_arn=made.table_arn, root=root)

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 from tools import dashboard
-from tools.template import THROTTLING, TRUSTED_POOL_ARN
+from tools.template import THROTTLING, TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN
 
 API = "HttpAPI"
 AUTHORIZER = "TodoUsers"
@@ -40,7 +41,7 @@ ISSUER = {
         },
     ]
 }
-AUDIENCE = {"Fn::If": ["CreateUserPool", {"Ref": "UserPoolClient"}, {"Ref": "ExistingUserPoolClientId"}]}
+AUDIENCE = TRUSTED_CLIENT_ID
 # Access log fields an HTTP API has (it has no $context.error.responseType).
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -74,20 +75,17 @@ def _events() -> dict[str, Any]:
 
     events = {}
     for path, methods in app.routes.items():
-        for method in methods:
-            name = (
-                "".join(part.strip("{}").title().replace("_", "") for part in path.split("/"))
-                + method.title()
-            )
-            events[f"Http{name}"] = {
-                "Type": "HttpApi",
-                "Properties": {
-                    "ApiId": {"Ref": API},
-                    "Path": path,
-                    "Method": method,
-                    "PayloadFormatVersion": "1.0",
-                },
+        for method, entry in methods.items():
+            name = re.sub(r"[^A-Za-z0-9]", "", path.title()) + method.title()
+            properties: dict[str, Any] = {
+                "ApiId": {"Ref": API},
+                "Path": path,
+                "Method": method,
+                "PayloadFormatVersion": "1.0",
             }
+            if entry.authorizer is None:  # the web app's public files, as on the REST API
+                properties["Auth"] = {"Authorizer": "NONE"}
+            events[f"Http{name}"] = {"Type": "HttpApi", "Properties": properties}
     return events
 
 

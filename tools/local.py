@@ -111,7 +111,12 @@ def user_pool() -> tuple[str, str]:
     client_id = cognito.create_user_pool_client(
         UserPoolId=pool_id,
         ClientName=CLIENT_NAME,
-        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        # The web app's flows, and `make token`'s (an administrator's sign-in, local only).
+        ExplicitAuthFlows=[
+            "ALLOW_USER_PASSWORD_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH",
+            "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+        ],
     )["UserPoolClient"]["ClientId"]
     return pool_id, client_id
 
@@ -388,6 +393,8 @@ def _banner(port: int, backend_port: int, embedded: bool) -> None:
     )
     lines = [
         f"todo-api (stage {STAGE}) on http://127.0.0.1:{port}",
+        f"web app:  http://127.0.0.1:{port}/ (sign up there"
+        + ("; this pool sends no e-mail: any confirmation code will do)" if embedded else ")"),
         f"backend: {where}",
         "tokens: verified by the app against the pool's JWKS (RS256, exp, iss, aud, token_use=id)",
     ]

@@ -100,8 +100,10 @@ USER_POOL_SETTINGS: dict[str, Any] = {
     },
 }
 APP_CLIENT_SETTINGS: dict[str, Any] = {
-    "GenerateSecret": False,  # a browser or CLI cannot keep one; SRP sign-in needs none
-    "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "GenerateSecret": False,  # a browser or CLI cannot keep one; the page's sign-in needs none
+    # Exactly what the web app uses (README, "The web app"): the password over TLS, then the
+    # refresh token to renew the ID token.
+    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     "PreventUserExistenceErrors": "ENABLED",
     "IdTokenValidity": 60,
     "TokenValidityUnits": {"IdToken": "minutes"},
@@ -291,6 +293,12 @@ TRUSTED_POOL_ARN = {
 }
 
 
+# Its app client: this stack's own, or the one ExistingUserPoolClientId names.
+TRUSTED_CLIENT_ID = {
+    "Fn::If": ["CreateUserPool", {"Ref": "UserPoolClient"}, {"Ref": "ExistingUserPoolClientId"}]
+}
+
+
 def _identity(stage: str) -> dict[str, Any]:
     """A Cognito user pool and app client, and the authorizer's trust in a pool.
 
@@ -303,7 +311,13 @@ def _identity(stage: str) -> dict[str, Any]:
                 "Default": "",
                 "AllowedPattern": r"^$|^arn:aws[\w-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+$",
                 "Description": "The ARN of an existing Cognito user pool to trust; empty: create one",
-            }
+            },
+            "ExistingUserPoolClientId": {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": r"^$|^[\w+]{1,128}$",
+                "Description": "With ExistingUserPoolArn: its app client, which the web app signs in with",
+            },
         },
         "Conditions": {"CreateUserPool": {"Fn::Equals": [{"Ref": "ExistingUserPoolArn"}, ""]}},
         "Resources": {
@@ -328,6 +342,18 @@ def _identity(stage: str) -> dict[str, Any]:
                     "ClientName": f"todo-api-{stage}",
                     **APP_CLIENT_SETTINGS,
                 },
+            },
+            # The function verifies nothing itself in Lambda, but its web app's config says
+            # which pool and client to sign in with: the stack's, not the stage config's.
+            "APIHandler": {
+                "Properties": {
+                    "Environment": {
+                        "Variables": {
+                            "TODO_USER_POOL_ARN": TRUSTED_POOL_ARN,
+                            "TODO_COGNITO_CLIENT_ID": TRUSTED_CLIENT_ID,
+                        }
+                    }
+                }
             },
             "RestAPI": {
                 "Properties": {

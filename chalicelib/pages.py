@@ -1,0 +1,89 @@
+"""The web app's files and the headers a page needs: what `/`, `/site/{name}` and
+`/config.json` answer. Pure but for reading the files beside this module (once each).
+
+The page is served by the API itself (same origin: the page's calls need no CORS, and both
+deploy routes ship it with the function): `chalicelib/site/` holds plain HTML, CSS and a
+JavaScript module, with no build step. The page learns where the API and the stage's user
+pool are from `/config.json`, which the function answers from its own environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib.errors import RouteNotFound
+
+SITE = Path(__file__).parent / "site"
+# The app's only routes without the Cognito authorizer: they hold no one's data.
+PUBLIC_ROUTES = frozenset({"/", "/site/{name}", "/config.json"})
+# The files a page may ask for, with their media types: nothing else is read from disk.
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+# The page and its config change with each deploy: revalidated each time. Its script and
+# style are fetched again at most every five minutes.
+PAGE_CACHE = "no-cache"
+ASSET_CACHE = "public, max-age=300"
+
+
+@functools.cache
+def _read(name: str) -> str:
+    return (SITE / name).read_text(encoding="utf-8")
+
+
+def asset(name: str) -> tuple[str, str]:
+    """The asset's text and media type; a name not in ASSETS is no route."""
+    if name not in ASSETS:
+        raise RouteNotFound(RouteNotFound.MESSAGE)
+    return _read(name), ASSETS[name]
+
+
+def index(prefix: str) -> str:
+    """The page, its links under the stage's path prefix (e.g. `/dev`, or nothing)."""
+    return _read("index.html").replace("__BASE__", html.escape(prefix, quote=True))
+
+
+def cognito_endpoint(region: str, local_backend: str | None) -> str:
+    """Where the page sends Cognito's API calls: the stage's region, or the local emulator."""
+    return local_backend or f"https://cognito-idp.{region}.amazonaws.com/"
+
+
+def page_headers(cognito: str) -> dict[str, str]:
+    """What a page needs besides the API's own headers: a strict Content-Security-Policy (its
+    own script and style only, no inline code or eval, calls to itself and Cognito only)."""
+    parts = urlsplit(cognito)
+    cognito_origin = f"{parts.scheme}://{parts.netloc}"
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",  # TodoMVC's checkboxes are data: SVGs
+            f"connect-src 'self' {cognito_origin}",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    }
+
+
+def config(*, api: str, region: str, user_pool_id: str, client_id: str, cognito: str) -> dict[str, Any]:
+    return {
+        "api": api,
+        "region": region,
+        "userPoolId": user_pool_id,
+        "clientId": client_id,
+        "cognitoEndpoint": cognito,
+    }

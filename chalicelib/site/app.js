@@ -1,0 +1,530 @@
+// todo-api's TodoMVC front end: plain JavaScript, no build step, no third-party code.
+//
+// It speaks the API as any client does: it follows `Link` pages to the last, uses each
+// todo's `url`, sends `If-Match` with the ETag it holds, and an `Idempotency-Key` with each
+// create. Every change shows at once and is saved in the background; a failed save is rolled
+// back and said. Signing in is Cognito's USER_PASSWORD_AUTH flow, called directly (no SDK);
+// the tokens live in sessionStorage, never in cookies or localStorage. Titles are text: the
+// page never parses markup it did not write (it sets textContent, never HTML).
+
+const SESSION = "todo-api.session";
+const ENTER = "Enter";
+const ESCAPE = "Escape";
+
+const $ = (selector) => document.querySelector(selector);
+const config = await loadConfig();
+
+// --- saying what happens -------------------------------------------------------------------
+
+let inFlight = 0;
+
+let writing = 0;
+
+function busy(delta, write = true) {
+	inFlight += delta;
+	if (write) writing += delta;
+	$("#busy").textContent = writing > 0 ? "Saving…" : inFlight > 0 ? "Loading…" : "";
+	document.body.classList.toggle("is-busy", inFlight > 0);
+}
+
+function say(message) {
+	const notice = $("#notice");
+	notice.textContent = message;
+}
+
+function clearNotice() {
+	$("#notice").textContent = "";
+}
+
+class Problem extends Error {}
+
+async function loadConfig() {
+	// Beside the page, wherever the API serves it (a stage's path prefix included).
+	const response = await fetch(new URL("../config.json", import.meta.url));
+	return response.json();
+}
+
+// --- Cognito: sign up, confirm, sign in, refresh -------------------------------------------
+
+async function cognito(action, body) {
+	let response;
+	try {
+		response = await fetch(config.cognitoEndpoint, {
+			method: "POST",
+			headers: {
+				"Content-Type": "application/x-amz-json-1.1",
+				"X-Amz-Target": `AWSCognitoIdentityProviderService.${action}`,
+			},
+			body: JSON.stringify({ ClientId: config.clientId, ...body }),
+		});
+	} catch {
+		throw new Problem("The sign-in service cannot be reached. Check your connection and try again.");
+	}
+	const data = await response.json().catch(() => ({}));
+	if (!response.ok) {
+		const kind = String(data.__type || "").split("#").pop();
+		throw new Problem(cognitoMessage(kind, data.message));
+	}
+	return data;
+}
+
+function cognitoMessage(kind, message) {
+	switch (kind) {
+		case "NotAuthorizedException":
+			return "That e-mail and password do not match.";
+		case "UserNotFoundException":
+			return "That e-mail and password do not match.";
+		case "UserNotConfirmedException":
+			return "Confirm your e-mail first: enter the code we sent.";
+		case "UsernameExistsException":
+			return "An account with that e-mail exists: sign in instead.";
+		case "InvalidPasswordException":
+			return "Choose a longer password: 8 or more characters, with upper and lower case and a digit.";
+		case "CodeMismatchException":
+			return "That code is not the one we sent.";
+		default:
+			return message ? `Cognito says: ${message}` : "Signing in failed; try again.";
+	}
+}
+
+function session() {
+	try {
+		return JSON.parse(sessionStorage.getItem(SESSION)) || null;
+	} catch {
+		return null;
+	}
+}
+
+function keep(result, email) {
+	const previous = session() || {};
+	const kept = {
+		email: email || previous.email,
+		idToken: result.IdToken,
+		refreshToken: result.RefreshToken || previous.refreshToken,
+		expiresAt: Date.now() + (result.ExpiresIn || 3600) * 1000,
+	};
+	sessionStorage.setItem(SESSION, JSON.stringify(kept));
+	return kept;
+}
+
+async function signIn(email, password) {
+	const answer = await cognito("InitiateAuth", {
+		AuthFlow: "USER_PASSWORD_AUTH",
+		AuthParameters: { USERNAME: email, PASSWORD: password },
+	});
+	if (!answer.AuthenticationResult) {
+		throw new Problem("This account needs a step this page does not offer.");
+	}
+	return keep(answer.AuthenticationResult, email);
+}
+
+let refreshing = null;
+
+async function renewed() {
+	const current = session();
+	if (!current || !current.refreshToken) return null;
+	refreshing ||= cognito("InitiateAuth", {
+		AuthFlow: "REFRESH_TOKEN_AUTH",
+		AuthParameters: { REFRESH_TOKEN: current.refreshToken },
+	})
+		.then((answer) => keep(answer.AuthenticationResult))
+		.catch(() => null)
+		.finally(() => {
+			refreshing = null;
+		});
+	return refreshing;
+}
+
+async function idToken() {
+	const current = session();
+	if (!current) return null;
+	if (current.expiresAt - Date.now() > 60_000) return current.idToken;
+	const fresh = await renewed();
+	return fresh && fresh.idToken;
+}
+
+function signOut(message) {
+	sessionStorage.removeItem(SESSION);
+	todos = [];
+	showSignedOut();
+	if (message) say(message);
+}
+
+// --- the API ---------------------------------------------------------------------------------
+
+async function call(method, url, { body, headers = {} } = {}) {
+	const write = method !== "GET";
+	busy(+1, write);
+	try {
+		for (let attempt = 0; ; attempt++) {
+			const token = attempt === 0 ? await idToken() : (await renewed())?.idToken;
+			if (!token) {
+				signOut("Your session has ended: sign in again.");
+				throw new Problem("signed out");
+			}
+			const sent = { Authorization: token, ...headers };
+			if (body !== undefined) sent["Content-Type"] = "application/json";
+			let response;
+			try {
+				response = await fetch(url, {
+					method,
+					headers: sent,
+					body: body === undefined ? undefined : JSON.stringify(body),
+				});
+			} catch {
+				throw new Problem("The server cannot be reached. Check your connection; your change was not saved.");
+			}
+			if (response.status === 401 && attempt === 0) continue; // an expired token: renew once
+			if (response.status === 401) {
+				signOut("Your session has ended: sign in again.");
+				throw new Problem("signed out");
+			}
+			if (response.status === 503 || response.status === 429) {
+				throw new Problem("The server is busy; your change was not saved. Try again in a moment.");
+			}
+			return response;
+		}
+	} finally {
+		busy(-1, write);
+	}
+}
+
+async function errorOf(response) {
+	const body = await response.json().catch(() => ({}));
+	return new Problem(body.Message ? `Not saved: ${body.Message}.` : `Not saved (HTTP ${response.status}).`);
+}
+
+function withEtag(todo, response) {
+	return { ...todo, etag: response.headers.get("ETag") };
+}
+
+function nextLink(response) {
+	const link = response.headers.get("Link") || "";
+	const found = /<([^>]+)>\s*;\s*rel="next"/.exec(link);
+	return found ? found[1] : null;
+}
+
+async function loadAll() {
+	const loaded = [];
+	let url = `${config.api}/todos`;
+	while (url) {
+		const response = await call("GET", url);
+		if (!response.ok) throw await errorOf(response);
+		loaded.push(...(await response.json()));
+		url = nextLink(response);
+	}
+	return loaded.map((todo) => ({ ...todo, etag: null }));
+}
+
+// An ETag comes with GET and PATCH of one todo, and with a create: a listed todo gets its
+// tag when first changed (a GET), so that the change names the version the page holds.
+async function etagOf(todo) {
+	if (todo.etag) return todo.etag;
+	const response = await call("GET", todo.url);
+	if (!response.ok) return null;
+	return response.headers.get("ETag");
+}
+
+// --- state and rendering ---------------------------------------------------------------------
+
+let todos = [];
+let editing = null;
+
+function filter() {
+	const hash = location.hash;
+	if (hash === "#/active") return (todo) => !todo.completed;
+	if (hash === "#/completed") return (todo) => todo.completed;
+	return () => true;
+}
+
+function element(tag, properties = {}, children = []) {
+	const made = document.createElement(tag);
+	for (const [name, value] of Object.entries(properties)) {
+		if (name === "text") made.textContent = value;
+		else if (name === "class") made.className = value;
+		else if (name in made) made[name] = value;
+		else made.setAttribute(name, value);
+	}
+	made.append(...children);
+	return made;
+}
+
+function render() {
+	const list = $(".todo-list");
+	const shown = todos.filter(filter());
+	list.replaceChildren(...shown.map(item));
+	const left = todos.filter((todo) => !todo.completed).length;
+	$(".main").hidden = todos.length === 0;
+	$(".footer").hidden = todos.length === 0;
+	$("#toggle-all").checked = todos.length > 0 && left === 0;
+	$(".todo-count").replaceChildren(element("strong", { text: String(left) }), ` ${left === 1 ? "item" : "items"} left`);
+	$(".clear-completed").hidden = todos.length === left;
+	const current = ["#/active", "#/completed"].includes(location.hash) ? location.hash : "#/";
+	for (const link of document.querySelectorAll(".filters a")) {
+		const selected = link.getAttribute("href") === current;
+		link.classList.toggle("selected", selected);
+		if (selected) link.setAttribute("aria-current", "page");
+		else link.removeAttribute("aria-current");
+	}
+	if (editing) {
+		const field = list.querySelector("li.editing .edit");
+		if (field) field.focus();
+	}
+}
+
+function item(todo) {
+	const toggle = element("input", { class: "toggle", type: "checkbox", checked: todo.completed });
+	toggle.setAttribute("aria-label", `Mark “${todo.title}” as ${todo.completed ? "active" : "complete"}`);
+	toggle.addEventListener("change", () => change(todo.id, { completed: toggle.checked }));
+	const label = element("label", { text: todo.title });
+	label.addEventListener("dblclick", () => {
+		editing = todo.id;
+		render();
+	});
+	const destroy = element("button", { class: "destroy" });
+	destroy.setAttribute("aria-label", `Delete “${todo.title}”`);
+	destroy.addEventListener("click", () => remove(todo.id));
+	const li = element("li", {}, [element("div", { class: "view" }, [toggle, label, destroy])]);
+	li.dataset.id = todo.id;
+	if (todo.completed) li.classList.add("completed");
+	if (editing === todo.id) {
+		li.classList.add("editing");
+		const field = element("input", { class: "edit", value: todo.title });
+		field.setAttribute("aria-label", `Edit “${todo.title}”`);
+		let done = false;
+		const finish = (save) => {
+			if (done) return;
+			done = true;
+			editing = null;
+			const title = field.value.trim();
+			if (!save) render();
+			else if (!title) remove(todo.id);
+			else if (title !== todo.title) change(todo.id, { title });
+			else render();
+		};
+		field.addEventListener("keydown", (event) => {
+			if (event.key === ENTER) finish(true);
+			else if (event.key === ESCAPE) finish(false);
+		});
+		field.addEventListener("blur", () => finish(true));
+		li.append(field);
+	}
+	return li;
+}
+
+function replace(id, todo) {
+	todos = todos.map((existing) => (existing.id === id ? todo : existing));
+}
+
+// --- changes: shown at once, saved in the background, rolled back if refused ----------------
+
+async function add(title) {
+	clearNotice(); // a new change: what was said of the last one is old news
+	const temporary = { id: `new-${crypto.randomUUID()}`, title, completed: false, url: null, etag: null };
+	todos = [...todos, temporary];
+	render();
+	const key = crypto.randomUUID();
+	try {
+		let response;
+		for (let attempt = 0; ; attempt++) {
+			try {
+				response = await call("POST", `${config.api}/todos`, {
+					body: { title },
+					headers: { "Idempotency-Key": key },
+				});
+				break;
+			} catch (problem) {
+				// A network failure may have lost a create that landed: the same key makes
+				// the retry answer with that todo instead of making a second one.
+				if (attempt > 0 || problem.message === "signed out" || !/reached/.test(problem.message)) throw problem;
+			}
+		}
+		if (response.status !== 201) throw await errorOf(response);
+		const created = withEtag(await response.json(), response);
+		replace(temporary.id, created);
+		if (editing === temporary.id) editing = created.id;
+		render();
+	} catch (problem) {
+		todos = todos.filter((todo) => todo.id !== temporary.id);
+		render();
+		failed(problem);
+	}
+}
+
+function failed(problem) {
+	if (problem.message !== "signed out") say(problem.message);
+}
+
+async function change(id, fields) {
+	clearNotice();
+	const before = todos.find((todo) => todo.id === id);
+	if (!before || !before.url) return;
+	replace(id, { ...before, ...fields });
+	render();
+	try {
+		const etag = await etagOf(before);
+		const response = await call("PATCH", before.url, {
+			body: fields,
+			headers: etag ? { "If-Match": etag } : {},
+		});
+		if (response.status === 412) return await reloadOne(before, "changed elsewhere");
+		if (response.status === 404) return gone(id);
+		if (!response.ok) throw await errorOf(response);
+		replace(id, withEtag(await response.json(), response));
+		render();
+	} catch (problem) {
+		replace(id, before);
+		render();
+		failed(problem);
+	}
+}
+
+async function reloadOne(todo, why) {
+	const response = await call("GET", todo.url);
+	if (response.status === 404) return gone(todo.id);
+	if (!response.ok) throw await errorOf(response);
+	const current = withEtag(await response.json(), response);
+	replace(todo.id, current);
+	render();
+	say(`“${current.title}” was ${why}: it now shows its latest version, and your change was not applied.`);
+}
+
+function gone(id) {
+	todos = todos.filter((todo) => todo.id !== id);
+	render();
+	say("That todo was deleted elsewhere.");
+}
+
+async function remove(id) {
+	clearNotice();
+	const index = todos.findIndex((todo) => todo.id === id);
+	if (index < 0) return;
+	const before = todos[index];
+	todos = todos.filter((todo) => todo.id !== id);
+	render();
+	if (!before.url) return;
+	try {
+		const etag = await etagOf(before);
+		const response = await call("DELETE", before.url, { headers: etag ? { "If-Match": etag } : {} });
+		if (response.status === 412) {
+			todos.splice(index, 0, before);
+			return await reloadOne(before, "changed elsewhere");
+		}
+		if (!response.ok && response.status !== 404) throw await errorOf(response);
+	} catch (problem) {
+		todos.splice(Math.min(index, todos.length), 0, before);
+		render();
+		failed(problem);
+	}
+}
+
+async function toggleAll(completed) {
+	await Promise.all(todos.filter((todo) => todo.completed !== completed).map((todo) => change(todo.id, { completed })));
+}
+
+async function clearCompleted() {
+	clearNotice();
+	const before = todos;
+	todos = todos.filter((todo) => !todo.completed);
+	render();
+	try {
+		const response = await call("DELETE", `${config.api}/todos?completed=true`);
+		if (response.status === 202) say("Clearing many completed todos: the rest go within a minute or two.");
+		else if (response.status !== 204) throw await errorOf(response);
+	} catch (problem) {
+		todos = before;
+		render();
+		failed(problem);
+		await refresh();
+	}
+}
+
+async function refresh() {
+	try {
+		todos = await loadAll();
+		render();
+	} catch (problem) {
+		failed(problem);
+	} finally {
+		document.body.dataset.loaded = "";
+	}
+}
+
+// --- screens -----------------------------------------------------------------------------------
+
+function showSignedOut() {
+	delete document.body.dataset.loaded;
+	$("#signed-in").hidden = true;
+	$("#signed-out").hidden = false;
+	$("#sign-in-email").focus();
+}
+
+async function showSignedIn() {
+	const current = session();
+	$("#who").textContent = current.email || "you";
+	$("#signed-out").hidden = true;
+	$("#signed-in").hidden = false;
+	$(".new-todo").focus();
+	await refresh();
+}
+
+function form(selector, handler) {
+	$(selector).addEventListener("submit", async (event) => {
+		event.preventDefault();
+		clearNotice();
+		const fields = Object.fromEntries(new FormData(event.target));
+		busy(+1, false);
+		try {
+			await handler(fields);
+		} catch (problem) {
+			say(problem.message);
+		} finally {
+			busy(-1, false);
+		}
+	});
+}
+
+let pending = null; // the e-mail and password of a sign-up awaiting its code
+
+form("#sign-in", async ({ email, password }) => {
+	await signIn(email.trim(), password);
+	await showSignedIn();
+});
+
+form("#sign-up", async ({ email, password }) => {
+	pending = { email: email.trim(), password };
+	await cognito("SignUp", {
+		Username: pending.email,
+		Password: password,
+		UserAttributes: [{ Name: "email", Value: pending.email }],
+	});
+	$("#confirm").hidden = false;
+	$("#confirm-hint").textContent = `We sent a code to ${pending.email}.`;
+	$("#confirm-code").focus();
+});
+
+form("#confirm", async ({ code }) => {
+	if (!pending) throw new Problem("Sign up first.");
+	await cognito("ConfirmSignUp", { Username: pending.email, ConfirmationCode: code.trim() });
+	await signIn(pending.email, pending.password);
+	pending = null;
+	$("#confirm").hidden = true;
+	await showSignedIn();
+});
+
+$("#sign-out").addEventListener("click", () => signOut());
+
+$(".new-todo").addEventListener("keydown", (event) => {
+	if (event.key !== ENTER || event.isComposing) return;
+	event.preventDefault(); // else, if this sign-out moves focus to a form, Enter submits it
+	const title = event.target.value.trim();
+	event.target.value = "";
+	if (title) add(title);
+});
+
+$("#toggle-all").addEventListener("change", (event) => toggleAll(event.target.checked));
+$(".clear-completed").addEventListener("click", clearCompleted);
+window.addEventListener("hashchange", render);
+
+if (session()) await showSignedIn();
+else showSignedOut();
