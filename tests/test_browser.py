@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -271,6 +270,17 @@ def test_a_concurrent_edit_is_a_412_shown_to_the_person(person: Callable[[], Per
     assert ann.titles() == ["renamed elsewhere"]  # the latest version, not overwritten
     assert ann.page.is_checked(".todo-list li:nth-child(1) .toggle") is False
     assert ann.stored()[0]["completed"] is False
+    # The same after a reload, where the page holds the listing (which carries no ETags):
+    # it finds the todo changed since it listed it, and sends nothing.
+    ann.page.reload()
+    ann.signed_in()
+    assert ann.api("PATCH", f"/todos/{todo['id']}", {"title": "renamed again"})[0] == 200
+    ann.page.click(".todo-list li:nth-child(1) .toggle")
+    ann.page.locator("#notice:not(:empty)").wait_for(state="attached")
+    ann.settled()
+    assert "changed elsewhere" in ann.notice()
+    assert ann.titles() == ["renamed again"]
+    assert ann.stored()[0]["completed"] is False
 
 
 def test_an_expired_id_token_is_renewed_with_the_refresh_token(person: Callable[[], Person]) -> None:
@@ -355,14 +365,11 @@ def test_failures_are_said_and_rolled_back_and_slow_saves_never_block(person: Ca
     assert "busy" in ann.notice()
     page.unroute("**/todos/*")
     # A slow save: the page says it is saving, shows the change at once, and stays usable.
-    release = threading.Event()
-
-    def slow(route: Any) -> None:
-        if route.request.method == "POST":
-            release.wait(10)
-        route.continue_()
-
-    page.route("**/todos", slow)
+    # (A held request is answered later from here: a handler that waited would stop Playwright.)
+    held: list[Any] = []
+    page.route(
+        "**/todos", lambda route: held.append(route) if route.request.method == "POST" else route.continue_()
+    )
     page.fill(".new-todo", "slow one")
     page.press(".new-todo", "Enter")
     assert ann.titles() == ["kept", "slow one"]
@@ -370,7 +377,9 @@ def test_failures_are_said_and_rolled_back_and_slow_saves_never_block(person: Ca
     assert page.get_attribute("#busy", "role") == "status"  # announced to screen readers
     page.fill(".new-todo", "typed meanwhile")
     assert page.input_value(".new-todo") == "typed meanwhile"
-    release.set()
+    assert [t["title"] for t in ann.stored()] == ["kept"]  # still in flight
+    [request] = held
+    request.continue_()
     ann.settled()
     page.unroute("**/todos")
     assert [t["title"] for t in ann.stored()] == ["kept", "slow one"]
@@ -404,3 +413,32 @@ def test_no_accessibility_violations_signed_out_and_signed_in(
     shot = Path(os.environ.get("TODO_SCREENSHOT", tmp_path / "web-app.png"))
     ann.page.screenshot(path=str(shot))
     assert shot.stat().st_size > 0
+
+
+def test_typing_in_an_edit_survives_another_save_finishing(person: Callable[[], Person]) -> None:
+    ann = person()
+    ann.sign_up()
+    ann.add("first", "second")
+    page = ann.page
+    held: list[Any] = []
+    page.route(
+        "**/todos/*",
+        lambda route: (
+            held.append(route) if route.request.method == "PATCH" and not held else route.continue_()
+        ),
+    )
+    page.click(".todo-list li:nth-child(1) .toggle")  # its save is held
+    page.dblclick(".todo-list li:nth-child(2) label")
+    page.fill(".todo-list li.editing .edit", "second, being edited")
+    page.locator("#busy:not(:empty)").wait_for(state="attached")
+    [toggle] = held
+    toggle.continue_()
+    page.locator("#busy:empty").wait_for(state="attached")  # the held save finished
+    assert page.input_value(".todo-list li.editing .edit") == "second, being edited"
+    page.press(".todo-list li.editing .edit", "Enter")
+    ann.settled()
+    page.unroute("**/todos/*")
+    assert [(t["title"], t["completed"]) for t in ann.stored()] == [
+        ("first", True),
+        ("second, being edited", False),
+    ]

@@ -178,6 +178,7 @@ def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, se
     config = json.loads((chalice_dir / "config.json").read_text())
     variables = config["stages"]["prod"]["environment_variables"]
     assert (variables["TODO_TABLE"], variables["TODO_USER_POOL_ARN"]) == ("todo-api-prod", made.user_pool_arn)
+    assert variables["TODO_COGNITO_CLIENT_ID"] == made.app_client_id  # the web app signs in with it
     original = stages.document()
     assert config["stages"]["dev"] == original["stages"]["dev"]  # other stages untouched
     for name in ("policy-api-prod.json", "policy-clears-prod.json", "policy-purge-prod.json"):

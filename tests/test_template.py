@@ -182,3 +182,16 @@ def test_an_existing_pool_can_replace_the_stacks_own(template: dict[str, Any]) -
     assert resources["UserPool"]["Condition"] == resources["UserPoolClient"]["Condition"] == "CreateUserPool"
     outputs = template["Outputs"]
     assert outputs["UserPoolId"]["Condition"] == outputs["UserPoolClientId"]["Condition"] == "CreateUserPool"
+    # The web app's config (GET /config.json) names the pool and client the stack trusts, not
+    # the stage config's placeholders.
+    variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["TODO_USER_POOL_ARN"] == {
+        "Fn::If": ["CreateUserPool", {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "ExistingUserPoolArn"}]
+    }
+    assert variables["TODO_COGNITO_CLIENT_ID"] == {
+        "Fn::If": ["CreateUserPool", {"Ref": "UserPoolClient"}, {"Ref": "ExistingUserPoolClientId"}]
+    }
+    assert resources["UserPoolClient"]["Properties"]["ExplicitAuthFlows"] == [
+        "ALLOW_USER_PASSWORD_AUTH",  # exactly the page's flows
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    ]

@@ -216,19 +216,25 @@ async function loadAll() {
 	return loaded.map((todo) => ({ ...todo, etag: null }));
 }
 
-// An ETag comes with GET and PATCH of one todo, and with a create: a listed todo gets its
-// tag when first changed (a GET), so that the change names the version the page holds.
+// An ETag comes with GET and PATCH of one todo, and with a create, not with a listing: a
+// listed todo gets its tag when first changed (a GET). If that todo is no longer what the
+// page shows, someone changed it since the listing: STALE, and the change is not sent.
+const STALE = Symbol("stale");
+
 async function etagOf(todo) {
 	if (todo.etag) return todo.etag;
 	const response = await call("GET", todo.url);
-	if (!response.ok) return null;
-	return response.headers.get("ETag");
+	if (!response.ok) return null; // gone: the change itself meets the 404
+	const current = await response.json();
+	const same = current.title === todo.title && current.completed === todo.completed && current.order === todo.order;
+	return same ? response.headers.get("ETag") : STALE;
 }
 
 // --- state and rendering ---------------------------------------------------------------------
 
 let todos = [];
 let editing = null;
+let rendering = false;
 
 function filter() {
 	const hash = location.hash;
@@ -252,7 +258,16 @@ function element(tag, properties = {}, children = []) {
 function render() {
 	const list = $(".todo-list");
 	const shown = todos.filter(filter());
+	// A save that finishes while another todo is being edited must not lose what is typed.
+	const typing = list.querySelector("li.editing .edit");
+	const typed = typing && { id: typing.closest("li").dataset.id, value: typing.value };
+	rendering = true; // the edit field's blur, as it is replaced, is not the person's
 	list.replaceChildren(...shown.map(item));
+	rendering = false;
+	if (typed && typed.id === editing) {
+		const field = list.querySelector("li.editing .edit");
+		if (field) field.value = typed.value;
+	}
 	const left = todos.filter((todo) => !todo.completed).length;
 	$(".main").hidden = todos.length === 0;
 	$(".footer").hidden = todos.length === 0;
@@ -306,7 +321,9 @@ function item(todo) {
 			if (event.key === ENTER) finish(true);
 			else if (event.key === ESCAPE) finish(false);
 		});
-		field.addEventListener("blur", () => finish(true));
+		field.addEventListener("blur", () => {
+			if (!rendering) finish(true);
+		});
 		li.append(field);
 	}
 	return li;
@@ -363,6 +380,7 @@ async function change(id, fields) {
 	render();
 	try {
 		const etag = await etagOf(before);
+		if (etag === STALE) return await reloadOne(before, "changed elsewhere");
 		const response = await call("PATCH", before.url, {
 			body: fields,
 			headers: etag ? { "If-Match": etag } : {},
@@ -405,6 +423,10 @@ async function remove(id) {
 	if (!before.url) return;
 	try {
 		const etag = await etagOf(before);
+		if (etag === STALE) {
+			todos.splice(index, 0, before);
+			return await reloadOne(before, "changed elsewhere");
+		}
 		const response = await call("DELETE", before.url, { headers: etag ? { "If-Match": etag } : {} });
 		if (response.status === 412) {
 			todos.splice(index, 0, before);
