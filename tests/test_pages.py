@@ -95,3 +95,22 @@ def test_under_a_stage_prefix_the_page_links_within_it() -> None:
     loaded = re.findall(r'<(?:link|script)[^>]* (?:src|href)="([^"]+)"', text)
     assert loaded == ["data:,", "/dev/site/app.css", "/dev/site/app.js"]
     assert pages.index('/x"><script>').count("<script") == 1  # a prefix is escaped, never markup
+
+
+def test_every_sign_in_flow_the_page_uses_is_one_its_app_clients_allow() -> None:
+    # Cognito refuses an InitiateAuth whose AuthFlow is not among the app client's
+    # ExplicitAuthFlows as ALLOW_<flow> (moto does not): so the page's flows and the
+    # clients' allowed flows must be the same set, in both deploy routes and locally.
+    import boto3
+
+    from tools import local
+    from tools.template import APP_CLIENT_SETTINGS
+
+    used = {f"ALLOW_{flow}" for flow in re.findall(r'AuthFlow: "(\w+)"', (SITE / "app.js").read_text())}
+    assert used == {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    # `make package` and `make deploy` build their client from these settings alike.
+    assert set(APP_CLIENT_SETTINGS["ExplicitAuthFlows"]) == used
+    pool_id, client_id = local.user_pool()  # make run's, on the emulator (moto here)
+    described = boto3.client("cognito-idp").describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+    # Locally also the administrator's flow that `make token` signs in with.
+    assert set(described["UserPoolClient"]["ExplicitAuthFlows"]) == used | {"ALLOW_ADMIN_USER_PASSWORD_AUTH"}

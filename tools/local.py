@@ -471,8 +471,10 @@ def _finish_clears_every_minute(app: Any, config: Any) -> None:
     def loop() -> None:
         while True:
             time.sleep(60)
-            with contextlib.suppress(Exception):  # as Lambda would: the next run tries again
+            try:
                 _run_job(app, config, "finish_clears")
+            except Exception as exc:  # as on Lambda: said, and the next run tries again
+                print(f"finish_clears failed: {exc!r}; the next run tries again", file=sys.stderr, flush=True)
 
     threading.Thread(target=loop, name="finish_clears", daemon=True).start()
 
