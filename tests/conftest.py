@@ -7,9 +7,7 @@ spend seconds importing them before a worker starts.
 
 from __future__ import annotations
 
-import copy
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +49,11 @@ FACTORIES = [
 @pytest.fixture(autouse=True)
 def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Fake credentials and moto for every test but those marked `no_moto` (they bring
-    their own AWS, or need none); yields the DynamoDB operations sent."""
+    their own AWS, or need none); yields the DynamoDB operations sent. moto keeps
+    DynamoDB's transaction rules in every test, as in the embedded backend (tools/embedded.py)."""
+    from tools import embedded
+
+    embedded.install()
     if request.node.get_closest_marker("no_moto"):
         yield []
         return
@@ -231,54 +233,6 @@ def lambda_backend() -> Iterator[tuple[str, Any]]:
         client = boto3.client("dynamodb", endpoint_url=url, **creds)
         client.create_table(TableName="todo-api-dev", **TABLE_DEFINITION)
         yield url, client
-
-
-@pytest.fixture
-def fast_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto backs up every table a transaction names (a deep copy of all its items) to roll
-    back a cancelled one: seconds per transaction on a table of thousands. This backs up
-    only the items the transaction touches, and restores exactly those; transactions are
-    applied one at a time, as DynamoDB serializes writes to an item. The outcome of every
-    transaction (applied whole, or cancelled with its reasons and nothing changed) is the same."""
-    import moto.dynamodb.models as models
-    from moto.dynamodb.exceptions import TransactionCanceledException
-
-    lock = threading.RLock()
-    original = models.DynamoDBBackend.transact_write_items
-    keys = {
-        "Put": lambda op, table: {k: op["Item"][k] for k in (table.hash_key_attr, table.range_key_attr) if k}
-    }
-
-    class NoTableCopies:
-        @staticmethod
-        def deepcopy(value: Any) -> Any:
-            return value  # the original keeps it as its backup: we keep our own, smaller one
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with lock:
-            touched = []
-            for item in transact_items:
-                kind, op = next(iter(item.items()))
-                table = self.get_table(op["TableName"])
-                key = keys[kind](op, table) if kind in keys else op["Key"]
-                found = self.get_item(op["TableName"], key)
-                touched.append(
-                    (op["TableName"], key, None if found is None else found.to_json()["Attributes"])
-                )
-            monkeypatch.setattr(models, "copy", NoTableCopies)
-            try:
-                original(self, transact_items)
-            except TransactionCanceledException:
-                for table_name, key, before in touched:
-                    if before is None:
-                        self.delete_item(table_name, key)
-                    else:
-                        self.put_item(table_name, before)
-                raise
-            finally:
-                monkeypatch.setattr(models, "copy", copy)
-
-    monkeypatch.setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
 @pytest.fixture(scope="module")

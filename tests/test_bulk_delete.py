@@ -117,7 +117,6 @@ def test_five_thousand_todos_a_job_killed_midway_resumes_exactly(
     dynamodb: Any,
     budget: Any,
     store: TodoStore,
-    fast_transactions: None,
     killed_after: int,
 ) -> None:
     budget(100)

@@ -333,9 +333,7 @@ def reads_for(non_eligible: int, dynamodb_calls: list[str]) -> tuple[int, list[s
     return len(stored_ids()) + report.purged, calls
 
 
-def test_reads_do_not_grow_with_the_non_eligible_items(
-    dynamodb_calls: list[str], fast_transactions: None
-) -> None:
+def test_reads_do_not_grow_with_the_non_eligible_items(dynamodb_calls: list[str]) -> None:
     small_table, small_calls = reads_for(50, dynamodb_calls)
     large_table, large_calls = reads_for(500, dynamodb_calls)
     assert large_table - 10 == 10 * (small_table - 10)

@@ -105,7 +105,7 @@ def test_idempotency_keys_are_bounded_per_user_and_day(dynamodb: Any) -> None:
 
 @pytest.mark.parametrize(("limit", "creators"), [(1, 2), (5, 8)])
 def test_concurrent_creates_at_the_limit_admit_exactly_the_room_left(
-    dynamodb: Any, fast_transactions: None, limit: int, creators: int
+    dynamodb: Any, limit: int, creators: int
 ) -> None:
     store = TodoStore(dynamodb, TABLE, max_todos=limit, sleep=lambda _: None)
     # Every creator reaches its write before any write is sent: a store that read the

@@ -50,7 +50,7 @@ from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayExc
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, Unauthenticated, gateway_message
 from chalicelib.web import SECURITY_HEADERS, allowed_methods
-from tools import stages
+from tools import embedded, stages
 from tools.bootstrap import ensure_table
 from tools.events import scheduled_event
 from tools.stages import ROOT
@@ -157,6 +157,7 @@ def embedded_backend(port: int) -> Iterator[str]:
 
     os.environ.update(_FAKE_CREDENTIALS)
     os.environ.update(_PREDICTABLE_IDS)
+    embedded.install()
     app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,0 +1,183 @@
+"""DynamoDB's transaction rules for the embedded backend (moto), at the sizes the product allows.
+
+moto's `TransactWriteItems` is right about outcomes and wrong about two things DynamoDB
+documents, and every create, delete and clear of this project is a transaction:
+
+- **Cost.** To roll back a cancelled transaction, moto deep-copies every table the
+  transaction names, before applying it: time and memory grow with the table (a create
+  took ~1 s at 10,000 stored todos, and the copies piled up faster than they were freed).
+  Here only the items the transaction names are saved (at most 100, DynamoDB's limit per
+  transaction) and, if it is cancelled, exactly those are put back. moto's own per-item
+  logic still decides every outcome, so conditions, `CancellationReasons` (in order, with
+  `ALL_OLD` items) and validation errors are moto's, and a failure anywhere leaves every
+  item as it was.
+- **Idempotency.** "If you call TransactWriteItems with the same ClientRequestToken within
+  10 minutes of the first successful call ... subsequent calls return successfully without
+  making any changes ... If you submit a request with the same client token but a change in
+  other parameters within the 10-minute idempotency window, DynamoDB returns an
+  IdempotentParameterMismatch exception." (DynamoDB API reference, TransactWriteItems,
+  ClientRequestToken.) botocore sends one token on every attempt of a call, so a retry of
+  a transaction that landed (its response lost to a read timeout) changes nothing. moto
+  ignores the token; here it is honoured, per account and Region, as DynamoDB does.
+
+`install()` puts both into moto's DynamoDB, once per process: the embedded backend of `make
+run` and `make backend` and the in-process mock of the tests run the same code. Requests
+that touch items are serialized (as the embedded backend serializes every request: moto
+is not thread-safe).
+
+Not shipped to Lambda: Chalice packages only app.py, chalicelib/ and requirements.txt.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+# DynamoDB's idempotency window for a ClientRequestToken (the API reference, above).
+IDEMPOTENCY_WINDOW_SECONDS = 600
+
+_lock = threading.RLock()
+_inside = threading.local()  # set while this thread runs a transaction of ours
+_installed = False
+
+
+class _TablesShared:
+    """Stands in for the `copy` module inside moto's DynamoDB models: while one of our
+    transactions runs on this thread, a table is "copied" as itself (we keep our own, much
+    smaller, backup); every other copy, on any thread, is the real one."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if getattr(_inside, "active", False) and isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _touched(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], Any]]:
+    """Each item the transaction names, as it is now: (table, key, a copy of the item or None).
+    An operation moto will refuse (no such table, no key) is skipped: it writes nothing."""
+    from moto.core.exceptions import JsonRESTError
+
+    saved = []
+    for entry in transact_items:
+        try:
+            kind, op = next(iter(entry.items()))
+            table = backend.get_table(op["TableName"])
+            if kind == "Put":
+                names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+                key = {name: op["Item"][name] for name in names}
+            else:
+                key = op["Key"]
+            item = backend.get_item(op["TableName"], key)
+        except (JsonRESTError, KeyError, TypeError, StopIteration):
+            continue  # moto refuses this operation itself, in its turn
+        attributes = None if item is None else copy.deepcopy(item.to_json()["Attributes"])
+        saved.append((op["TableName"], key, attributes))
+    return saved
+
+
+def _restore(backend: Any, saved: list[tuple[str, dict[str, Any], Any]]) -> None:
+    for table_name, key, attributes in reversed(saved):
+        if attributes is None:
+            if backend.get_item(table_name, key) is not None:
+                backend.delete_item(table_name, key)
+        else:
+            backend.put_item(table_name, attributes)
+
+
+def _transact_write_items(original: Callable[..., None]) -> Callable[..., None]:
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with _lock:
+            saved = _touched(self, transact_items)
+            _inside.active = True
+            try:
+                original(self, transact_items)
+            except BaseException:
+                _restore(self, saved)  # cancelled or refused: every item as it was
+                raise
+            finally:
+                _inside.active = False
+
+    return transact_write_items
+
+
+class _Tokens:
+    """The successful transactions' tokens of one account and Region, for the window."""
+
+    def __init__(self) -> None:
+        self.seen: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def forget_expired(self, now: float) -> None:
+        while self.seen:
+            token, (when, _) = next(iter(self.seen.items()))
+            if now - when < IDEMPOTENCY_WINDOW_SECONDS:
+                return
+            del self.seen[token]
+
+
+def _fingerprint(body: dict[str, Any]) -> str:
+    """The request's parameters but its token: what "the same request" means."""
+    rest = {name: value for name, value in body.items() if name != "ClientRequestToken"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _idempotent(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+
+    def transact_write_items(handler: Any) -> Any:
+        token = handler.body.get("ClientRequestToken")
+        if not token:
+            return original(handler)
+        backend = handler.dynamodb_backend
+        with _lock:
+            tokens: _Tokens = backend.__dict__.setdefault("_todo_api_tokens", _Tokens())
+            now = time.monotonic()
+            tokens.forget_expired(now)
+            fingerprint = _fingerprint(handler.body)
+            if token in tokens.seen:
+                if tokens.seen[token][1] != fingerprint:
+                    raise DynamodbException(
+                        ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException",
+                        "Request with the same client token has different parameters",
+                    )
+                return _success()  # as the first call answered; nothing applied again
+            result = original(handler)  # raises if cancelled: a failed call is not remembered
+            tokens.seen[token] = (now, fingerprint)
+            return result
+
+    return transact_write_items
+
+
+def _success() -> Any:
+    from moto.core.responses import ActionResult
+
+    # What moto answers for an applied transaction (it returns no consumed capacity).
+    return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+
+
+def install() -> None:
+    """Both rules into moto's DynamoDB, for this process (again: nothing more)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        import moto.dynamodb.models as models
+        from moto.dynamodb.responses import DynamoHandler
+
+        models.copy = _TablesShared()  # type: ignore[attr-defined,assignment]
+        models.DynamoDBBackend.transact_write_items = _transact_write_items(  # type: ignore[method-assign]
+            models.DynamoDBBackend.transact_write_items
+        )
+        DynamoHandler.transact_write_items = _idempotent(DynamoHandler.transact_write_items)  # type: ignore[method-assign]
+        _installed = True
