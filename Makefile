@@ -191,8 +191,10 @@ token: $(RUN_STAMP)  ## print an ID token of the local pool (USER=alice)
 # that nothing it created was lost. Loopback only; not part of `make test`.
 CLIENTS ?= 8
 SECONDS ?= 30
-load: $(RUN_STAMP)  ## concurrent load and an If-Match race against make run (CLIENTS, SECONDS)
-	$(BIN)/python -m tools.load --port $(PORT) --backend-port $(BACKEND_PORT) --clients $(CLIENTS) --seconds $(SECONDS)
+# With SIZES=100,1000,10000: a server of its own at those list sizes instead (tools/sizes.py):
+# create, list and clear times, memory, exact tallies and the time Ctrl-C takes.
+load: $(RUN_STAMP)  ## concurrent load against make run (CLIENTS, SECONDS); or SIZES=100,1000,10000
+	$(if $(SIZES),$(BIN)/python -m tools.sizes --sizes "$(SIZES)",$(BIN)/python -m tools.load --port $(PORT) --backend-port $(BACKEND_PORT) --clients $(CLIENTS) --seconds $(SECONDS))
 
 # The scheduled jobs, run once against the `make run` backend (schedules never fire locally).
 cleanup: $(RUN_STAMP)  ## run the scheduled jobs once against the local backend

@@ -90,6 +90,7 @@ class Server:
         token: str | None = None,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        timeout: float = 10,
     ) -> tuple[int, dict[str, str], Any]:
         all_headers = dict(headers or {})
         if token is not None:
@@ -98,7 +99,7 @@ class Server:
         if body is not None:
             data = body if isinstance(body, str | bytes) else json.dumps(body)
             all_headers.setdefault("Content-Type", "application/json")
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             # The server may answer (and close) before reading all we send, as it does with
             # headers over its limit: its answer is still there to read.

@@ -20,7 +20,13 @@ documents, and every create, delete and clear of this project is a transaction:
   a transaction that landed (its response lost to a read timeout) changes nothing. moto
   ignores the token; here it is honoured, per account and Region, as DynamoDB does.
 
-`install()` puts both into moto's DynamoDB, once per process: the embedded backend of `make
+And one more cost: moto answers a Query by sorting every item of the table (all owners'),
+then keeping the partition's and sorting those again. A Query's answer depends only on the
+second sort, so while a Query runs the first is skipped: a page of one user's list then
+costs a pass over the table instead of a sort of it (Scan keeps moto's order, on which its
+pagination relies).
+
+`install()` puts all three into moto's DynamoDB, once per process: the embedded backend of `make
 run` and `make backend` and the in-process mock of the tests run the same code. Requests
 that touch items are serialized (as the embedded backend serializes every request: moto
 is not thread-safe).
@@ -112,6 +118,29 @@ def _transact_write_items(original: Callable[..., None]) -> Callable[..., None]:
     return transact_write_items
 
 
+def _query_unsorted(original: Callable[..., Any]) -> Callable[..., Any]:
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _inside.querying = True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _inside.querying = False
+
+    return query
+
+
+def _all_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    def all_items(self: Any) -> Any:
+        if not getattr(_inside, "querying", False):
+            return original(self)
+        # What moto's own all_items gathers, in storage order: Query sorts what it keeps.
+        if self.range_key_attr:
+            return [item for partition in self.items.values() for item in partition.values()]
+        return list(self.items.values())
+
+    return all_items
+
+
 class _Tokens:
     """The successful transactions' tokens of one account and Region, for the window."""
 
@@ -173,6 +202,7 @@ def install() -> None:
         if _installed:
             return
         import moto.dynamodb.models as models
+        from moto.dynamodb.models.table import Table
         from moto.dynamodb.responses import DynamoHandler
 
         models.copy = _TablesShared()  # type: ignore[attr-defined,assignment]
@@ -180,4 +210,6 @@ def install() -> None:
             models.DynamoDBBackend.transact_write_items
         )
         DynamoHandler.transact_write_items = _idempotent(DynamoHandler.transact_write_items)  # type: ignore[method-assign]
+        Table.query = _query_unsorted(Table.query)  # type: ignore[method-assign]
+        Table.all_items = _all_items(Table.all_items)  # type: ignore[method-assign]
         _installed = True

@@ -288,12 +288,25 @@ def _decodable(authorization: str) -> bool:
     return isinstance(payload, dict)
 
 
+# How long an orderly stop may take before the process ends anyway: a request in flight
+# (a long clear, the minute job) must not keep a person's Ctrl-C waiting.
+STOP_GRACE_SECONDS = 3.0
+
+
 def _stop(signum: int, frame: Any) -> NoReturn:
     # The first signal stops us. Later ones are ignored so that cleanup finishes: Ctrl-C
     # reaches make and us at once, and make forwards SIGTERM to us a second time.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    deadline = threading.Timer(STOP_GRACE_SECONDS, _stop_now)
+    deadline.daemon = True
+    deadline.start()
     raise SystemExit(0)
+
+
+def _stop_now() -> None:
+    print(f"todo-api local: stopped after {STOP_GRACE_SECONDS:g} s; local data discarded", flush=True)
+    os._exit(0)  # the listening sockets close with the process
 
 
 def _until_stopped() -> None:
