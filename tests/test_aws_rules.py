@@ -184,9 +184,23 @@ def with_a_vpc(template: dict[str, Any]) -> None:
     }
 
 
+def as_production_on_cognitos_sender(template: dict[str, Any]) -> None:
+    pool = template["Resources"]["UserPool"]["Properties"]
+    pool["UserPoolTags"] = {"todo-api:production": "true"}
+    assert pool["EmailConfiguration"] == {"EmailSendingAccount": "COGNITO_DEFAULT"}  # dev's, explicit
+
+
+def through_ses_without_an_identity(template: dict[str, Any]) -> None:
+    template["Resources"]["UserPool"]["Properties"]["EmailConfiguration"] = {
+        "EmailSendingAccount": "DEVELOPER"
+    }
+
+
 @pytest.mark.parametrize(
     ("mutate", "refusal"),
     [
+        (as_production_on_cognitos_sender, "a production pool sends with Cognito's default sender"),
+        (through_ses_without_an_identity, "EmailSendingAccount DEVELOPER needs the SES identity's SourceArn"),
         (without_tracing_grants, "does not allow xray:PutTraceSegments on * (active tracing)"),
         (with_the_old_log_scope, "todo-api-dev: the role does not allow logs:CreateLogStream"),
         (without_queue_grant, "does not allow sqs:SendMessage on arn:aws:sqs:us-east-1:123456789012:"),

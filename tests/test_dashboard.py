@@ -23,7 +23,18 @@ Packaged = Callable[..., Path]
 # REST and HTTP APIs, Lambda and DynamoDB, as AWS's user guides list them).
 AWS_METRICS = {
     "AWS/ApiGateway": {"Count", "Latency", "IntegrationLatency", "4XXError", "5XXError", "4xx", "5xx"},
-    "AWS/Lambda": {"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"},
+    "AWS/Lambda": {
+        "Invocations",
+        "Errors",
+        "Throttles",
+        "Duration",
+        "ConcurrentExecutions",
+        "ClaimedAccountConcurrency",
+    },
+    # Cognito's user pool metrics (developer guide, "Metrics for Amazon Cognito user pools").
+    "AWS/Cognito": {"SignUpThrottles", "SignInThrottles", "TokenRefreshThrottles"},
+    # The stage's own, from its access log (template.py: ApiThrottledCount's metric filter).
+    "todo-api/dev": {"GatewayThrottled"},
     "AWS/DynamoDB": {
         "ThrottledRequests",
         "ReadThrottleEvents",

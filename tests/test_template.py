@@ -15,7 +15,7 @@ from chalicelib.errors import GATEWAY_ERRORS
 from chalicelib.pages import PUBLIC_ROUTES
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from tests.scanners import cfn_lint, skipped_and_justified
-from tests.support import CONFIG, STAGE
+from tests.support import CONFIG, STAGE, copy_project
 from tools.template import FUNCTIONS
 
 
@@ -195,3 +195,32 @@ def test_an_existing_pool_can_replace_the_stacks_own(template: dict[str, Any]) -
         "ALLOW_USER_PASSWORD_AUTH",  # exactly the page's flows
         "ALLOW_REFRESH_TOKEN_AUTH",
     ]
+
+
+def test_a_production_stage_cannot_be_packaged_on_cognitos_own_sender(tmp_path: Path) -> None:
+    from tools import stages as stage_config
+    from tools.template import merge_template
+
+    root = copy_project(tmp_path)
+    config = stage_config.document(root)
+    del config["stages"]["prod"]["email"]
+    stage_config.write_json(stage_config.config_path(root), config)
+    with pytest.raises(SystemExit, match="50 a day per account: sign-up 51 would get no code"):
+        merge_template("prod", root)
+
+
+def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> None:
+    from tools.template import merge_template
+
+    resources = merge_template("prod")["Resources"]
+    pool = resources["UserPool"]["Properties"]
+    assert pool["EmailConfiguration"]["EmailSendingAccount"] == "DEVELOPER"
+    assert pool["EmailConfiguration"]["SourceArn"].startswith("arn:aws:ses:")
+    assert pool["UserPoolTier"] == "ESSENTIALS"
+    for alarm in ("CognitoThrottles", "AccountConcurrencyNearLimit", "Api429Rate", "TableThrottles"):
+        assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm", alarm
+    reserved = resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"]
+    assert 0 < reserved <= 1000 - 100  # AWS keeps 100 of the account's default 1,000 unreserved
+    dev = merge_template("dev")["Resources"]
+    assert dev["UserPool"]["Properties"]["EmailConfiguration"] == {"EmailSendingAccount": "COGNITO_DEFAULT"}
+    assert "ReservedConcurrentExecutions" not in dev["APIHandler"]["Properties"]

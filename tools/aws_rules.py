@@ -120,6 +120,7 @@ _REF_AND_ATTRIBUTES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "AWS::WAFv2::WebACLAssociation": ("{id}", {}),
     "AWS::WAFv2::LoggingConfiguration": ("{id}", {}),
+    "AWS::Logs::MetricFilter": ("{id}", {}),
     "AWS::Events::Rule": ("{name}", {"Arn": "arn:aws:events:{region}:{account}:rule/{name}"}),
     "AWS::CloudWatch::Alarm": ("{name}", {"Arn": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"}),
 }

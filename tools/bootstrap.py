@@ -25,7 +25,7 @@ from typing import Any
 
 from chalicelib.schema import TABLE_DEFINITION
 from tools.stages import log_retention_days
-from tools.template import APP_CLIENT_SETTINGS, FUNCTIONS, USER_POOL_SETTINGS, function_name, table_properties
+from tools.template import APP_CLIENT_SETTINGS, FUNCTIONS, function_name, table_properties, user_pool_settings
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,15 @@ def _wait_until_indexes_are_active(dynamodb: Any, name: str, sleep: Callable[[fl
     raise SystemExit(f"the indexes of {name} are still being built; run the deploy again later")
 
 
-def ensure_user_pool(cognito: Any, name: str) -> tuple[str, str]:
-    """The user pool called `name`, created if missing: (id, ARN)."""
+def ensure_user_pool(cognito: Any, name: str, settings: dict[str, Any]) -> tuple[str, str]:
+    """The user pool called `name`, created with `settings` if missing: (id, ARN)."""
     paginator = cognito.get_paginator("list_user_pools")
     for page in paginator.paginate(MaxResults=60):
         for pool in page["UserPools"]:
             if pool["Name"] == name:
                 found = cognito.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]
                 return str(found["Id"]), str(found["Arn"])
-    created = cognito.create_user_pool(PoolName=name, DeletionProtection="ACTIVE", **USER_POOL_SETTINGS)
+    created = cognito.create_user_pool(PoolName=name, DeletionProtection="ACTIVE", **settings)
     pool_id = created["UserPool"]["Id"]
     cognito.set_user_pool_mfa_config(
         UserPoolId=pool_id, SoftwareTokenMfaConfiguration={"Enabled": True}, MfaConfiguration="OPTIONAL"
@@ -157,7 +157,7 @@ def bootstrap(session: Any, stage: str) -> StatefulResources:
     dynamodb = session.create_client("dynamodb")
     cognito = session.create_client("cognito-idp")
     table_arn = ensure_table(dynamodb, name)
-    pool_id, pool_arn = ensure_user_pool(cognito, name)
+    pool_id, pool_arn = ensure_user_pool(cognito, name, user_pool_settings(stage))
     client_id = ensure_app_client(cognito, pool_id, name)
     ensure_log_groups(session.create_client("logs"), stage, log_retention_days(stage))
     return StatefulResources(name, table_arn, pool_id, pool_arn, client_id)

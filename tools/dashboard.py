@@ -130,6 +130,21 @@ def body(stage: str, api: str = "rest") -> dict[str, Any]:
             y=18,
         ),
         _widget(
+            "Spike walls: Cognito throttles, account concurrency, API 429s",
+            [
+                # Every pool of the account: Cognito's quotas are the account's, not a pool's.
+                _search(
+                    '{AWS/Cognito,UserPool,UserPoolClient} MetricName="SignUpThrottles" OR '
+                    'MetricName="SignInThrottles" OR MetricName="TokenRefreshThrottles"',
+                    "Sum",
+                ),
+                ["AWS/Lambda", "ClaimedAccountConcurrency", {"stat": "Maximum"}],
+                [f"todo-api/{stage}", "GatewayThrottled"],
+            ],
+            x=0,
+            y=30,
+        ),
+        _widget(
             "Lambda errors",
             [["AWS/Lambda", "Errors", "FunctionName", f"${{{f}}}"] for f in functions],
             x=12,

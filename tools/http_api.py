@@ -23,10 +23,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-from tools import dashboard
-from tools.template import THROTTLING, TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN
+from tools import dashboard, stages
+from tools.template import TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN, throttling
 
 API = "HttpAPI"
 AUTHORIZER = "TodoUsers"
@@ -89,7 +90,7 @@ def _events() -> dict[str, Any]:
     return events
 
 
-def to_http_api(template: dict[str, Any], stage: str) -> dict[str, Any]:
+def to_http_api(template: dict[str, Any], stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     """`template` (Chalice's packaged SAM, resources merged) with an HTTP API for its REST API."""
     out = copy.deepcopy(template)
     resources = out["Resources"]
@@ -117,7 +118,7 @@ def to_http_api(template: dict[str, Any], stage: str) -> dict[str, Any]:
                 "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
                 "Format": ACCESS_LOG_FORMAT,
             },
-            "DefaultRouteSettings": dict(THROTTLING),
+            "DefaultRouteSettings": throttling(stage, root),
         },
     }
     resources["APIHandler"]["Properties"]["Events"] = _events()
@@ -125,6 +126,9 @@ def to_http_api(template: dict[str, Any], stage: str) -> dict[str, Any]:
     alarm = resources["Api5xxRate"]["Properties"]
     alarm["MetricName"] = "5xx"
     alarm["Dimensions"] = [{"Name": "ApiId", "Value": {"Ref": API}}, {"Name": "Stage", "Value": STAGE}]
+    for metric in resources["Api429Rate"]["Properties"]["Metrics"]:
+        if metric["Id"] == "whole":  # the requests, as an HTTP API counts them
+            metric["MetricStat"]["Metric"]["Dimensions"] = alarm["Dimensions"]
     out.setdefault("Parameters", {})["ExistingUserPoolClientId"] = {
         "Type": "String",
         "Default": "",

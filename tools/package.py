@@ -126,7 +126,7 @@ def package(
         )
     if api == "http":
         template = out / "sam.json"
-        template.write_text(json.dumps(to_http_api(json.loads(template.read_text()), stage), indent=2))
+        template.write_text(json.dumps(to_http_api(json.loads(template.read_text()), stage, root), indent=2))
     if bytecode:
         to_bytecode(out / "deployment.zip", runtime)
     return out

@@ -73,6 +73,7 @@ LEFT_OUT = {
     "AWS::WAFv2::WebACL": "moto's CloudFormation has no WAF",
     "AWS::WAFv2::WebACLAssociation": "moto's CloudFormation has no WAF",
     "AWS::WAFv2::LoggingConfiguration": "moto's CloudFormation has no WAF",
+    "AWS::Logs::MetricFilter": "moto's CloudFormation has no CloudWatch Logs metric filters",
 }
 
 
@@ -185,6 +186,31 @@ def check(stack: Stack) -> list[str]:
     problems += _snapstart_where_lambda_offers_it(stack)
     problems += _firewall_where_waf_takes_it(stack)
     problems += _usage_plans_on_stages(stack)
+    problems += _pools_send_enough_email(stack)
+    return problems
+
+
+def _pools_send_enough_email(stack: Stack) -> list[str]:
+    """Cognito refuses a pool that sends through SES (DEVELOPER) without the verified
+    identity's ARN (SourceArn); and a production pool must not use Cognito's own sender,
+    which sends 50 e-mails a day per account (tools/quotas.json): sign-up 51 of the day
+    would get no confirmation code (our rule, from AWS's quota)."""
+    from tools.template import PRODUCTION_TAG
+
+    problems = []
+    for logical, resource in stack.created().items():
+        if resource["Type"] != "AWS::Cognito::UserPool":
+            continue
+        properties = resource.get("Properties", {})
+        email = properties.get("EmailConfiguration", {})
+        sender = email.get("EmailSendingAccount", "COGNITO_DEFAULT")
+        if sender == "DEVELOPER" and not str(email.get("SourceArn", "")).startswith("arn:"):
+            problems.append(f"{logical}: EmailSendingAccount DEVELOPER needs the SES identity's SourceArn")
+        if properties.get("UserPoolTags", {}).get(PRODUCTION_TAG) == "true" and sender != "DEVELOPER":
+            problems.append(
+                f"{logical}: a production pool sends with Cognito's default sender (50 e-mails a day per "
+                "account: sign-up 51 gets no code); send through SES (the stage's `email`)"
+            )
     return problems
 
 

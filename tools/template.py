@@ -21,6 +21,7 @@ Chalice's merge replaces lists and merges mappings, so what is written here wins
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from chalicelib.web import HSTS, SECURITY_HEADERS
-from tools import dashboard, stages
+from tools import capacity, dashboard, stages
 
 
 def table_properties(name: str) -> dict[str, Any]:
@@ -99,6 +100,55 @@ USER_POOL_SETTINGS: dict[str, Any] = {
         }
     },
 }
+# The feature plan, explicit (a pool created without one gets whatever AWS defaults to that
+# day): Essentials, which `make cost` prices (tools/prices.json, cognito.tier).
+USER_POOL_TIER = "ESSENTIALS"
+# Cognito's own sender: "only a limited number of emails each day" (50, tools/quotas.json),
+# so sign-up 51 of the day gets no code. A stage that sends through SES names its verified
+# identity (`email` in its config); a production stage must.
+_EMAIL_KEYS = {"ses_identity_arn", "from", "reply_to"}
+PRODUCTION_TAG = "todo-api:production"
+_SES_IDENTITY = re.compile(r"arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s]+")
+
+
+def email_configuration(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
+    """The pool's EmailConfiguration for the stage: through SES where its config says so."""
+    settings = stages.settings(stage, root)
+    email = settings.get("email")
+    if email is None:
+        if settings.get("production", False):
+            raise SystemExit(
+                f"stage {stage} is a production stage and sends e-mail with Cognito's default sender, "
+                "which sends 50 a day per account: sign-up 51 would get no code. Set its `email` "
+                '(ses_identity_arn of a verified SES identity, "from", "reply_to") in .chalice/config.json'
+            )
+        return {"EmailSendingAccount": "COGNITO_DEFAULT"}
+    if set(email) != _EMAIL_KEYS or not _SES_IDENTITY.fullmatch(str(email["ses_identity_arn"])):
+        raise SystemExit(
+            f"stage {stage}: email needs {sorted(_EMAIL_KEYS)}, ses_identity_arn an SES identity's ARN"
+        )
+    return {
+        "EmailSendingAccount": "DEVELOPER",
+        "SourceArn": email["ses_identity_arn"],
+        "From": email["from"],
+        "ReplyToEmailAddress": email["reply_to"],
+    }
+
+
+def user_pool_settings(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
+    """Everything a stage's pool is created with, by both deploy routes (CloudFormation's
+    and the Cognito API's names agree for these)."""
+    settings = {
+        **USER_POOL_SETTINGS,
+        "UserPoolTier": USER_POOL_TIER,
+        "EmailConfiguration": email_configuration(stage, root),
+    }
+    if stages.settings(stage, root).get("production", False):
+        # Said on the pool itself, where the rehearsal (and an operator) can see it.
+        settings["UserPoolTags"] = {PRODUCTION_TAG: "true"}
+    return settings
+
+
 APP_CLIENT_SETTINGS: dict[str, Any] = {
     "GenerateSecret": False,  # a browser or CLI cannot keep one; the page's sign-in needs none
     # Exactly what the web app uses (README, "The web app"): the password over TLS, then the
@@ -238,9 +288,9 @@ def merge_template(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     retention = stages.log_retention_days(stage, root)
     template = _merged(
         _data(stages.environment(stage, root)["TODO_TABLE"]),
-        _identity(stage),
-        _api(retention),
-        _observability(stage, retention),
+        _identity(stage, root),
+        _api(retention, throttling(stage, root)),
+        _observability(stage, retention, root),
         _protection(stage),
         _cold_start(stages.settings(stage, root)),
         _firewall(stage, retention) if stages.settings(stage, root).get("waf", False) else {},
@@ -299,7 +349,7 @@ TRUSTED_CLIENT_ID = {
 }
 
 
-def _identity(stage: str) -> dict[str, Any]:
+def _identity(stage: str, root: Path) -> dict[str, Any]:
     """A Cognito user pool and app client, and the authorizer's trust in a pool.
 
     A stack can bring its own pool (one `make deploy` bootstrapped, or one shared with
@@ -331,7 +381,7 @@ def _identity(stage: str) -> dict[str, Any]:
                     "DeletionProtection": "ACTIVE",
                     "MfaConfiguration": "OPTIONAL",
                     "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
-                    **USER_POOL_SETTINGS,
+                    **user_pool_settings(stage, root),
                 },
             },
             "UserPoolClient": {
@@ -376,18 +426,32 @@ def _identity(stage: str) -> dict[str, Any]:
     }
 
 
-# Stage-wide throttling: a runaway client meets 429s, not the table (both API types).
-THROTTLING = {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+def spike_target(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
+    """The crowd the stage is built for (`spike_target`: users arriving over seconds)."""
+    target = stages.settings(stage, root).get("spike_target", capacity.DEFAULT_TARGET)
+    if set(target) != {"users", "over"} or not all(isinstance(v, int) and v >= 1 for v in target.values()):
+        raise SystemExit(
+            f'stage {stage}: spike_target needs "users" and "over" (seconds), whole numbers >= 1'
+        )
+    return dict(target)
 
 
-def _api(retention: int) -> dict[str, Any]:
+def throttling(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
+    """Stage-wide throttling (both API types), sized by tools/capacity.py for the stage's
+    target: that crowd is served, and a runaway client still meets 429s, not the table."""
+    target = spike_target(stage, root)
+    rate, burst = capacity.stage_throttle(target["users"], target["over"])
+    return {"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate}
+
+
+def _api(retention: int, throttle: dict[str, int]) -> dict[str, Any]:
     """The REST API's stage: tracing, throttling, access logs, gateway responses."""
     return {
         "Resources": {
             "RestAPI": {
                 "Properties": {
                     "TracingEnabled": True,
-                    "MethodSettings": [{"HttpMethod": "*", "ResourcePath": "/*", **THROTTLING}],
+                    "MethodSettings": [{"HttpMethod": "*", "ResourcePath": "/*", **throttle}],
                     "AccessLogSetting": {
                         "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
                         "Format": json.dumps(
@@ -411,9 +475,127 @@ def _api(retention: int) -> dict[str, Any]:
     }
 
 
-def _observability(stage: str, retention: int) -> dict[str, Any]:
+# The namespace of the metrics a stage derives from its own logs (one per stage: a metric
+# filter's dimensions can only come from the log line).
+GATEWAY_NAMESPACE = "todo-api/{stage}"
+# A share of the account's concurrency (tools/quotas.json: 1,000 by default) at which the
+# account is near its wall: every function in the Region, ours or not, is then at risk.
+ACCOUNT_CONCURRENCY = 1000
+CONCURRENCY_ALARM_SHARE = 0.8
+# The API function's reserved concurrency, where a stage asks for it: the stage's rate at
+# this many seconds a request (several times the measured warm duration, BENCHMARKS.md),
+# so a slow table cannot take the whole account; AWS keeps 100 unreserved.
+RESERVED_SECONDS_PER_REQUEST = 0.2
+UNRESERVED_MINIMUM = 100
+# The API's 429s, counted from its access log (API Gateway publishes no 429 metric).
+THROTTLED_METRIC = "GatewayThrottled"
+
+
+def reserved_concurrency(rate: int, account: int = ACCOUNT_CONCURRENCY) -> int:
+    """Reserved concurrency for the API function at the stage's rate, within AWS's rule."""
+    return min(account - UNRESERVED_MINIMUM, math.ceil(rate * RESERVED_SECONDS_PER_REQUEST))
+
+
+def _ratio_alarm(
+    description: str, part: dict[str, Any], whole: dict[str, Any], threshold: float
+) -> dict[str, Any]:
+    """An alarm on part / whole over 5 minutes (metric math), both sums."""
+    alarm = _alarm(description, {}, threshold)
+    alarm["Properties"]["Metrics"] = [
+        {"Id": "part", "MetricStat": {"Metric": part, "Period": 300, "Stat": "Sum"}, "ReturnData": False},
+        {"Id": "whole", "MetricStat": {"Metric": whole, "Period": 300, "Stat": "Sum"}, "ReturnData": False},
+        {"Id": "rate", "Expression": "part / whole", "Label": description, "ReturnData": True},
+    ]
+    del alarm["Properties"]["Period"]
+    return alarm
+
+
+def _sum_alarm(description: str, metrics: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """An alarm on the sum of several metrics over 5 minutes (metric math)."""
+    alarm = _alarm(description, {}, threshold)
+    ids = [f"m{n}" for n in range(len(metrics))]
+    alarm["Properties"]["Metrics"] = [
+        *[
+            {"Id": i, "MetricStat": {"Metric": m, "Period": 300, "Stat": "Sum"}, "ReturnData": False}
+            for i, m in zip(ids, metrics, strict=True)
+        ],
+        {"Id": "total", "Expression": " + ".join(ids), "Label": description, "ReturnData": True},
+    ]
+    del alarm["Properties"]["Period"]
+    return alarm
+
+
+def _spike_alarms(stage: str) -> dict[str, Any]:
+    """What throttles first in a spike (docs/runbook.md says what each means and what to do)."""
+    pool = [
+        {"Name": "UserPool", "Value": {"Ref": "UserPool"}},
+        {"Name": "UserPoolClient", "Value": {"Ref": "UserPoolClient"}},
+    ]
+    cognito = _sum_alarm(
+        "Cognito throttled sign-ups, sign-ins or token refreshes (the account's UserCreation or "
+        "UserAuthentication rate)",
+        [{"Namespace": "AWS/Cognito", "MetricName": name, "Dimensions": pool}
+         for name in ("SignUpThrottles", "SignInThrottles", "TokenRefreshThrottles")],
+        0,
+    )  # fmt: skip
+    cognito["Condition"] = "CreateUserPool"  # an existing pool is watched where it is owned
+    gateway = [{"Name": "ApiName", "Value": "todo-api"}, {"Name": "Stage", "Value": stage}]
+    return {
+        "CognitoThrottles": cognito,
+        "AccountConcurrencyNearLimit": _alarm(
+            f"Lambda's claimed concurrency passed {CONCURRENCY_ALARM_SHARE:.0%} of the account's "
+            f"{ACCOUNT_CONCURRENCY} (ClaimedAccountConcurrency; every function in the Region shares it)",
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": "ClaimedAccountConcurrency",
+                "Statistic": "Maximum",
+                "Period": 60,
+            },
+            CONCURRENCY_ALARM_SHARE * ACCOUNT_CONCURRENCY,
+        ),
+        "Api429Rate": _ratio_alarm(
+            "More than 1% of API requests were throttled (429) over 5 minutes",
+            {
+                "Namespace": GATEWAY_NAMESPACE.format(stage=stage),
+                "MetricName": THROTTLED_METRIC,
+            },
+            {"Namespace": "AWS/ApiGateway", "MetricName": "Count", "Dimensions": gateway},
+            0.01,
+        ),
+        "ApiThrottledCount": {
+            "Type": "AWS::Logs::MetricFilter",
+            "Properties": {
+                "LogGroupName": {"Ref": "ApiAccessLogs"},
+                "FilterPattern": '{ $.status = "429" }',
+                "MetricTransformations": [
+                    {
+                        "MetricNamespace": GATEWAY_NAMESPACE.format(stage=stage),
+                        "MetricName": THROTTLED_METRIC,
+                        "MetricValue": "1",
+                        "DefaultValue": 0,
+                    }
+                ],
+            },
+        },
+        "TableThrottles": _sum_alarm(
+            "DynamoDB throttled reads or writes of the table",
+            [
+                {
+                    "Namespace": "AWS/DynamoDB",
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "TableName", "Value": {"Ref": "TodoTable"}}],
+                }
+                for name in ("ReadThrottleEvents", "WriteThrottleEvents")
+            ],
+            0,
+        ),
+    }
+
+
+def _observability(stage: str, retention: int, root: Path) -> dict[str, Any]:
     """The functions' names and log groups, and the alarms with the topic they notify."""
     resources: dict[str, Any] = {
+        **_spike_alarms(stage),
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
         "Api5xxRate": _alarm(
             "More than 1% of API requests failed with 5xx over 5 minutes",
@@ -473,6 +655,9 @@ def _observability(stage: str, retention: int) -> dict[str, Any]:
         resources[f"{logical}Throttles"] = _alarm(
             f"{name} was throttled", _lambda_metric("Throttles", logical), 0
         )
+    if stages.settings(stage, root).get("reserve_concurrency", False):
+        rate = throttling(stage, root)["ThrottlingRateLimit"]
+        resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] = reserved_concurrency(rate)
     return {"Resources": resources}
 
 
