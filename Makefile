@@ -34,11 +34,11 @@ UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost clean deploy migrate lock
+.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
-OFFLINE := install screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost
+OFFLINE := install screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost spike
 $(OFFLINE): export AWS_ACCESS_KEY_ID ?= testing
 $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
@@ -154,6 +154,14 @@ tune: $(STAMP)  ## Lambda memory by measurement: latency and cost, 128-3008 MB; 
 cost: $(STAMP) package  ## monthly cost at three traffic profiles and the container break-even
 	@test -f build/tune.json || $(MAKE) --no-print-directory tune
 	$(BIN)/python -m tools.cost
+
+# Who the packaged stage serves when USERS people arrive over OVER seconds: every wall in
+# the order it is hit, with AWS's quotas (tools/quotas.json) and what to raise.
+spike: $(STAMP)  ## the walls a spike meets, in order (STAGE=prod USERS=10000 OVER=60 API=rest|http)
+	@$(MAKE) --no-print-directory package STAGE=$(or $(STAGE),prod) $(if $(API),API=$(API)) >/dev/null
+	@test -f build/tune.json || $(MAKE) --no-print-directory tune >/dev/null
+	$(BIN)/python -m tools.spike --stage $(or $(STAGE),prod) --users "$(or $(USERS),10000)" --over "$(or $(OVER),60)" \
+		$(if $(PER_ADDRESS),--per-address "$(PER_ADDRESS)")
 
 # The `chalice deploy` route, with your AWS credentials: the stage's table, user pool and log
 # groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.

@@ -1,0 +1,436 @@
+"""`make spike`: who a stage, as packaged, serves when N people arrive over T seconds.
+
+Inputs, none typed in here but the stated behaviour of people and the web app:
+- the packaged template (`make package`): the stage's throttle, the firewall's per-address
+  rule, memory, reserved concurrency, the pool's e-mail sender and feature plan;
+- `make tune`'s measured CPU per request (build/tune.json), modelled into duration at the
+  stage's memory as `make cost` does, and `make cost`'s DynamoDB units per request;
+- AWS's quotas, one dated file with their sources (tools/quotas.json);
+- the journey of an arriving person (tools/capacity.py).
+
+Second by second, each person's next step meets the layers in the order a request does
+(the firewall, the stage's bucket, the account's bucket, Lambda's concurrency, the table),
+or Cognito's category rate and the e-mail sender. A refused step is retried as the web app
+retries (exponential backoff, at most RETRIES times) unless retrying cannot help (the
+day's e-mail is spent); a person whose step is refused for good is not served. Every wall
+is printed in the order it is first hit: when, which quota, what people see, how many are
+refused, what to raise and what that costs. Deterministic: the same inputs, the same walls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from tools import capacity, cost, plot, stages, tune
+
+QUOTAS_FILE = Path(__file__).with_name("quotas.json")
+CHART = stages.ROOT / "docs/spike.png"
+RETRIES = 5  # the web app's bounded retries (then it says so and stops)
+MAX_BACKOFF_SECONDS = 32
+# People who share one public address (a carrier NAT, a campus): stated, a flag changes it.
+PEOPLE_PER_ADDRESS = 250
+WAF_WINDOW_SECONDS = 300
+MAX_USERS = 10_000_000
+MAX_OVER = 86_400
+
+
+class Wall(NamedTuple):
+    key: str  # a quotas.json entry, or the stage's own setting
+    layer: str
+    sees: str  # what a person sees there
+    retry: bool  # whether waiting helps
+    raise_how: str
+
+
+WALLS: dict[str, Wall] = {
+    "email_day": Wall("cognito_default_email_per_day", "Cognito's e-mail sender",
+                      "sign-up refused: 400 LimitExceededException (\"Exceeded daily email limit\"); "
+                      "the page shows it and the person cannot sign up today", False,
+                      "send through SES: the stage's `email` (a verified identity)"),
+    "ses_day": Wall("ses_per_day", "SES (the pool's sender)",
+                    "sign-up refused: the code cannot be sent today", False,
+                    "ask SES for a larger sending quota"),
+    "ses_rate": Wall("ses_per_second", "SES (the pool's sender)",
+                     "sign-up refused for a moment (the code is not sent); the page waits and retries", True,
+                     "ask SES for a higher sending rate"),
+    "UserCreation": Wall("cognito_user_creation_rps", "Cognito UserCreation",
+                         "sign-up or confirm refused: 400 TooManyRequestsException; "
+                         "the page waits and retries", True,
+                         "Service Quotas: Rate of UserCreation requests"),
+    "UserAuthentication": Wall("cognito_user_authentication_rps", "Cognito UserAuthentication",
+                               "sign-in or token refresh refused: 400 "
+                               "TooManyRequestsException; the page waits and retries", True,
+                               "Service Quotas: Rate of UserAuthentication requests"),
+    "waf": Wall("waf_rate_limit", "WAF per-address rule",
+                "403 Forbidden from the firewall for everyone behind that address, for minutes", True,
+                "raise the firewall's per-address limit (template.py, RATE_LIMIT)"),
+    "stage": Wall("stage_throttle", "the stage's throttle",
+                  "429 TooManyRequests with Retry-After; the page waits and retries", True,
+                  "raise the stage's spike_target (.chalice/config.json) and package again"),
+    "account": Wall("apigateway_account_rps", "API Gateway's account throttle",
+                    "429 TooManyRequests with Retry-After", True,
+                    "Service Quotas: Throttle rate (API Gateway)"),
+    "lambda": Wall("lambda_concurrency", "Lambda concurrency",
+                   "429 from the gateway (Lambda's throttle) or 502/503 where its retries "
+                   "give up", True,
+                   "Service Quotas: Concurrent executions (Lambda); reserved concurrency in the stage"),
+    "wru": Wall("dynamodb_new_table_wru", "DynamoDB writes (a new on-demand table)",
+                "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
+                "pre-warm the table (WarmThroughput), billed once"),
+    "rru": Wall("dynamodb_new_table_rru", "DynamoDB reads (a new on-demand table)",
+                "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
+                "pre-warm the table (WarmThroughput), billed once"),
+}  # fmt: skip
+
+
+class Stage(NamedTuple):
+    """What the packaged template says, for the walls it sets itself."""
+
+    rate: int
+    burst: int
+    waf_limit: int | None
+    memory_mb: int
+    reserved: int | None
+    ses: bool
+    tier: str
+
+
+def stage_of(template: Mapping[str, Any]) -> Stage:
+    resources = template["Resources"]
+    function = resources["APIHandler"]["Properties"]
+    settings: dict[str, Any] = {}
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Api":
+            settings = properties["MethodSettings"][0]
+        elif resource["Type"] == "AWS::Serverless::HttpApi":
+            settings = properties["DefaultRouteSettings"]
+    acls = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
+    limits = [
+        rule["Statement"]["RateBasedStatement"]["Limit"]
+        for acl in acls
+        for rule in acl["Properties"]["Rules"]
+        if "RateBasedStatement" in rule["Statement"]
+    ]
+    pool = resources["UserPool"]["Properties"]
+    return Stage(
+        rate=int(settings["ThrottlingRateLimit"]),
+        burst=int(settings["ThrottlingBurstLimit"]),
+        waf_limit=min(limits) if limits else None,
+        memory_mb=int(function["MemorySize"]),
+        reserved=function.get("ReservedConcurrentExecutions"),
+        ses=pool.get("EmailConfiguration", {}).get("EmailSendingAccount") == "DEVELOPER",
+        tier=str(pool.get("UserPoolTier", "not set")),
+    )
+
+
+class Bucket:
+    """A token bucket refilled every second (API Gateway's throttles are token buckets)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens = rate, burst, burst
+
+    def refill(self) -> None:
+        self.tokens = min(self.burst, self.tokens + self.rate)
+
+    def take(self, n: float = 1) -> bool:
+        if self.tokens >= n:
+            self.tokens -= n
+            return True
+        return False
+
+
+class Hit(NamedTuple):
+    first_second: int
+    refused: int
+    gave_up: int
+
+
+class Outcome(NamedTuple):
+    walls: dict[str, Hit]  # in the order first hit
+    served: int  # people who finished the journey up to the hourly refresh
+    users: int
+    demand: list[int]  # API requests asked for, each second
+    admitted: list[int]  # API requests served, each second
+
+
+def simulate(
+    users: int,
+    over: int,
+    stage: Stage,
+    quotas: Mapping[str, Any],
+    durations_ms: Mapping[str, float],
+    units: Mapping[str, Any],
+    per_address: int = PEOPLE_PER_ADDRESS,
+    scale: float = 1.0,
+    lifted: frozenset[str] = frozenset(),
+) -> Outcome:
+    """Play the journey for `users` people arriving evenly over `over` seconds. `scale`
+    divides every rate and count quota (the local rehearsal's machine-sized quotas);
+    the walls in `lifted` are taken as raised out of reach."""
+
+    def q(name: str) -> float:
+        return float(quotas[name]["value"]) / scale
+
+    horizon = max(step.at for step in capacity.JOURNEY) + over + RETRIES * MAX_BACKOFF_SECONDS
+    due: dict[int, list[tuple[int, int, int]]] = collections.defaultdict(
+        list
+    )  # second -> (person, step, try)
+    for person in range(users):
+        due[person * over // users].append((person, 0, 0))
+    stage_bucket = Bucket(stage.rate / scale, stage.burst / scale)
+    account = Bucket(q("apigateway_account_rps"), q("apigateway_account_burst"))
+    concurrency = (stage.reserved / scale) if stage.reserved else q("lambda_concurrency")
+    addresses: dict[int, collections.deque[int]] = collections.defaultdict(collections.deque)
+    waf_limit = stage.waf_limit / scale if stage.waf_limit else None
+    emails_today = 0
+    walls: dict[str, list[int]] = {}
+    finished = 0
+    demand, admitted = [0] * (horizon + 1), [0] * (horizon + 1)
+    for second in range(horizon + 1):
+        stage_bucket.refill()
+        account.refill()
+        category_left = {
+            "UserCreation": q("cognito_user_creation_rps"),
+            "UserAuthentication": q("cognito_user_authentication_rps"),
+        }
+        ses_left = q("ses_per_second")
+        lambda_left = concurrency / max(durations_ms.values()) * 1000  # requests this second
+        wru_left, rru_left = q("dynamodb_new_table_wru"), q("dynamodb_new_table_rru")
+        for person, index, attempt in due.pop(second, []):
+            step = capacity.JOURNEY[index]
+            refused = ""
+            if step.cognito:
+                if category_left[step.cognito] < 1:
+                    refused = step.cognito
+                elif (
+                    step.emails
+                    and not stage.ses
+                    and emails_today + step.emails > q("cognito_default_email_per_day")
+                ):
+                    refused = "email_day"
+                elif step.emails and stage.ses and emails_today + step.emails > q("ses_per_day"):
+                    refused = "ses_day"
+                elif step.emails and stage.ses and ses_left < step.emails:
+                    refused = "ses_rate"
+                else:
+                    category_left[step.cognito] -= 1
+                    emails_today += step.emails
+                    ses_left -= step.emails if stage.ses else 0
+            if step.api:
+                demand[second] += step.api
+                window = addresses[person // per_address] if waf_limit else None
+                if window is not None:
+                    while window and window[0] <= second - WAF_WINDOW_SECONDS:
+                        window.popleft()
+                read, write = units.get(step.route, (0.0, 0)) if step.route else (0.0, 0)
+                if window is not None and len(window) + step.api > waf_limit:  # type: ignore[operator]
+                    refused = "waf"
+                elif not stage_bucket.take(step.api):
+                    refused = "stage"
+                elif not account.take(step.api):
+                    refused = "account"
+                elif lambda_left < step.api:
+                    refused = "lambda"
+                elif wru_left < write:
+                    refused = "wru"
+                elif rru_left < read:
+                    refused = "rru"
+                else:
+                    lambda_left -= step.api
+                    wru_left -= write
+                    rru_left -= read
+                    admitted[second] += step.api
+                if window is not None:
+                    window.extend([second] * step.api)  # WAF counts what it blocks too
+            if refused in lifted:
+                refused = ""  # raised out of reach: served (its capacity not counted down)
+            if refused:
+                hit = walls.setdefault(refused, [second, 0, 0])
+                hit[1] += 1
+                if WALLS[refused].retry and attempt < RETRIES:
+                    wait = min(MAX_BACKOFF_SECONDS, 2**attempt)
+                    due[second + wait].append((person, index, attempt + 1))
+                else:
+                    hit[2] += 1
+                continue
+            if index + 1 < len(capacity.JOURNEY) - 1:  # up to, not counting, the hourly refresh
+                next_step = capacity.JOURNEY[index + 1]
+                due[second + next_step.at - step.at].append((person, index + 1, 0))
+            else:
+                finished += 1
+    ordered = dict(sorted(((k, Hit(*v)) for k, v in walls.items()), key=lambda kv: kv[1].first_second))
+    return Outcome(ordered, finished, users, demand, admitted)
+
+
+def walls_in_order(
+    users: int,
+    over: int,
+    stage: Stage,
+    quotas: Mapping[str, Any],
+    durations_ms: Mapping[str, float],
+    units: Mapping[str, Any],
+    per_address: int = PEOPLE_PER_ADDRESS,
+    scale: float = 1.0,
+) -> list[tuple[str, Hit, Outcome]]:
+    """Every wall in the order an operator meets them: play the spike, take the first wall
+    hit, raise it out of reach, play again, until the crowd is served. Each wall comes with
+    the run in which it was first (who was served with the walls before it raised)."""
+    lifted: frozenset[str] = frozenset()
+    found: list[tuple[str, Hit, Outcome]] = []
+    while True:
+        outcome = simulate(users, over, stage, quotas, durations_ms, units, per_address, scale, lifted)
+        fresh = [(name, hit) for name, hit in outcome.walls.items() if name not in lifted]
+        if not fresh:
+            return [*found, ("", Hit(-1, 0, 0), outcome)]
+        name, hit = fresh[0]
+        found.append((name, hit, outcome))
+        lifted |= {name}
+
+
+def refresh_wall(users: int, over: int, quotas: Mapping[str, Any], scale: float = 1.0) -> float:
+    """The hourly refresh (an hour after each sign-in) arrives as the sign-ins did: the
+    share of the UserAuthentication rate it needs, one hour on."""
+    return (users / over) / (float(quotas["cognito_user_authentication_rps"]["value"]) / scale)
+
+
+def _source(key: str, quotas: Mapping[str, Any], stage: Stage) -> tuple[str, str]:
+    if key == "stage_throttle":
+        return (
+            f"{stage.rate}/s, burst {stage.burst} (the packaged stage)",
+            "tools/capacity.py, the stage's spike_target",
+        )
+    if key == "waf_rate_limit":
+        return (
+            f"{stage.waf_limit} requests per address in 5 minutes (the packaged web ACL)",
+            "tools/template.py",
+        )
+    quota = quotas[key]
+    adjustable = "adjustable" if quota["adjustable"] else "not adjustable"
+    return f"{quota['value']:,} {quota['unit']} ({adjustable})", quota["source"]
+
+
+def report(
+    walls: list[tuple[str, Hit, Outcome]],
+    stage: Stage,
+    stage_name: str,
+    over: int,
+    quotas: Mapping[str, Any],
+    prices: Mapping[str, Any],
+) -> str:
+    users = walls[0][2].users
+    lines = [
+        f"make spike: {users:,} people arriving over {over} s at stage {stage_name} as packaged "
+        f"(quotas as of {quotas['as_of']}, {quotas['region']})",
+        f"stage throttle {stage.rate}/s burst {stage.burst}; WAF per address "
+        f"{stage.waf_limit or 'none'}; {stage.memory_mb} MB; "
+        f"reserved concurrency {stage.reserved or 'none'}; "
+        f"e-mail {'through SES' if stage.ses else 'Cognito default sender'}; feature plan {stage.tier}",
+    ]
+    if not stage.ses:
+        lines.append(
+            f"NOTE: stage {stage_name} keeps Cognito's default sender: 50 e-mails a day per account, "
+            "so at most 50 people a day can get a sign-up code. Fine for development; a production "
+            "stage must send through SES."
+        )
+    lines += ["", "walls, in the order they are hit (each raised in turn to find the next):"]
+    for n, (name, hit, outcome) in enumerate(walls, 1):
+        if not name:
+            break
+        wall = WALLS[name]
+        value, source = _source(wall.key, quotas, stage)
+        lines += [
+            f"{n}. at {hit.first_second} s: {wall.layer}: {value}",
+            f"   people see: {wall.sees}",
+            f"   refused {hit.refused:,} times; {hit.gave_up:,} people gave up there; "
+            f"served with it in place: {outcome.served:,} of {users:,} ({outcome.served / users:.0%})",
+            f"   raise: {wall.raise_how}",
+            f"   source: {source}",
+        ]
+    if len(walls) == 1:
+        lines.append("none: every step of every person is served")
+    refresh = refresh_wall(users, over, quotas)
+    if refresh > 1:
+        lines.append(
+            f"then, an hour on: the ID tokens' refresh needs {refresh:.1f}x Cognito's "
+            "UserAuthentication rate (the same crowd, signing in again): raise it before then"
+        )
+    final = walls[-1][2]
+    lines += [
+        "",
+        f"with every wall above raised: {final.served:,} of {users:,} served ({final.served / users:.0%})",
+    ]
+    ses_price = prices["ses"]["per_thousand_emails"]
+    lines.append(
+        f"cost of the e-mail at SES's price: ${users * ses_price / 1000:,.2f} for {users:,} codes "
+        f"(${ses_price} per 1,000, {prices['ses']['source']}); quota increases through Service "
+        "Quotas are free to ask for, and take hours to days: ask before the launch, not at 3 AM"
+    )
+    return "\n".join(lines)
+
+
+def chart(outcome: Outcome, stage: Stage, path: Path) -> None:
+    last = max((s for s, d in enumerate(outcome.demand) if d), default=1)
+    seconds = list(range(last + 1))
+    plot.line_chart(
+        path,
+        title=f"make spike: {outcome.users:,} people, API requests a second (stage throttle {stage.rate}/s)",
+        x_label="seconds after the first arrival",
+        x=[float(s) for s in seconds],
+        left=plot.Axis(
+            "requests a second",
+            {
+                "asked for": [float(outcome.demand[s]) for s in seconds],
+                "served": [float(outcome.admitted[s]) for s in seconds],
+            },
+        ),
+    )
+
+
+def inputs(package_dir: Path, tune_json: Path) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """The template, the API's duration per route at its memory, and the DynamoDB units."""
+    template = json.loads((package_dir / "sam.json").read_text())
+    memory = stage_of(template).memory_mb
+    measured = cost.load_measured(tune_json)
+    durations = {
+        route: tune.duration_ms(measured.cpu_ms[route], kind.round_trips, memory, measured.dynamodb_ms)
+        for route, kind in tune.MIX.items()
+    }
+    return template, durations, {route: tuple(u) for route, u in cost.operation_units().items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.spike")
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--users", default="10000")
+    parser.add_argument("--over", default="60")
+    parser.add_argument("--per-address", default=str(PEOPLE_PER_ADDRESS))
+    parser.add_argument("--package-dir", type=Path, default=stages.ROOT / "build/package")
+    parser.add_argument("--tune", type=Path, default=stages.ROOT / "build/tune.json")
+    parser.add_argument("--no-chart", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        users, over, per_address = int(args.users), int(args.over), int(args.per_address)
+    except ValueError:
+        raise SystemExit("USERS, OVER and PER_ADDRESS must be whole numbers") from None
+    if not (1 <= users <= MAX_USERS and 1 <= over <= MAX_OVER and per_address >= 1):
+        raise SystemExit(
+            f"USERS must be 1-{MAX_USERS:,}, OVER 1-{MAX_OVER:,} seconds, PER_ADDRESS at least 1"
+        )
+    template, durations, units = inputs(args.package_dir, args.tune)
+    quotas = json.loads(QUOTAS_FILE.read_text())
+    stage = stage_of(template)
+    walls = walls_in_order(users, over, stage, quotas, durations, units, per_address)
+    print(report(walls, stage, args.stage, over, quotas, tune.prices()))
+    if not args.no_chart:
+        chart(walls[0][2], stage, CHART)  # the stage as packaged, before anything is raised
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
