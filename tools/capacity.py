@@ -74,3 +74,14 @@ def stage_throttle(users: int, over: int) -> Throttle:
         raise ValueError("a target needs at least one person over at least one second")
     rate = min(ACCOUNT_RATE, 50 * math.ceil(peak_api_rate(users, over) * HEADROOM / 50))
     return Throttle(rate, min(ACCOUNT_BURST, 2 * rate))
+
+
+# People of one spike behind one public address (a carrier NAT, a campus, a venue's
+# Wi-Fi) that the firewall's per-address rule must still serve: stated.
+PEOPLE_PER_ADDRESS = 600
+WAF_WINDOW_SECONDS = 300  # WAF's rate-based rules count over the trailing 5 minutes
+
+
+def per_address_limit(people: int = PEOPLE_PER_ADDRESS) -> int:
+    """Requests from one address in 5 minutes that `people` arriving behind it send."""
+    return people * sum(step.api for step in JOURNEY if step.at < WAF_WINDOW_SECONDS)

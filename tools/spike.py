@@ -11,8 +11,9 @@ Inputs, none typed in here but the stated behaviour of people and the web app:
 Second by second, each person's next step meets the layers in the order a request does
 (the firewall, the stage's bucket, the account's bucket, Lambda's concurrency, the table),
 or Cognito's category rate and the e-mail sender. A refused step is retried as the web app
-retries (exponential backoff, at most RETRIES times) unless retrying cannot help (the
-day's e-mail is spent); a person whose step is refused for good is not served. Every wall
+would retry (exponential backoff, at most RETRIES times; today the page says what
+happened and the person tries again, which the model takes as the same) unless retrying
+cannot help (the day's e-mail is spent); a person refused for good is not served. Every wall
 is printed in the order it is first hit: when, which quota, what people see, how many are
 refused, what to raise and what that costs. Deterministic: the same inputs, the same walls.
 """
@@ -35,7 +36,7 @@ RETRIES = 5  # the web app's bounded retries (then it says so and stops)
 MAX_BACKOFF_SECONDS = 32
 # People who share one public address (a carrier NAT, a campus): stated, a flag changes it.
 PEOPLE_PER_ADDRESS = 250
-WAF_WINDOW_SECONDS = 300
+WAF_WINDOW_SECONDS = capacity.WAF_WINDOW_SECONDS
 MAX_USERS = 10_000_000
 MAX_OVER = 86_400
 
@@ -57,21 +58,21 @@ WALLS: dict[str, Wall] = {
                     "sign-up refused: the code cannot be sent today", False,
                     "ask SES for a larger sending quota"),
     "ses_rate": Wall("ses_per_second", "SES (the pool's sender)",
-                     "sign-up refused for a moment (the code is not sent); the page waits and retries", True,
+                     "sign-up refused for a moment (the code is not sent); the page says so", True,
                      "ask SES for a higher sending rate"),
     "UserCreation": Wall("cognito_user_creation_rps", "Cognito UserCreation",
                          "sign-up or confirm refused: 400 TooManyRequestsException; "
-                         "the page waits and retries", True,
+                         "the page says so", True,
                          "Service Quotas: Rate of UserCreation requests"),
     "UserAuthentication": Wall("cognito_user_authentication_rps", "Cognito UserAuthentication",
                                "sign-in or token refresh refused: 400 "
-                               "TooManyRequestsException; the page waits and retries", True,
+                               "TooManyRequestsException; the page says so", True,
                                "Service Quotas: Rate of UserAuthentication requests"),
     "waf": Wall("waf_rate_limit", "WAF per-address rule",
                 "403 Forbidden from the firewall for everyone behind that address, for minutes", True,
                 "raise the firewall's per-address limit (template.py, RATE_LIMIT)"),
     "stage": Wall("stage_throttle", "the stage's throttle",
-                  "429 TooManyRequests with Retry-After; the page waits and retries", True,
+                  "429 TooManyRequests with Retry-After; the page says so", True,
                   "raise the stage's spike_target (.chalice/config.json) and package again"),
     "account": Wall("apigateway_account_rps", "API Gateway's account throttle",
                     "429 TooManyRequests with Retry-After", True,

@@ -716,9 +716,10 @@ def _protection(stage: str) -> dict[str, Any]:
 FREE_TEXT_RULES = ("CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY")
 # Clients that send no User-Agent (scripts, some HTTP libraries) are clients still.
 COUNTED_RULES = (*FREE_TEXT_RULES, "NoUserAgent_HEADER")
-# Requests per client IP in any 5 minutes before the rate rule blocks: 20 a second, well
-# above a person's use and under the stage's throttle, which is shared by every client.
-RATE_LIMIT = 6000
+# Requests per client address in any 5 minutes before the rate rule blocks: what the
+# spike's people behind one carrier NAT send (tools/capacity.py: 600 people, 10 requests
+# each in their first 5 minutes); one client alone sending that much is a flood.
+RATE_LIMIT = capacity.per_address_limit()
 
 
 def _managed_rule(name: str, group: str, priority: int, counted: tuple[str, ...] = ()) -> dict[str, Any]:
