@@ -185,14 +185,11 @@ class TodoStore:
             return self._create_once(todo, idempotency)
         item = {**schema.item(todo), WRITE_ID: schema.s(_new_write_id())}
         put = {"Put": {"TableName": self._table, "Item": item, **schema.IS_NEW.condition_args()}}
-        put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
+            # A retry of a landed create (its answer lost) carries the SDK's token: DynamoDB
+            # answers it as the first attempt, so it is counted once (`_transact`).
             self._transact([put, self._count(todo.owner, 1, limit=True)])
         except _Cancelled as cancelled:
-            # Where the SDK's retry token is not honoured (an emulator), a retry of a
-            # landed create meets our own item: success, counted once.
-            if _reason(cancelled, 0) == "ConditionalCheckFailed" and cancelled.reasons[0].get("Item") == item:
-                return Created(todo, replayed=False)
             self._raise_limit(cancelled, 1)
             raise cancelled.error from None  # an id taken already: not ours to answer
         return Created(todo, replayed=False)
@@ -248,8 +245,8 @@ class TodoStore:
                             "retry tomorrow, or without the header"
                         ) from cancelled
                     raise cancelled.error from None
-            # The key exists (another request of the caller's took it, or this very one
-            # landed and the SDK retried it), or a request with it is in flight.
+            # The key exists (an earlier request of the caller's with it landed), or a
+            # request with it is in flight.
             with _dynamodb_errors():
                 found = self._client.get_item(
                     TableName=self._table,
@@ -321,11 +318,8 @@ class TodoStore:
             if _reason(cancelled, 0) == "ConditionalCheckFailed":
                 if cancelled.reasons[0].get("Item"):
                     raise PreconditionFailed("the todo has changed; fetch it again") from cancelled
-                if cancelled.error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0:
-                    # Gone, and an earlier attempt of this very call may have deleted it
-                    # (its response lost, where the retry token is not honoured): DELETE's
-                    # outcome holds either way, and a cancelled retry counted nothing.
-                    return
+                # Not an SDK retry of our own landed delete: DynamoDB answers that one as the
+                # first attempt (the token); the todo was not there.
                 raise TodoNotFound() from cancelled
             raise cancelled.error from None
 
