@@ -182,13 +182,21 @@ PORT ?= 8000
 BACKEND_PORT ?= $(shell echo $$(($(PORT) + 1)))
 BACKEND ?= embedded
 
-run: $(RUN_STAMP)  ## serve the API on PORT (8000) on the embedded backend, offline
-	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND)
+# The deployed stage's throttle and Cognito's quotas are enforced (tools/limits.py):
+# LIMITS=off turns them off (load tests of the code itself); SCALE=N divides them by N.
+LIMITS ?= on
+LIMIT_FLAGS = $(if $(filter off,$(LIMITS)),--no-limits) $(if $(SCALE),--scale "$(SCALE)")
+check-limits = @case "$(LIMITS)" in on|off) ;; *) echo "LIMITS must be on or off, not '$(LIMITS)'" >&2; exit 2;; esac
+
+run: $(RUN_STAMP)  ## serve the API on PORT (8000) on the embedded backend, offline (LIMITS=off, SCALE=N)
+	$(check-limits)
+	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND) $(LIMIT_FLAGS)
 
 # The embedded backend alone (DynamoDB + Cognito on BACKEND_PORT, default 8001), for
 # `.venv/bin/chalice local --stage local`, which the local stage points at it.
 backend: $(RUN_STAMP)  ## serve the embedded backend alone on BACKEND_PORT (8001), for chalice local
-	$(BIN)/python -m tools.local backend --backend-port $(BACKEND_PORT)
+	$(check-limits)
+	$(BIN)/python -m tools.local backend --backend-port $(BACKEND_PORT) $(LIMIT_FLAGS)
 
 # Prints only the token on stdout, so that $(make -s token USER=alice) works.
 token: $(RUN_STAMP)  ## print an ID token of the local pool (USER=alice)

@@ -45,16 +45,23 @@ from typing import Any, NoReturn
 import boto3
 from chalice.app import ChaliceViewError
 from chalice.cli.factory import CLIFactory
-from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayException
+from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayException, ThreadedHTTPServer
 
 from chalicelib import errors
-from chalicelib.errors import GATEWAY_ERRORS, Unauthenticated, gateway_message
+from chalicelib.errors import (
+    GATEWAY_ERRORS,
+    RETRY_AFTER_SECONDS,
+    TooManyRequests,
+    Unauthenticated,
+    gateway_message,
+)
 from chalicelib.web import SECURITY_HEADERS, allowed_methods
 from tools import embedded, stages
 from tools.bootstrap import ensure_table
 from tools.events import scheduled_event
+from tools.limits import CognitoQuotas, TokenBucket
 from tools.stages import ROOT
-from tools.template import SCHEDULED_JOBS
+from tools.template import SCHEDULED_JOBS, throttling
 
 STAGE = "local"
 REGION = "us-east-1"
@@ -146,8 +153,9 @@ class OneRequestAtATime:
 
 
 @contextlib.contextmanager
-def embedded_backend(port: int) -> Iterator[str]:
-    """moto's server on 127.0.0.1:`port`, one request at a time, stopped on exit: its URL."""
+def embedded_backend(port: int, limits: bool = True, scale: float = 1.0) -> Iterator[str]:
+    """moto's server on 127.0.0.1:`port`, one request at a time, stopped on exit: its URL.
+    With `limits`, Cognito's rates and its default sender's daily cap (tools/limits.py)."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -158,7 +166,9 @@ def embedded_backend(port: int) -> Iterator[str]:
     os.environ.update(_FAKE_CREDENTIALS)
     os.environ.update(_PREDICTABLE_IDS)
     embedded.install()
-    app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    app: Callable[..., Iterable[bytes]] = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    if limits:
+        app = CognitoQuotas(app, scale)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -217,7 +227,20 @@ class GuardedHandler(ChaliceRequestHandler):
         self._routes = app_object.routes  # before the base class handles the request
         super().__init__(request, client_address, server, app_object, config)
 
+    # The stage's throttle (tools/limits.py), set by serve_app; None: not enforced.
+    throttle: TokenBucket | None = None
+
     def _generic_handle(self) -> None:
+        if self.throttle is not None and not self.throttle.take():
+            # API Gateway throttles before its authorizer and the function: so here.
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))  # keep the connection usable
+            self._send_json_error(
+                TooManyRequests.STATUS_CODE,
+                TooManyRequests.__name__,
+                gateway_message(TooManyRequests),
+                **{"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+            return
         authorization = self.headers.get("Authorization")
         if authorization is not None and not _decodable(authorization):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))  # keep the connection usable
@@ -274,6 +297,12 @@ class GuardedHandler(ChaliceRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
 
+class _Server(ThreadedHTTPServer):
+    # http.server's listen backlog is 5: a burst of more connections at once is reset by
+    # the kernel before the app (or the throttle) sees it. A gateway takes them all.
+    request_queue_size = 1024
+
+
 def _decodable(authorization: str) -> bool:
     """Whether Chalice's local gateway can decode the header's payload segment."""
     if len(authorization) > MAX_AUTHORIZATION_CHARS:
@@ -322,11 +351,11 @@ def _quiet_logs() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def backend(port: int) -> None:
+def backend(port: int, limits: bool = True, scale: float = 1.0) -> None:
     """`make backend`: the embedded backend alone, for `chalice local --stage local`."""
     _until_stopped()
     _quiet_logs()
-    with embedded_backend(port) as url:
+    with embedded_backend(port, limits, scale) as url:
         try:
             provision()
             settings = stage_settings()
@@ -350,9 +379,12 @@ def backend(port: int) -> None:
             print("todo-api local backend: stopped; local data discarded", flush=True)
 
 
-def serve_app(port: int, environment: dict[str, str], unset: Iterable[str] = ()) -> None:
+def serve_app(
+    port: int, environment: dict[str, str], unset: Iterable[str] = (), throttle: TokenBucket | None = None
+) -> None:
     """The app as `chalice local --stage local` serves it, with `environment` set (and
-    `unset` removed) after the stage's: the ports and pool chosen at run time."""
+    `unset` removed) after the stage's: the ports and pool chosen at run time; `throttle`,
+    the stage's, in front of it."""
     from chalice.local import CustomLocalChalice, LocalChalice
 
     # As the chalice CLI does: the stage's environment_variables go into os.environ.
@@ -371,19 +403,26 @@ def serve_app(port: int, environment: dict[str, str], unset: Iterable[str] = ())
     # of the gateway, not of this server: outside Lambda the app verifies each token itself
     # (the banner says so; tests/test_local_server.py refuses forged and unsigned ones).
     warnings.filterwarnings("ignore", message="CognitoUserPoolAuthorizer is not a supported in local mode")
-    server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=GuardedHandler)
+    GuardedHandler.throttle = throttle
+    server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=GuardedHandler, server_cls=_Server)
     _finish_clears_every_minute(app, config)
     server.serve_forever()
 
 
-def run(port: int, backend_port: int, embedded: bool) -> None:
+def stage_throttle(scale: float = 1.0) -> TokenBucket:
+    """The local stage's throttle, as the packaged stage's (tools/capacity.py), scaled."""
+    settings = throttling(STAGE)
+    return TokenBucket(settings["ThrottlingRateLimit"] / scale, settings["ThrottlingBurstLimit"] / scale)
+
+
+def run(port: int, backend_port: int, embedded: bool, limits: bool = True, scale: float = 1.0) -> None:
     _until_stopped()
     _quiet_logs()
     shell = {name: os.environ.get(name) for name in _SHELL_POOL}
     with contextlib.ExitStack() as stack:
         try:
             if embedded:
-                url = stack.enter_context(embedded_backend(backend_port))
+                url = stack.enter_context(embedded_backend(backend_port, limits, scale))
                 provision()
                 environment: dict[str, str] = {"TODO_LOCAL_BACKEND": url}
                 unset: tuple[str, ...] = ()
@@ -393,13 +432,14 @@ def run(port: int, backend_port: int, embedded: bool) -> None:
                 environment = {k: os.environ[k] for k in _SHELL_POOL if k in os.environ}
                 # The app then uses the shell's AWS configuration and the pool chosen here.
                 unset = ("TODO_LOCAL_BACKEND", *_SHELL_POOL)
-            _banner(port, backend_port, embedded)
-            serve_app(port, environment, unset)
+            throttle = stage_throttle(scale) if limits else None
+            _banner(port, backend_port, embedded, throttle)
+            serve_app(port, environment, unset, throttle)
         finally:
             print("todo-api local: stopped" + ("; local data discarded" if embedded else ""), flush=True)
 
 
-def _banner(port: int, backend_port: int, embedded: bool) -> None:
+def _banner(port: int, backend_port: int, embedded: bool, throttle: TokenBucket | None) -> None:
     where = (
         f"embedded moto (DynamoDB + Cognito) on http://127.0.0.1:{backend_port}"
         if embedded
@@ -414,6 +454,14 @@ def _banner(port: int, backend_port: int, embedded: bool) -> None:
     ]
     if embedded:
         lines.append("data: kept in memory only; it is gone when this process stops")
+    if throttle is None:
+        lines.append("limits: off (LIMITS=off): no throttle, no Cognito quotas")
+    else:
+        lines.append(
+            f"limits: the stage's throttle ({throttle.rate:g}/s, burst {throttle.burst:g}: 429s past it)"
+            + ("; Cognito's rates and 50 e-mails a day on the local pool" if embedded else "")
+            + " (LIMITS=off turns them off)"
+        )
     lines += [
         f"get a token: make -s token USER=alice PORT={port}",
         f'try it:      curl -H "Authorization: $(make -s token USER=alice PORT={port})" http://127.0.0.1:{port}/todos',
@@ -493,12 +541,25 @@ def _finish_clears_every_minute(app: Any, config: Any) -> None:
     threading.Thread(target=loop, name="finish_clears", daemon=True).start()
 
 
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"SCALE must be a number, not {text!r}") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("SCALE must be from 1 to 10,000")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.local")
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="serve the API locally")
     backend_cmd = commands.add_parser("backend", help="serve the embedded backend alone")
     backend_cmd.add_argument("--backend-port", type=int, default=DEFAULT_BACKEND_PORT)
+    for cmd in (run_cmd, backend_cmd):
+        cmd.add_argument("--no-limits", action="store_true", help="no throttle, no Cognito quotas")
+        cmd.add_argument("--scale", type=_scale, default=1.0, help="divide every quota by this")
     token_cmd = commands.add_parser("token", help="print an ID token for a local user")
     token_cmd.add_argument("user")
     cleanup_cmd = commands.add_parser("cleanup", help="run the scheduled jobs once against the local backend")
@@ -508,11 +569,11 @@ def main(argv: list[str] | None = None) -> None:
     run_cmd.add_argument("--backend", choices=["embedded", "external"], default="embedded")
     args = parser.parse_args(argv)
     if args.command == "backend":
-        backend(args.backend_port)
+        backend(args.backend_port, not args.no_limits, args.scale)
         return
     backend_port = args.backend_port or args.port + 1
     if args.command == "run":
-        run(args.port, backend_port, embedded=args.backend == "embedded")
+        run(args.port, backend_port, args.backend == "embedded", not args.no_limits, args.scale)
     elif args.command == "token":
         print(token(args.user, backend_port))
     else:

@@ -1,0 +1,164 @@
+"""`make run` enforces the deployed stage's walls (tools/limits.py): the stage's throttle,
+Cognito's category rates and its default sender's daily cap, each answered as the deployed
+service answers; shrunk by SCALE so that a test reaches them in a second, off with LIMITS=off."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import RETRY_AFTER_SECONDS
+from tests.servers import Server, start_server, stop_server
+from tools import capacity
+
+pytestmark = [pytest.mark.server, pytest.mark.no_moto]
+SCALE = 100  # the stage's 1,250/s burst 2,500 -> 12.5/s burst 25; UserCreation 50/s -> 0.5/s
+
+
+@pytest.fixture(scope="module")
+def scaled() -> Any:
+    running = start_server(f"SCALE={SCALE}")
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+def burst(server: Server, token: str, bodies: list[tuple[str, str]]) -> list[tuple[int, dict[str, str], Any]]:
+    """All at once, each on its own connection: (status, headers, body) in order."""
+    answers: list[Any] = [None] * len(bodies)
+    ready = threading.Barrier(len(bodies))
+
+    def send(n: int, title: str, key: str) -> None:
+        ready.wait()
+        answers[n] = server.request("POST", "/todos", token, {"title": title}, {"Idempotency-Key": key})
+
+    threads = [threading.Thread(target=send, args=(n, *body)) for n, body in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_a_burst_past_the_stages_burst_gets_429s_and_nothing_is_lost_or_doubled(scaled: Server) -> None:
+    token = scaled.token("burst-bea")
+    time.sleep(3)  # the bucket refills after the sign-in's requests
+    bodies = [(f"burst {n}", str(uuid.uuid4())) for n in range(60)]
+    answers = burst(scaled, token, bodies)
+    statuses = Counter(status for status, _, _ in answers)
+    burst_size = capacity.stage_throttle(**capacity.DEFAULT_TARGET).burst / SCALE
+    assert set(statuses) == {201, 429}, statuses  # never a 5xx
+    assert statuses[201] <= burst_size + 2  # the bucket's burst, and what refilled meanwhile
+    for status, headers, body in answers:
+        if status == 429:
+            assert body == {"Code": "TooManyRequests", "Message": "too many requests: retry after a pause"}
+            assert headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+            assert headers["Access-Control-Allow-Origin"] == "*"
+    # Each refused create is sent again with its key, as a client that honours Retry-After:
+    # every todo exists once, none twice.
+    refused = [body for body, (status, _, _) in zip(bodies, answers, strict=True) if status == 429]
+    while refused:
+        time.sleep(RETRY_AFTER_SECONDS)
+        again = [
+            scaled.request("POST", "/todos", token, {"title": t}, {"Idempotency-Key": k}) for t, k in refused
+        ]
+        refused = [body for body, (status, _, _) in zip(refused, again, strict=True) if status == 429]
+    time.sleep(2)
+    status, _, listed = scaled.request("GET", "/todos", token)
+    assert status == 200
+    assert sorted(t["title"] for t in listed) == sorted(title for title, _ in bodies)
+
+
+def cognito(server: Server, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A Cognito call as the page makes it (no SDK: no retries of its own)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.backend_port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=json.dumps(body),
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}",
+            },
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def sign_up(client_id: str, email: str) -> dict[str, Any]:
+    return {
+        "ClientId": client_id,
+        "Username": email,
+        "Password": "Corr3ct-horse-battery",
+        "UserAttributes": [{"Name": "email", "Value": email}],
+    }
+
+
+def test_sign_ups_past_the_rate_and_the_days_e_mails_are_refused_as_cognito_refuses_them() -> None:
+    # SCALE=10: UserCreation 5 a second, 5 e-mails a day.
+    running = start_server("SCALE=10")
+    try:
+        client_id = running.issuer_and_client[1]
+        time.sleep(2)
+        answers = []
+        for n in range(12):  # at once, as fast as one client sends
+            answers.append(cognito(running, "SignUp", sign_up(client_id, f"rush{n}@example.com")))
+        kinds = Counter(body.get("__type", "ok") for _, body in answers)
+        assert kinds["TooManyRequestsException"] > 0, kinds
+        assert all(status in (200, 400) for status, _ in answers)
+        signed_up = kinds["ok"]
+        # Past the day's e-mails (5 here, 50 unscaled): LimitExceededException, in Cognito's words.
+        n = 100
+        while signed_up < 5:
+            time.sleep(1)
+            status, body = cognito(running, "SignUp", sign_up(client_id, f"more{n}@example.com"))
+            signed_up += status == 200
+            n += 1
+        time.sleep(1)
+        status, body = cognito(running, "SignUp", sign_up(client_id, "one-too-many@example.com"))
+        assert status == 400
+        assert body["__type"] == "LimitExceededException"
+        assert body["message"].startswith("Exceeded daily email limit")
+    finally:
+        output = stop_server(running)
+    assert "limits: the stage's throttle (125/s, burst 250" in output
+
+
+def test_limits_off_serves_the_same_burst_whole() -> None:
+    running = start_server("LIMITS=off", "SCALE=100")
+    try:
+        token = running.token("burst-off")
+        answers = burst(running, token, [(f"free {n}", str(uuid.uuid4())) for n in range(60)])
+        assert Counter(status for status, _, _ in answers) == {201: 60}
+    finally:
+        output = stop_server(running)
+    assert "limits: off" in output
+
+
+def test_bad_limits_and_scales_are_a_message() -> None:
+    import subprocess
+
+    from tests.servers import ROOT, make_env
+
+    for argument, words in (
+        ("LIMITS=maybe", "LIMITS must be on or off"),
+        ("SCALE=zero", "SCALE must be a number"),
+    ):
+        result = subprocess.run(
+            ["make", "-s", "run", argument, "PORT=1"], cwd=ROOT, env=make_env(),
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert words in result.stderr
+        assert "Traceback" not in result.stderr
