@@ -442,3 +442,133 @@ def test_typing_in_an_edit_survives_another_save_finishing(person: Callable[[], 
         ("first", True),
         ("second, being edited", False),
     ]
+
+
+# What the page has said, every change of the notice recorded (it clears a wait's words once
+# the wait is over). Injected by the browser, before the page's own script.
+RECORD_NOTICES = """
+window.__notices = [];
+new MutationObserver(() => {
+    const notice = document.querySelector('#notice');
+    if (notice && notice.textContent) window.__notices.push(notice.textContent);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_a_busy_api_is_retried_after_jittered_waits_with_later_changes_queued_in_order(
+    person: Callable[[], Person],
+) -> None:
+    people = [person() for _ in range(3)]
+    attempts: dict[int, list[float]] = {n: [] for n in range(3)}
+
+    def busy_twice(n: int) -> Callable[[Any], None]:
+        def handle(route: Any) -> None:
+            if route.request.method != "POST":
+                route.continue_()
+                return
+            attempts[n].append(time.monotonic())
+            if len(attempts[n]) <= 2:  # the stage's throttle, twice, with no Retry-After floor
+                route.fulfill(status=429, content_type="application/json",
+                              body='{"Code": "TooManyRequests", "Message": "too many requests"}')  # fmt: skip
+            else:
+                route.continue_()
+
+        return handle
+
+    for n, someone in enumerate(people):
+        someone.sign_up()
+        someone.page.add_init_script(RECORD_NOTICES)
+        someone.page.reload()
+        someone.signed_in()
+        someone.page.route("**/todos", busy_twice(n))
+    # All three at the same moment, as a crowd meets a throttle; each adds a second todo
+    # while the first is still waiting.
+    for someone in people:
+        someone.page.fill(".new-todo", "first")
+        someone.page.press(".new-todo", "Enter")
+    for someone in people:
+        someone.page.fill(".new-todo", "second")
+        someone.page.press(".new-todo", "Enter")
+        assert someone.titles() == ["first", "second"]  # shown at once, while queued
+    for someone in people:
+        someone.settled()
+    waits = []
+    for n, someone in enumerate(people):
+        assert [t["title"] for t in someone.stored()] == ["first", "second"]  # once each, in order
+        assert len(attempts[n]) == 4  # "first" three times (two refusals), "second" once
+        first, second = attempts[n][1] - attempts[n][0], attempts[n][2] - attempts[n][1]
+        assert first < 1.5  # full jitter under 1 s, then under 2 s (plus the request's time)
+        assert second < 2.5
+        waits.append(first)
+        said = someone.page.evaluate("window.__notices")
+        assert any("The server is busy: trying again in" in words for words in said), said
+        assert someone.notice() == ""  # the wait is over: nothing left to say
+    # Not in lockstep: the three pages came back at different moments.
+    assert max(waits) - min(waits) > 0.01, waits
+
+
+def test_sign_ups_past_cognitos_rate_are_said_and_recover_by_themselves(browser: Any) -> None:
+    from tests.servers import start_server, stop_server
+
+    running = start_server("SCALE=10")  # UserCreation: 5 a second; 5 e-mails a day
+    people = [Person(browser, running) for _ in range(3)]
+    refused: list[int] = []
+    try:
+        for n, someone in enumerate(people):
+            someone.page.add_init_script(RECORD_NOTICES)
+            someone.page.on(
+                "response",
+                lambda response, n=n: (
+                    refused.append(n)
+                    if response.status == 400
+                    and "TooManyRequests" in (response.header_value("x-amzn-errortype") or "")
+                    else None
+                ),
+            )
+            someone.open()
+            someone.page.fill("#sign-up-email", someone.email)
+            someone.page.fill("#sign-up-password", PASSWORD)
+        # Another crowd has just spent this second's sign-ups (confirmations count too), and
+        # three people press "sign up" in the same moment.
+        for _ in range(10):
+            _confirm_nobody(running)
+        for someone in people:
+            someone.page.click("#sign-up button")
+        for someone in people:
+            someone.page.wait_for_selector("#confirm:not([hidden])", timeout=60_000)
+            assert someone.page.input_value("#sign-up-email") == someone.email  # what was typed is kept
+            someone.page.fill("#confirm-code", "000000")
+            someone.page.click("#confirm button")
+        for someone in people:
+            someone.page.wait_for_selector("#signed-in:not([hidden])", timeout=60_000)
+            someone.settled()
+        assert refused, "Cognito's rate was never reached: the test proves nothing"
+        for n in set(refused):
+            said = people[n].page.evaluate("window.__notices")
+            assert any("Many people are signing up right now: trying again in" in words for words in said), (
+                said
+            )
+    finally:
+        for someone in people:
+            someone.close()
+        stop_server(running)
+
+
+def _confirm_nobody(server: Server) -> None:
+    """A ConfirmSignUp of no one, straight to the pool: it counts against UserCreation."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.backend_port, timeout=10)
+    try:
+        body = {
+            "ClientId": server.issuer_and_client[1],
+            "Username": "nobody@example.com",
+            "ConfirmationCode": "1",
+        }
+        connection.request("POST", "/", body=json.dumps(body), headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.ConfirmSignUp",
+        })  # fmt: skip
+        connection.getresponse().read()
+    finally:
+        connection.close()

@@ -38,6 +38,24 @@ function clearNotice() {
 
 class Problem extends Error {}
 
+// --- waiting when a service is busy ------------------------------------------------------------
+// Bounded and jittered: each wait is random up to a cap that doubles with each attempt ("full
+// jitter"), never shorter than the Retry-After a service asked for, so that many pages refused
+// at the same moment do not all come back at the same moment.
+
+const API_RETRIES = 3;
+const COGNITO_RETRIES = 4;
+
+function backoff(attempt, retryAfterSeconds = 0) {
+	return retryAfterSeconds * 1000 + Math.random() * Math.min(16_000, 1000 * 2 ** attempt);
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function inSeconds(ms) {
+	return Math.max(1, Math.round(ms / 1000));
+}
+
 async function loadConfig() {
 	// Beside the page, wherever the API serves it (a stage's path prefix included).
 	const response = await fetch(new URL("../config.json", import.meta.url));
@@ -46,26 +64,41 @@ async function loadConfig() {
 
 // --- Cognito: sign up, confirm, sign in, refresh -------------------------------------------
 
+// Cognito refuses past its per-second rates (TooManyRequestsException) and past a day's
+// e-mails or attempts (LimitExceededException): the page waits, says so, and tries again.
+const COGNITO_BUSY = new Set(["TooManyRequestsException", "LimitExceededException"]);
+
 async function cognito(action, body) {
-	let response;
-	try {
-		response = await fetch(config.cognitoEndpoint, {
-			method: "POST",
-			headers: {
-				"Content-Type": "application/x-amz-json-1.1",
-				"X-Amz-Target": `AWSCognitoIdentityProviderService.${action}`,
-			},
-			body: JSON.stringify({ ClientId: config.clientId, ...body }),
-		});
-	} catch {
-		throw new Problem("The sign-in service cannot be reached. Check your connection and try again.");
-	}
-	const data = await response.json().catch(() => ({}));
-	if (!response.ok) {
+	for (let attempt = 0; ; attempt++) {
+		let response;
+		try {
+			response = await fetch(config.cognitoEndpoint, {
+				method: "POST",
+				headers: {
+					"Content-Type": "application/x-amz-json-1.1",
+					"X-Amz-Target": `AWSCognitoIdentityProviderService.${action}`,
+				},
+				body: JSON.stringify({ ClientId: config.clientId, ...body }),
+			});
+		} catch {
+			throw new Problem("The sign-in service cannot be reached. Check your connection and try again.");
+		}
+		const data = await response.json().catch(() => ({}));
+		if (response.ok) {
+			if (attempt > 0) clearNotice(); // what was said of the wait is over
+			return data;
+		}
 		const kind = String(data.__type || "").split("#").pop();
-		throw new Problem(cognitoMessage(kind, data.message));
+		if (!COGNITO_BUSY.has(kind) || attempt >= COGNITO_RETRIES) throw new Problem(cognitoMessage(kind, data.message));
+		const wait = backoff(attempt);
+		say(`${busyWords(action)}: trying again in ${inSeconds(wait)} s. What you typed is kept.`);
+		await pause(wait);
 	}
-	return data;
+}
+
+function busyWords(action) {
+	if (action === "SignUp" || action === "ConfirmSignUp") return "Many people are signing up right now";
+	return "Many people are signing in right now";
 }
 
 function cognitoMessage(kind, message) {
@@ -82,6 +115,10 @@ function cognitoMessage(kind, message) {
 			return "Choose a longer password: 8 or more characters, with upper and lower case and a digit.";
 		case "CodeMismatchException":
 			return "That code is not the one we sent.";
+		case "TooManyRequestsException":
+			return "Too many people are signing in right now; please try again in a minute.";
+		case "LimitExceededException":
+			return "We cannot send more sign-up codes right now; please try again later.";
 		default:
 			return message ? `Cognito says: ${message}` : "Signing in failed; try again.";
 	}
@@ -152,40 +189,59 @@ function signOut(message) {
 
 // --- the API ---------------------------------------------------------------------------------
 
-async function call(method, url, { body, headers = {} } = {}) {
+// Changes go out one at a time, in the order they were made: a change that waits for a busy
+// server holds the ones after it, which stay shown and queued rather than overtaking it.
+let writes = Promise.resolve();
+
+async function call(method, url, options = {}) {
 	const write = method !== "GET";
 	busy(+1, write);
 	try {
-		for (let attempt = 0; ; attempt++) {
-			const token = attempt === 0 ? await idToken() : (await renewed())?.idToken;
-			if (!token) {
-				signOut("Your session has ended: sign in again.");
-				throw new Problem("signed out");
-			}
-			const sent = { Authorization: token, ...headers };
-			if (body !== undefined) sent["Content-Type"] = "application/json";
-			let response;
-			try {
-				response = await fetch(url, {
-					method,
-					headers: sent,
-					body: body === undefined ? undefined : JSON.stringify(body),
-				});
-			} catch {
-				throw new Problem("The server cannot be reached. Check your connection; your change was not saved.");
-			}
-			if (response.status === 401 && attempt === 0) continue; // an expired token: renew once
-			if (response.status === 401) {
-				signOut("Your session has ended: sign in again.");
-				throw new Problem("signed out");
-			}
-			if (response.status === 503 || response.status === 429) {
-				throw new Problem("The server is busy; your change was not saved. Try again in a moment.");
-			}
-			return response;
-		}
+		if (!write) return await send(method, url, options);
+		const turn = writes.then(() => send(method, url, options));
+		writes = turn.catch(() => {});
+		return await turn;
 	} finally {
 		busy(-1, write);
+	}
+}
+
+async function send(method, url, { body, headers = {} }) {
+	for (let attempt = 0, busyAttempt = 0; ; attempt++) {
+		const token = attempt === 0 ? await idToken() : (await renewed())?.idToken;
+		if (!token) {
+			signOut("Your session has ended: sign in again.");
+			throw new Problem("signed out");
+		}
+		const sent = { Authorization: token, ...headers };
+		if (body !== undefined) sent["Content-Type"] = "application/json";
+		let response;
+		try {
+			response = await fetch(url, {
+				method,
+				headers: sent,
+				body: body === undefined ? undefined : JSON.stringify(body),
+			});
+		} catch {
+			throw new Problem("The server cannot be reached. Check your connection; your change was not saved.");
+		}
+		if (response.status === 401 && attempt === 0) continue; // an expired token: renew once
+		if (response.status === 401) {
+			signOut("Your session has ended: sign in again.");
+			throw new Problem("signed out");
+		}
+		if (response.status === 503 || response.status === 429) {
+			if (busyAttempt >= API_RETRIES) {
+				throw new Problem("The server is busy; your change was not saved. Try again in a moment.");
+			}
+			const wait = backoff(busyAttempt++, Number(response.headers.get("Retry-After")) || 0);
+			say(`The server is busy: trying again in ${inSeconds(wait)} s. Your changes are kept.`);
+			await pause(wait);
+			attempt = -1; // the same token again: the next pass is a first try
+			continue;
+		}
+		if (busyAttempt > 0) clearNotice();
+		return response;
 	}
 }
 
