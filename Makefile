@@ -156,12 +156,15 @@ cost: $(STAMP) package  ## monthly cost at three traffic profiles and the contai
 	$(BIN)/python -m tools.cost
 
 # Who the packaged stage serves when USERS people arrive over OVER seconds: every wall in
-# the order it is hit, with AWS's quotas (tools/quotas.json) and what to raise.
-spike: $(STAMP)  ## the walls a spike meets, in order (STAGE=prod USERS=10000 OVER=60 API=rest|http)
+# the order it is hit, with AWS's quotas (tools/quotas.json) and what to raise. LOCAL=1:
+# played for real against make run with every quota divided by SCALE (USERS/100), beside
+# the model's prediction for the same (tools/spike_local.py; about two minutes).
+spike: $(STAMP)  ## the walls a spike meets, in order (STAGE=prod USERS=10000 OVER=60 API=rest|http LOCAL=1)
 	@$(MAKE) --no-print-directory package STAGE=$(or $(STAGE),prod) $(if $(API),API=$(API)) >/dev/null
 	@test -f build/tune.json || $(MAKE) --no-print-directory tune >/dev/null
-	$(BIN)/python -m tools.spike --stage $(or $(STAGE),prod) --users "$(or $(USERS),10000)" --over "$(or $(OVER),60)" \
-		$(if $(PER_ADDRESS),--per-address "$(PER_ADDRESS)")
+	$(if $(LOCAL),$(BIN)/python -m tools.spike_local $(if $(SCALE),--scale "$(SCALE)"),$(BIN)/python -m tools.spike \
+		$(if $(PER_ADDRESS),--per-address "$(PER_ADDRESS)")) \
+		--stage $(or $(STAGE),prod) --users "$(or $(USERS),10000)" --over "$(or $(OVER),60)"
 
 # The `chalice deploy` route, with your AWS credentials: the stage's table, user pool and log
 # groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.
@@ -186,11 +189,12 @@ BACKEND ?= embedded
 # LIMITS=off turns them off (load tests of the code itself); SCALE=N divides them by N.
 LIMITS ?= on
 LIMIT_FLAGS = $(if $(filter off,$(LIMITS)),--no-limits) $(if $(SCALE),--scale "$(SCALE)")
+RUN_FLAGS = $(LIMIT_FLAGS) $(if $(LIKE),--like "$(LIKE)")
 check-limits = @case "$(LIMITS)" in on|off) ;; *) echo "LIMITS must be on or off, not '$(LIMITS)'" >&2; exit 2;; esac
 
-run: $(RUN_STAMP)  ## serve the API on PORT (8000) on the embedded backend, offline (LIMITS=off, SCALE=N)
+run: $(RUN_STAMP)  ## serve the API on PORT (8000) on the embedded backend, offline (LIMITS=off, SCALE=N, LIKE=prod)
 	$(check-limits)
-	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND) $(LIMIT_FLAGS)
+	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND) $(RUN_FLAGS)
 
 # The embedded backend alone (DynamoDB + Cognito on BACKEND_PORT, default 8001), for
 # `.venv/bin/chalice local --stage local`, which the local stage points at it.

@@ -12,7 +12,10 @@
   Past the rate: HTTP 400 `TooManyRequestsException`, as Cognito answers.
 - **Cognito's default sender**: the local pool, like any pool without SES, sends at most 50
   e-mails a day (SignUp, ResendConfirmationCode, ForgotPassword each send one). Past that:
-  HTTP 400 `LimitExceededException`, with Cognito's words.
+  HTTP 400 `LimitExceededException`, with Cognito's words. Rehearsing a stage that sends
+  through SES (`make run LIKE=prod`): SES's daily quota and sending rate instead; past the
+  rate, `CodeDeliveryFailureException` and no user is made (our assumption: AWS does not
+  document how Cognito answers when SES throttles it).
 
 `scale` divides every rate, burst and count (`make spike LOCAL=1` plays a crowd this machine
 can carry against quotas shrunk by one factor). `make run LIMITS=off` turns all of it off,
@@ -59,6 +62,9 @@ EMAIL_LIMIT = (
 )
 
 
+SES_THROTTLED = "Unable to deliver the code: the e-mail service's sending rate was exceeded."
+
+
 class TokenBucket:
     """`rate` tokens a second, at most `burst` kept; thread-safe."""
 
@@ -84,13 +90,16 @@ class CognitoQuotas:
     """WSGI middleware in front of the embedded backend: Cognito's rates and its default
     sender's daily cap for the user-pool operations; everything else passes untouched."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], scale: float = 1.0) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], scale: float = 1.0, ses: bool = False) -> None:
         self._app = app
         rates = {name: float(QUOTAS[quota]["value"]) / scale for name, quota in _CATEGORY_QUOTA.items()}
         # Cognito meters a second at a time: a bucket of one second's requests.
         self._buckets = {name: TokenBucket(rate, max(rate, 1.0)) for name, rate in rates.items()}
         self._category = {op: name for name, ops in CATEGORIES.items() for op in ops}
-        self.emails_a_day = max(1, int(QUOTAS["cognito_default_email_per_day"]["value"] / scale))
+        day = "ses_per_day" if ses else "cognito_default_email_per_day"
+        self.emails_a_day = max(1, int(QUOTAS[day]["value"] / scale))
+        rate = float(QUOTAS["ses_per_second"]["value"]) / scale
+        self._ses = TokenBucket(rate, max(rate, 1.0)) if ses else None
         self._sent: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -108,6 +117,8 @@ class CognitoQuotas:
         with self._lock:
             if self._sent.get(day, 0) >= self.emails_a_day:
                 return _refuse(start_response, "LimitExceededException", EMAIL_LIMIT)
+        if self._ses is not None and not self._ses.take():
+            return _refuse(start_response, "CodeDeliveryFailureException", SES_THROTTLED)
         status: list[str] = []
 
         def recording(code: str, headers: list[tuple[str, str]], *rest: Any) -> Any:

@@ -61,7 +61,7 @@ from tools.bootstrap import ensure_table
 from tools.events import scheduled_event
 from tools.limits import CognitoQuotas, TokenBucket
 from tools.stages import ROOT
-from tools.template import SCHEDULED_JOBS, throttling
+from tools.template import SCHEDULED_JOBS, email_configuration, throttling
 
 STAGE = "local"
 REGION = "us-east-1"
@@ -153,7 +153,7 @@ class OneRequestAtATime:
 
 
 @contextlib.contextmanager
-def embedded_backend(port: int, limits: bool = True, scale: float = 1.0) -> Iterator[str]:
+def embedded_backend(port: int, limits: bool = True, scale: float = 1.0, ses: bool = False) -> Iterator[str]:
     """moto's server on 127.0.0.1:`port`, one request at a time, stopped on exit: its URL.
     With `limits`, Cognito's rates and its default sender's daily cap (tools/limits.py)."""
     from moto.moto_server.werkzeug_app import (
@@ -168,7 +168,7 @@ def embedded_backend(port: int, limits: bool = True, scale: float = 1.0) -> Iter
     embedded.install()
     app: Callable[..., Iterable[bytes]] = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
     if limits:
-        app = CognitoQuotas(app, scale)
+        app = CognitoQuotas(app, scale, ses)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -409,20 +409,25 @@ def serve_app(
     server.serve_forever()
 
 
-def stage_throttle(scale: float = 1.0) -> TokenBucket:
-    """The local stage's throttle, as the packaged stage's (tools/capacity.py), scaled."""
-    settings = throttling(STAGE)
+def stage_throttle(scale: float = 1.0, like: str = STAGE) -> TokenBucket:
+    """The throttle of stage `like` (the local stage's own by default), as the packaged
+    stage gets it (tools/capacity.py), scaled."""
+    settings = throttling(like)
     return TokenBucket(settings["ThrottlingRateLimit"] / scale, settings["ThrottlingBurstLimit"] / scale)
 
 
-def run(port: int, backend_port: int, embedded: bool, limits: bool = True, scale: float = 1.0) -> None:
+def run(
+    port: int, backend_port: int, embedded: bool, limits: bool = True, scale: float = 1.0, like: str = STAGE
+) -> None:
+    """`make run`; with `like`, the limits of that stage (its throttle, its e-mail sender)."""
     _until_stopped()
     _quiet_logs()
     shell = {name: os.environ.get(name) for name in _SHELL_POOL}
     with contextlib.ExitStack() as stack:
         try:
             if embedded:
-                url = stack.enter_context(embedded_backend(backend_port, limits, scale))
+                ses = email_configuration(like)["EmailSendingAccount"] == "DEVELOPER"
+                url = stack.enter_context(embedded_backend(backend_port, limits, scale, ses))
                 provision()
                 environment: dict[str, str] = {"TODO_LOCAL_BACKEND": url}
                 unset: tuple[str, ...] = ()
@@ -432,7 +437,7 @@ def run(port: int, backend_port: int, embedded: bool, limits: bool = True, scale
                 environment = {k: os.environ[k] for k in _SHELL_POOL if k in os.environ}
                 # The app then uses the shell's AWS configuration and the pool chosen here.
                 unset = ("TODO_LOCAL_BACKEND", *_SHELL_POOL)
-            throttle = stage_throttle(scale) if limits else None
+            throttle = stage_throttle(scale, like) if limits else None
             _banner(port, backend_port, embedded, throttle)
             serve_app(port, environment, unset, throttle)
         finally:
@@ -560,6 +565,8 @@ def main(argv: list[str] | None = None) -> None:
     for cmd in (run_cmd, backend_cmd):
         cmd.add_argument("--no-limits", action="store_true", help="no throttle, no Cognito quotas")
         cmd.add_argument("--scale", type=_scale, default=1.0, help="divide every quota by this")
+    run_cmd.add_argument("--like", choices=sorted(stages.document()["stages"]), default=STAGE,
+                         help="enforce this stage's throttle and e-mail sender")  # fmt: skip
     token_cmd = commands.add_parser("token", help="print an ID token for a local user")
     token_cmd.add_argument("user")
     cleanup_cmd = commands.add_parser("cleanup", help="run the scheduled jobs once against the local backend")
@@ -573,7 +580,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     backend_port = args.backend_port or args.port + 1
     if args.command == "run":
-        run(args.port, backend_port, args.backend == "embedded", not args.no_limits, args.scale)
+        run(args.port, backend_port, args.backend == "embedded", not args.no_limits, args.scale, args.like)
     elif args.command == "token":
         print(token(args.user, backend_port))
     else:

@@ -171,22 +171,31 @@ def simulate(
     per_address: int = PEOPLE_PER_ADDRESS,
     scale: float = 1.0,
     lifted: frozenset[str] = frozenset(),
+    journey: tuple[capacity.Step, ...] = capacity.JOURNEY,
 ) -> Outcome:
-    """Play the journey for `users` people arriving evenly over `over` seconds. `scale`
-    divides every rate and count quota (the local rehearsal's machine-sized quotas);
-    the walls in `lifted` are taken as raised out of reach."""
+    """Play `journey` for `users` people arriving evenly over `over` seconds. `scale`
+    divides every rate and count quota (the local rehearsal's machine-sized quotas); the
+    walls in `lifted` are taken as raised out of reach. Per-second quotas are token
+    buckets (a second's worth at most), as API Gateway documents its throttles and as the
+    local rehearsal enforces Cognito's (tools/limits.py)."""
 
     def q(name: str) -> float:
         return float(quotas[name]["value"]) / scale
 
-    horizon = max(step.at for step in capacity.JOURNEY) + over + RETRIES * MAX_BACKOFF_SECONDS
-    due: dict[int, list[tuple[int, int, int]]] = collections.defaultdict(
-        list
-    )  # second -> (person, step, try)
+    def per_second(name: str) -> Bucket:
+        return Bucket(q(name), max(q(name), 1.0))
+
+    horizon = max(step.at for step in journey) + over + RETRIES * MAX_BACKOFF_SECONDS
+    due: dict[int, list[tuple[int, int, int]]] = collections.defaultdict(list)  # second: (person, step, try)
     for person in range(users):
         due[person * over // users].append((person, 0, 0))
     stage_bucket = Bucket(stage.rate / scale, stage.burst / scale)
     account = Bucket(q("apigateway_account_rps"), q("apigateway_account_burst"))
+    categories = {
+        "UserCreation": per_second("cognito_user_creation_rps"),
+        "UserAuthentication": per_second("cognito_user_authentication_rps"),
+    }
+    ses_rate = per_second("ses_per_second")
     concurrency = (stage.reserved / scale) if stage.reserved else q("lambda_concurrency")
     addresses: dict[int, collections.deque[int]] = collections.defaultdict(collections.deque)
     waf_limit = stage.waf_limit / scale if stage.waf_limit else None
@@ -194,36 +203,33 @@ def simulate(
     walls: dict[str, list[int]] = {}
     finished = 0
     demand, admitted = [0] * (horizon + 1), [0] * (horizon + 1)
+    last = len(journey) - 1 if journey[-1].what == "the hourly token refresh" else len(journey)
     for second in range(horizon + 1):
-        stage_bucket.refill()
-        account.refill()
-        category_left = {
-            "UserCreation": q("cognito_user_creation_rps"),
-            "UserAuthentication": q("cognito_user_authentication_rps"),
-        }
-        ses_left = q("ses_per_second")
+        for bucket in (stage_bucket, account, ses_rate, *categories.values()):
+            bucket.refill()
         lambda_left = concurrency / max(durations_ms.values()) * 1000  # requests this second
         wru_left, rru_left = q("dynamodb_new_table_wru"), q("dynamodb_new_table_rru")
         for person, index, attempt in due.pop(second, []):
-            step = capacity.JOURNEY[index]
+            step = journey[index]
             refused = ""
+
+            def wall(name: str, holds: bool) -> bool:
+                """Whether `name` refuses here (never, once it is raised out of reach)."""
+                return name not in lifted and holds
+
             if step.cognito:
-                if category_left[step.cognito] < 1:
+                # The order Cognito meets them: its rate (the request counts either way),
+                # then the sender: the day's e-mails, then SES's rate.
+                sender_day = "ses_day" if stage.ses else "email_day"
+                day_cap = q("ses_per_day") if stage.ses else q("cognito_default_email_per_day")
+                if wall(step.cognito, not categories[step.cognito].take()):
                     refused = step.cognito
-                elif (
-                    step.emails
-                    and not stage.ses
-                    and emails_today + step.emails > q("cognito_default_email_per_day")
-                ):
-                    refused = "email_day"
-                elif step.emails and stage.ses and emails_today + step.emails > q("ses_per_day"):
-                    refused = "ses_day"
-                elif step.emails and stage.ses and ses_left < step.emails:
+                elif step.emails and wall(sender_day, emails_today + step.emails > day_cap):
+                    refused = sender_day
+                elif step.emails and stage.ses and wall("ses_rate", not ses_rate.take(step.emails)):
                     refused = "ses_rate"
                 else:
-                    category_left[step.cognito] -= 1
                     emails_today += step.emails
-                    ses_left -= step.emails if stage.ses else 0
             if step.api:
                 demand[second] += step.api
                 window = addresses[person // per_address] if waf_limit else None
@@ -231,17 +237,17 @@ def simulate(
                     while window and window[0] <= second - WAF_WINDOW_SECONDS:
                         window.popleft()
                 read, write = units.get(step.route, (0.0, 0)) if step.route else (0.0, 0)
-                if window is not None and len(window) + step.api > waf_limit:  # type: ignore[operator]
+                if window is not None and wall("waf", len(window) + step.api > waf_limit):  # type: ignore[operator]
                     refused = "waf"
-                elif not stage_bucket.take(step.api):
+                elif wall("stage", not stage_bucket.take(step.api)):
                     refused = "stage"
-                elif not account.take(step.api):
+                elif wall("account", not account.take(step.api)):
                     refused = "account"
-                elif lambda_left < step.api:
+                elif wall("lambda", lambda_left < step.api):
                     refused = "lambda"
-                elif wru_left < write:
+                elif wall("wru", wru_left < write):
                     refused = "wru"
-                elif rru_left < read:
+                elif wall("rru", rru_left < read):
                     refused = "rru"
                 else:
                     lambda_left -= step.api
@@ -250,8 +256,6 @@ def simulate(
                     admitted[second] += step.api
                 if window is not None:
                     window.extend([second] * step.api)  # WAF counts what it blocks too
-            if refused in lifted:
-                refused = ""  # raised out of reach: served (its capacity not counted down)
             if refused:
                 hit = walls.setdefault(refused, [second, 0, 0])
                 hit[1] += 1
@@ -261,8 +265,8 @@ def simulate(
                 else:
                     hit[2] += 1
                 continue
-            if index + 1 < len(capacity.JOURNEY) - 1:  # up to, not counting, the hourly refresh
-                next_step = capacity.JOURNEY[index + 1]
+            if index + 1 < last:  # up to, not counting, the hourly refresh
+                next_step = journey[index + 1]
                 due[second + next_step.at - step.at].append((person, index + 1, 0))
             else:
                 finished += 1
@@ -394,9 +398,15 @@ def chart(outcome: Outcome, stage: Stage, path: Path) -> None:
     )
 
 
-def inputs(package_dir: Path, tune_json: Path) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
-    """The template, the API's duration per route at its memory, and the DynamoDB units."""
+def inputs(
+    package_dir: Path, tune_json: Path, stage: str
+) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """The stage's packaged template, the API's duration per route at its memory, and the
+    DynamoDB units."""
     template = json.loads((package_dir / "sam.json").read_text())
+    packaged = template["Resources"]["UserPool"]["Properties"]["UserPoolName"]
+    if packaged != f"todo-api-{stage}":
+        raise SystemExit(f"{package_dir} holds {packaged}, not stage {stage}: make package STAGE={stage}")
     memory = stage_of(template).memory_mb
     measured = cost.load_measured(tune_json)
     durations = {
@@ -424,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"USERS must be 1-{MAX_USERS:,}, OVER 1-{MAX_OVER:,} seconds, PER_ADDRESS at least 1"
         )
-    template, durations, units = inputs(args.package_dir, args.tune)
+    template, durations, units = inputs(args.package_dir, args.tune, args.stage)
     quotas = json.loads(QUOTAS_FILE.read_text())
     stage = stage_of(template)
     walls = walls_in_order(users, over, stage, quotas, durations, units, per_address)

@@ -64,9 +64,10 @@ async function loadConfig() {
 
 // --- Cognito: sign up, confirm, sign in, refresh -------------------------------------------
 
-// Cognito refuses past its per-second rates (TooManyRequestsException) and past a day's
-// e-mails or attempts (LimitExceededException): the page waits, says so, and tries again.
-const COGNITO_BUSY = new Set(["TooManyRequestsException", "LimitExceededException"]);
+// Cognito refuses past its per-second rates (TooManyRequestsException), past a day's e-mails
+// or attempts (LimitExceededException), and when its sender cannot keep up
+// (CodeDeliveryFailureException): the page waits, says so, and tries again.
+const COGNITO_BUSY = new Set(["TooManyRequestsException", "LimitExceededException", "CodeDeliveryFailureException"]);
 
 async function cognito(action, body) {
 	for (let attempt = 0; ; attempt++) {
