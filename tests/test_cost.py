@@ -242,3 +242,14 @@ def test_make_cost_prints_every_profile_and_draws_its_chart(
     assert all(name in result.stdout for name in cost.PROFILES)
     assert "break-even" in result.stdout
     assert (tmp_path / "cost.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_pools_feature_plan_is_the_one_priced(packaged: Callable[..., Path]) -> None:
+    from tools.cost import check_plan
+    from tools.tune import prices
+
+    template = json.loads((packaged("prod") / "sam.json").read_text())
+    check_plan(template, prices())  # ESSENTIALS, as prices.json's tier
+    template["Resources"]["UserPool"]["Properties"]["UserPoolTier"] = "PLUS"
+    with pytest.raises(SystemExit, match=r"feature plan is PLUS, but tools/prices\.json prices ESSENTIALS"):
+        check_plan(template, prices())

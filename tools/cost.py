@@ -503,6 +503,14 @@ def chart(config: Configuration, measured: Measured, prices: Mapping[str, Any], 
     )
 
 
+def check_plan(template: Mapping[str, Any], prices: Mapping[str, Any]) -> None:
+    """The pool's feature plan is the one priced (Cognito bills each plan differently)."""
+    pool = template["Resources"].get("UserPool", {}).get("Properties", {})
+    plan, priced = pool.get("UserPoolTier"), str(prices["cognito"]["tier"]).upper()
+    if plan != priced:
+        raise SystemExit(f"the pool's feature plan is {plan}, but tools/prices.json prices {priced}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.cost")
     parser.add_argument("--template", type=Path, default=stages.ROOT / "build/package/sam.json")
@@ -510,9 +518,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=stages.ROOT / "build")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
-    config = configuration(json.loads(args.template.read_text()))
+    template = json.loads(args.template.read_text())
+    config = configuration(template)
     measured = load_measured(args.measured)
     prices = tune.prices()
+    check_plan(template, prices)
     text = report(config, measured, prices)
     print(text)
     chart(config, measured, prices, args.out / "cost.png" if args.no_write else CHART)
