@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -496,12 +497,11 @@ def test_a_busy_api_is_retried_after_jittered_waits_with_later_changes_queued_in
     for n, someone in enumerate(people):
         assert [t["title"] for t in someone.stored()] == ["first", "second"]  # once each, in order
         assert len(attempts[n]) == 4  # "first" three times (two refusals), "second" once
-        first, second = attempts[n][1] - attempts[n][0], attempts[n][2] - attempts[n][1]
-        assert first < 1.5  # full jitter under 1 s, then under 2 s (plus the request's time)
-        assert second < 2.5
-        waits.append(first)
+        waits.append(attempts[n][1] - attempts[n][0])
         said = someone.page.evaluate("window.__notices")
-        assert any("The server is busy: trying again in" in words for words in said), said
+        stated = [int(m) for m in re.findall(r"The server is busy: trying again in (\d+) s", " ".join(said))]
+        assert stated, said
+        assert max(stated) <= 2  # full jitter under 1 s, then under 2 s: bounded waits
         assert someone.notice() == ""  # the wait is over: nothing left to say
     # Not in lockstep: the three pages came back at different moments.
     assert max(waits) - min(waits) > 0.01, waits
@@ -530,9 +530,9 @@ def test_sign_ups_past_cognitos_rate_are_said_and_recover_by_themselves(browser:
             someone.page.fill("#sign-up-password", PASSWORD)
         # Another crowd has just spent this second's sign-ups (confirmations count too), and
         # three people press "sign up" in the same moment.
-        for _ in range(10):
-            _confirm_nobody(running)
         for someone in people:
+            for _ in range(6):
+                _confirm_nobody(running)
             someone.page.click("#sign-up button")
         for someone in people:
             someone.page.wait_for_selector("#confirm:not([hidden])", timeout=60_000)

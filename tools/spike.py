@@ -159,6 +159,7 @@ class Outcome(NamedTuple):
     users: int
     demand: list[int]  # API requests asked for, each second
     admitted: list[int]  # API requests served, each second
+    finished: list[int]  # people who finished the journey, each second
 
 
 def simulate(
@@ -202,7 +203,7 @@ def simulate(
     emails_today = 0
     walls: dict[str, list[int]] = {}
     finished = 0
-    demand, admitted = [0] * (horizon + 1), [0] * (horizon + 1)
+    demand, admitted, done = [0] * (horizon + 1), [0] * (horizon + 1), [0] * (horizon + 1)
     last = len(journey) - 1 if journey[-1].what == "the hourly token refresh" else len(journey)
     for second in range(horizon + 1):
         for bucket in (stage_bucket, account, ses_rate, *categories.values()):
@@ -270,8 +271,9 @@ def simulate(
                 due[second + next_step.at - step.at].append((person, index + 1, 0))
             else:
                 finished += 1
+                done[second] += 1
     ordered = dict(sorted(((k, Hit(*v)) for k, v in walls.items()), key=lambda kv: kv[1].first_second))
-    return Outcome(ordered, finished, users, demand, admitted)
+    return Outcome(ordered, finished, users, demand, admitted, done)
 
 
 def walls_in_order(
@@ -374,27 +376,36 @@ def report(
     ses_price = prices["ses"]["per_thousand_emails"]
     lines.append(
         f"cost of the e-mail at SES's price: ${users * ses_price / 1000:,.2f} for {users:,} codes "
-        f"(${ses_price} per 1,000, {prices['ses']['source']}); quota increases through Service "
-        "Quotas are free to ask for, and take hours to days: ask before the launch, not at 3 AM"
+        f"(${ses_price} per 1,000, {prices['ses']['source']}). Quota increases take hours to days: ask "
+        "before the launch, not at 3 AM. SES's, API Gateway's and Lambda's are free; Cognito's "
+        "category rates above the default are bought per RPS a month (its pricing page; the price "
+        "is not in tools/prices.json, not checked here)"
     )
     return "\n".join(lines)
 
 
-def chart(outcome: Outcome, stage: Stage, path: Path) -> None:
-    last = max((s for s, d in enumerate(outcome.demand) if d), default=1)
+def chart(walls: list[tuple[str, Hit, Outcome]], path: Path) -> None:
+    """People through the journey over time: as packaged, then with each wall raised in turn."""
+    runs = walls[: len(plot.COLOURS)]
+    last = max(max((s for s, n in enumerate(o.finished) if n), default=1) for _, _, o in runs)
     seconds = list(range(last + 1))
+    series: dict[str, list[float]] = {}
+    raised: list[str] = []
+    for name, _, outcome in runs:
+        label = "as packaged" if not raised else f"{raised[-1]} raised"
+        total, line = 0, []
+        for s in seconds:
+            total += outcome.finished[s]
+            line.append(float(total))
+        series[label] = line
+        if name:
+            raised.append(WALLS[name].layer)
     plot.line_chart(
         path,
-        title=f"make spike: {outcome.users:,} people, API requests a second (stage throttle {stage.rate}/s)",
+        title=f"make spike: {runs[0][2].users:,} people; through the journey as each wall is raised",
         x_label="seconds after the first arrival",
         x=[float(s) for s in seconds],
-        left=plot.Axis(
-            "requests a second",
-            {
-                "asked for": [float(outcome.demand[s]) for s in seconds],
-                "served": [float(outcome.admitted[s]) for s in seconds],
-            },
-        ),
+        left=plot.Axis("people through the journey", series),
     )
 
 
@@ -440,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     walls = walls_in_order(users, over, stage, quotas, durations, units, per_address)
     print(report(walls, stage, args.stage, over, quotas, tune.prices()))
     if not args.no_chart:
-        chart(walls[0][2], stage, CHART)  # the stage as packaged, before anything is raised
+        chart(walls, CHART)
 
 
 if __name__ == "__main__":
