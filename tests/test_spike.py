@@ -67,7 +67,7 @@ def test_the_peak_and_the_throttle_by_hand() -> None:
 
 def test_the_default_sender_serves_fifty_sign_ups_a_day() -> None:
     on_cognito = ROOMY._replace(ses=False)
-    outcome = spike.simulate(60, 60, on_cognito, QUOTAS, FAST, UNITS)
+    outcome = spike.simulate(60, 60, spike.World(on_cognito, QUOTAS, FAST, UNITS))
     assert list(outcome.walls) == ["email_day"]
     hit = outcome.walls["email_day"]
     # One a second: the 51st arrives at 50 s and signs up at 55 s; nobody retries a day's cap.
@@ -78,7 +78,7 @@ def test_the_default_sender_serves_fifty_sign_ups_a_day() -> None:
 def test_sign_ups_past_the_category_rate_wait_and_are_served() -> None:
     # 100 people in one second: SignUp at 5 s for all of them, 50 admitted; the other 50
     # back off 1 s and are admitted at 6 s (the rate refills each second).
-    outcome = spike.simulate(100, 1, ROOMY, quotas(ses_per_second=1000), FAST, UNITS)
+    outcome = spike.simulate(100, 1, spike.World(ROOMY, quotas(ses_per_second=1000), FAST, UNITS))
     hit = outcome.walls["UserCreation"]
     assert (hit.first_second, hit.refused, hit.gave_up) == (5, 50, 0)
     assert outcome.served == 100
@@ -87,7 +87,7 @@ def test_sign_ups_past_the_category_rate_wait_and_are_served() -> None:
 def test_the_stage_bucket_refuses_past_its_burst() -> None:
     # 30 people at once open the page: 120 requests against a bucket of 100 (rate 100/s).
     stage = ROOMY._replace(rate=100, burst=100)
-    outcome = spike.simulate(30, 1, stage, quotas(ses_per_second=1000), FAST, UNITS)
+    outcome = spike.simulate(30, 1, spike.World(stage, quotas(ses_per_second=1000), FAST, UNITS))
     hit = outcome.walls["stage"]
     assert (hit.first_second, hit.refused) == (0, 5)  # 25 pages of 4 fit; 5 wait a second
     assert outcome.served == 30
@@ -95,7 +95,7 @@ def test_the_stage_bucket_refuses_past_its_burst() -> None:
 
 def test_walls_come_in_the_order_they_are_hit_each_raised_in_turn() -> None:
     on_cognito = ROOMY._replace(ses=False, rate=50, burst=100)
-    walls = spike.walls_in_order(1000, 10, on_cognito, QUOTAS, FAST, UNITS)
+    walls = spike.walls_in_order(1000, 10, spike.World(on_cognito, QUOTAS, FAST, UNITS))
     names = [name for name, _, _ in walls]
     assert names[0] == "stage"  # 100 people a second open the page at 0 s: 400 requests
     assert "email_day" in names

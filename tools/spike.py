@@ -162,15 +162,22 @@ class Outcome(NamedTuple):
     finished: list[int]  # people who finished the journey, each second
 
 
+class World(NamedTuple):
+    """Everything a spike meets: the stage, AWS's quotas (divided by `scale`), the API's
+    duration per route (ms) and DynamoDB units per route, and how many people share an address."""
+
+    stage: Stage
+    quotas: Mapping[str, Any]
+    durations_ms: Mapping[str, float]
+    units: Mapping[str, Any]
+    per_address: int = PEOPLE_PER_ADDRESS
+    scale: float = 1.0
+
+
 def simulate(
     users: int,
     over: int,
-    stage: Stage,
-    quotas: Mapping[str, Any],
-    durations_ms: Mapping[str, float],
-    units: Mapping[str, Any],
-    per_address: int = PEOPLE_PER_ADDRESS,
-    scale: float = 1.0,
+    world: World,
     lifted: frozenset[str] = frozenset(),
     journey: tuple[capacity.Step, ...] = capacity.JOURNEY,
 ) -> Outcome:
@@ -179,6 +186,8 @@ def simulate(
     walls in `lifted` are taken as raised out of reach. Per-second quotas are token
     buckets (a second's worth at most), as API Gateway documents its throttles and as the
     local rehearsal enforces Cognito's (tools/limits.py)."""
+
+    stage, quotas, durations_ms, units, per_address, scale = world
 
     def q(name: str) -> float:
         return float(quotas[name]["value"]) / scale
@@ -276,23 +285,14 @@ def simulate(
     return Outcome(ordered, finished, users, demand, admitted, done)
 
 
-def walls_in_order(
-    users: int,
-    over: int,
-    stage: Stage,
-    quotas: Mapping[str, Any],
-    durations_ms: Mapping[str, float],
-    units: Mapping[str, Any],
-    per_address: int = PEOPLE_PER_ADDRESS,
-    scale: float = 1.0,
-) -> list[tuple[str, Hit, Outcome]]:
+def walls_in_order(users: int, over: int, world: World) -> list[tuple[str, Hit, Outcome]]:
     """Every wall in the order an operator meets them: play the spike, take the first wall
     hit, raise it out of reach, play again, until the crowd is served. Each wall comes with
     the run in which it was first (who was served with the walls before it raised)."""
     lifted: frozenset[str] = frozenset()
     found: list[tuple[str, Hit, Outcome]] = []
     while True:
-        outcome = simulate(users, over, stage, quotas, durations_ms, units, per_address, scale, lifted)
+        outcome = simulate(users, over, world, lifted)
         fresh = [(name, hit) for name, hit in outcome.walls.items() if name not in lifted]
         if not fresh:
             return [*found, ("", Hit(-1, 0, 0), outcome)]
@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
     template, durations, units = inputs(args.package_dir, args.tune, args.stage)
     quotas = json.loads(QUOTAS_FILE.read_text())
     stage = stage_of(template)
-    walls = walls_in_order(users, over, stage, quotas, durations, units, per_address)
+    walls = walls_in_order(users, over, World(stage, quotas, durations, units, per_address))
     print(report(walls, stage, args.stage, over, quotas, tune.prices()))
     if not args.no_chart:
         chart(walls, CHART)

@@ -268,9 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     stage = spike.stage_of(template)
     quotas = json.loads(spike.QUOTAS_FILE.read_text())
     journey = fast_journey()
-    model = spike.simulate(
-        people, over, stage, quotas, durations, units, scale=scale, lifted=NOT_REHEARSED, journey=journey
-    )
+    world = spike.World(stage, quotas, durations, units, scale=scale)
+    model = spike.simulate(people, over, world, lifted=NOT_REHEARSED, journey=journey)
     print(
         f"make spike LOCAL=1: {people} people over {over} s against make run like stage {args.stage}, "
         f"every quota / {scale:g}, the journey {SPEED}x faster"
