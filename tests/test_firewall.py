@@ -53,7 +53,19 @@ def test_the_managed_groups_the_rate_rule_and_what_only_counts(prod: dict[str, A
     rules = {rule["Name"]: rule for rule in acl["Rules"]}
     assert len({rule["Priority"] for rule in acl["Rules"]}) == len(rules) == 3
     rate = rules["RatePerClientIp"]
-    assert rate["Action"] == {"Block": {}}
+    # Its block is the app's 429, in the error shape, with Retry-After, readable by the page.
+    blocked = rate["Action"]["Block"]["CustomResponse"]
+    assert blocked["ResponseCode"] == 429
+    assert {h["Name"]: h["Value"] for h in blocked["ResponseHeaders"]} == {
+        "Retry-After": "60",
+        "Access-Control-Allow-Origin": "*",
+    }
+    body = acl["CustomResponseBodies"][blocked["CustomResponseBodyKey"]]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    assert json.loads(body["Content"]) == {
+        "Code": "TooManyRequests",
+        "Message": "too many requests from your network: retry after a pause",
+    }
     assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
     groups = {
         rule["Statement"]["ManagedRuleGroupStatement"]["Name"]: rule["Statement"]["ManagedRuleGroupStatement"]

@@ -720,6 +720,19 @@ COUNTED_RULES = (*FREE_TEXT_RULES, "NoUserAgent_HEADER")
 # spike's people behind one carrier NAT send (tools/capacity.py: 600 people, 10 requests
 # each in their first 5 minutes); one client alone sending that much is a flood.
 RATE_LIMIT = capacity.per_address_limit()
+# What the rate rule answers: the app's 429 in its error shape, with a Retry-After (WAF
+# counts over the trailing 5 minutes and lifts the block once the rate falls under the
+# limit: a minute is a fair first wait), and CORS so that the page can read it.
+RATE_BLOCKED_SECONDS = 60
+RATE_BLOCKED_MESSAGE = "too many requests from your network: retry after a pause"
+RATE_BLOCKED = {
+    "ResponseCode": TooManyRequests.STATUS_CODE,
+    "CustomResponseBodyKey": "TooManyRequests",
+    "ResponseHeaders": [
+        {"Name": "Retry-After", "Value": str(RATE_BLOCKED_SECONDS)},
+        {"Name": "Access-Control-Allow-Origin", "Value": "*"},
+    ],
+}
 
 
 def _managed_rule(name: str, group: str, priority: int, counted: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -756,11 +769,19 @@ def _firewall(stage: str, retention: int) -> dict[str, Any]:
                     "Scope": "REGIONAL",
                     "DefaultAction": {"Allow": {}},
                     "VisibilityConfig": _visibility(f"todo-api-{stage}"),
+                    "CustomResponseBodies": {
+                        "TooManyRequests": {
+                            "ContentType": "APPLICATION_JSON",
+                            "Content": json.dumps(
+                                errors.body(TooManyRequests.__name__, RATE_BLOCKED_MESSAGE)
+                            ),
+                        }
+                    },
                     "Rules": [
                         {
                             "Name": "RatePerClientIp",
                             "Priority": 0,
-                            "Action": {"Block": {}},
+                            "Action": {"Block": {"CustomResponse": RATE_BLOCKED}},
                             "Statement": {
                                 "RateBasedStatement": {"Limit": RATE_LIMIT, "AggregateKeyType": "IP"}
                             },
