@@ -69,7 +69,8 @@ WALLS: dict[str, Wall] = {
                                "TooManyRequestsException; the page says so", True,
                                "Service Quotas: Rate of UserAuthentication requests"),
     "waf": Wall("waf_rate_limit", "WAF per-address rule",
-                "429 TooManyRequests (Retry-After: 60) from the firewall for everyone behind that address", True,
+                "429 TooManyRequests (Retry-After: 60) from the firewall for everyone behind that "
+                "address", True,
                 "raise the firewall's per-address limit (template.py, RATE_LIMIT)"),
     "stage": Wall("stage_throttle", "the stage's throttle",
                   "429 TooManyRequests with Retry-After; the page says so", True,
