@@ -126,6 +126,7 @@ def test_checkov_passes_the_prod_stack_without_a_waf_skip(
     assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
     passed = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["passed_checks"]}
     assert ("CKV_AWS_192", "WebACL") in passed  # the Log4j rule (known bad inputs)
+    assert ("CKV_AWS_115", "APIHandler") in passed  # prod reserves the API function's concurrency
     skipped, justified = skipped_and_justified(report, packaged("prod") / "sam.json")
     assert skipped == justified
     # The log group's skip is the one every log group has (no customer key); none for WAF.

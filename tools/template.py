@@ -179,7 +179,8 @@ _NO_RESERVED = (
     "CKV_AWS_115",
     (
         "Bounded by API Gateway stage throttling and idempotent, overlap-safe purge runs; "
-        "reserved concurrency fails deploys on accounts with the default limit of 10."
+        "reserved concurrency fails deploys on accounts with the default limit of 10, so only "
+        "a stage that asks (reserve_concurrency: prod) reserves it."
     ),
 )
 _CMK_LOGS = (
@@ -299,7 +300,10 @@ def merge_template(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     for logical, skips in CHECKOV_SKIPS.items():
         if logical not in template["Resources"]:
             continue  # an option's resource this stage does not have (WebACLLogs without a WAF)
-        metadata = template["Resources"][logical].setdefault("Metadata", {})
+        resource = template["Resources"][logical]
+        if "ReservedConcurrentExecutions" in resource.get("Properties", {}):
+            skips = [skip for skip in skips if skip is not _NO_RESERVED]  # it passes: nothing to skip
+        metadata = resource.setdefault("Metadata", {})
         metadata["checkov"] = {"skip": [{"id": check, "comment": why} for check, why in skips]}
     return template
 
