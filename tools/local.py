@@ -16,6 +16,10 @@ with one guard in front: a malformed `Authorization` header, which makes Chalice
 gateway drop the connection, gets a 401 instead, and the gateway's own refusals come in
 the app's error codes. Outside Lambda the app verifies every token (chalicelib/auth.py).
 
+Both enforce the deployed stage's walls (tools/limits.py): `run` the stage's throttle, and
+the embedded pool Cognito's rates and e-mail sender; `--scale` shrinks them, `--like STAGE`
+takes that stage's, `--no-limits` turns them off.
+
 `token USER` creates USER in that pool if needed and prints a real ID token for them.
 `cleanup` runs the scheduled jobs once against that backend and prints their reports.
 
@@ -59,7 +63,7 @@ from chalicelib.web import SECURITY_HEADERS, allowed_methods
 from tools import embedded, stages
 from tools.bootstrap import ensure_table
 from tools.events import scheduled_event
-from tools.limits import CognitoQuotas, TokenBucket
+from tools.limits import QUOTAS, CognitoQuotas, TokenBucket
 from tools.stages import ROOT
 from tools.template import SCHEDULED_JOBS, email_configuration, throttling
 
@@ -438,13 +442,18 @@ def run(
                 # The app then uses the shell's AWS configuration and the pool chosen here.
                 unset = ("TODO_LOCAL_BACKEND", *_SHELL_POOL)
             throttle = stage_throttle(scale, like) if limits else None
-            _banner(port, backend_port, embedded, throttle)
+            sender = (
+                "SES's quotas"
+                if email_configuration(like)["EmailSendingAccount"] == "DEVELOPER"
+                else (f"{QUOTAS['cognito_default_email_per_day']['value'] / scale:g} e-mails a day")
+            )
+            _banner(port, backend_port, embedded, throttle, sender)
             serve_app(port, environment, unset, throttle)
         finally:
             print("todo-api local: stopped" + ("; local data discarded" if embedded else ""), flush=True)
 
 
-def _banner(port: int, backend_port: int, embedded: bool, throttle: TokenBucket | None) -> None:
+def _banner(port: int, backend_port: int, embedded: bool, throttle: TokenBucket | None, sender: str) -> None:
     where = (
         f"embedded moto (DynamoDB + Cognito) on http://127.0.0.1:{backend_port}"
         if embedded
@@ -464,7 +473,7 @@ def _banner(port: int, backend_port: int, embedded: bool, throttle: TokenBucket 
     else:
         lines.append(
             f"limits: the stage's throttle ({throttle.rate:g}/s, burst {throttle.burst:g}: 429s past it)"
-            + ("; Cognito's rates and 50 e-mails a day on the local pool" if embedded else "")
+            + (f"; Cognito's rates and {sender} on the local pool" if embedded else "")
             + " (LIMITS=off turns them off)"
         )
     lines += [
