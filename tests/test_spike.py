@@ -17,7 +17,14 @@ from tools import capacity, spike
 QUOTAS: dict[str, Any] = json.loads(spike.QUOTAS_FILE.read_text())
 # A minute of the stage as prod packages it: room for everyone at the gateway.
 ROOMY = spike.Stage(
-    rate=10_000, burst=5_000, waf_limit=None, memory_mb=1280, reserved=None, ses=True, tier="ESSENTIALS"
+    rate=10_000,
+    burst=5_000,
+    waf_limit=None,
+    memory_mb=1280,
+    reserved=None,
+    provisioned=0,
+    ses=True,
+    tier="ESSENTIALS",
 )
 FAST = {"GET /todos": 20.0, "POST /todos": 20.0}  # ms: Lambda's room is 1,000 / 0.02 s
 UNITS = {"GET /todos": (1.0, 0), "POST /todos": (0.0, 6), "PATCH /todos/{id}": (0.0, 4)}

@@ -99,6 +99,7 @@ class Stage(NamedTuple):
     waf_limit: int | None
     memory_mb: int
     reserved: int | None
+    provisioned: int  # environments kept initialized (no cold start for the first N at once)
     ses: bool
     tier: str
 
@@ -127,6 +128,9 @@ def stage_of(template: Mapping[str, Any]) -> Stage:
         waf_limit=min(limits) if limits else None,
         memory_mb=int(function["MemorySize"]),
         reserved=function.get("ReservedConcurrentExecutions"),
+        provisioned=int(
+            function.get("ProvisionedConcurrencyConfig", {}).get("ProvisionedConcurrentExecutions", 0)
+        ),
         ses=pool.get("EmailConfiguration", {}).get("EmailSendingAccount") == "DEVELOPER",
         tier=str(pool.get("UserPoolTier", "not set")),
     )
@@ -338,7 +342,7 @@ def report(
         f"(quotas as of {quotas['as_of']}, {quotas['region']})",
         f"stage throttle {stage.rate}/s burst {stage.burst}; WAF per address "
         f"{stage.waf_limit or 'none'}; {stage.memory_mb} MB; "
-        f"reserved concurrency {stage.reserved or 'none'}; "
+        f"reserved concurrency {stage.reserved or 'none'}, provisioned {stage.provisioned or 'none'}; "
         f"e-mail {'through SES' if stage.ses else 'Cognito default sender'}; feature plan {stage.tier}",
     ]
     if not stage.ses:
