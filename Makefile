@@ -126,43 +126,43 @@ check: lint typecheck test  ## lint, typecheck and test: what CI runs
 
 # CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
 package: $(RUN_STAMP)  ## CloudFormation (SAM) and the Lambda zip in build/package (STAGE=dev, API=rest|http)
-	$(BIN)/python -m tools.package --stage $(or $(STAGE),dev) --out build/package $(if $(API),--api $(API))
+	$(BIN)/python -m infrastructure.package --stage $(or $(STAGE),dev) --out build/package $(if $(API),--api $(API))
 
-# Each function's IAM policy, from its code's calls and its configuration (tools/policies.py).
+# Each function's IAM policy, from its code's calls and its configuration (infrastructure/policies.py).
 policies: $(RUN_STAMP)  ## write each function's IAM policy file from its calls and configuration
-	$(BIN)/python -m tools.policies
+	$(BIN)/python -m infrastructure.policies
 
 # The packaged stack, rehearsed offline: SAM transform, AWS's create-time rules, then
-# moto's CloudFormation for what it can create (tools/rehearse.py says where it stops).
+# moto's CloudFormation for what it can create (infrastructure/rehearsal/rehearse.py says where it stops).
 rehearse: $(STAMP) package  ## rehearse the packaged stack's deploy offline (STAGE=, EXISTING_USER_POOL_ARN=)
-	$(BIN)/python -m tools.rehearse --package-dir build/package --stack-name todo-api-$(or $(STAGE),dev) \
+	$(BIN)/python -m infrastructure.rehearsal.rehearse --package-dir build/package --stack-name todo-api-$(or $(STAGE),dev) \
 		$(if $(EXISTING_USER_POOL_ARN),--parameter ExistingUserPoolArn=$(EXISTING_USER_POOL_ARN))
 
 # Cold start, warm CPU, zip size, memory and DynamoDB requests as ratios, and the same route on
-# the frameworks a user would pick instead (.venv-bench); writes BENCHMARKS.md.
-bench: $(STAMP) $(BENCH_STAMP)  ## cold start, warm CPU, size, memory, DynamoDB requests, framework peers; writes BENCHMARKS.md
-	$(BIN)/python -m tools.bench --peers-python $(BENCH_VENV)/bin/python
+# the frameworks a user would pick instead (.venv-bench); writes benchmark/README.md.
+bench: $(STAMP) $(BENCH_STAMP)  ## cold start, warm CPU, size, memory, DynamoDB requests, framework peers; writes benchmark/README.md
+	$(BIN)/python -m benchmark.bench --peers-python $(BENCH_VENV)/bin/python
 
 # Lambda memory by measurement (what AWS Lambda Power Tuning does, offline): CPU measured
 # through the packaged handler, Lambda's allocation modelled, 128-3008 MB; writes
-# BENCHMARKS.md, build/tune.json and docs/tune.png.
-tune: $(STAMP)  ## Lambda memory by measurement: latency and cost, 128-3008 MB; writes BENCHMARKS.md
-	$(BIN)/python -m tools.tune
+# benchmark/README.md, build/tune.json and docs/tune.png.
+tune: $(STAMP)  ## Lambda memory by measurement: latency and cost, 128-3008 MB; writes benchmark/README.md
+	$(BIN)/python -m benchmark.tune
 
 # What the packaged stack costs a month at three traffic profiles, from its template,
-# make tune's measurements (made first if missing) and tools/prices.json.
+# make tune's measurements (made first if missing) and benchmark/prices.json.
 cost: $(STAMP) package  ## monthly cost at three traffic profiles and the container break-even
 	@test -f build/tune.json || $(MAKE) --no-print-directory tune
-	$(BIN)/python -m tools.cost
+	$(BIN)/python -m benchmark.cost
 
 # Who the packaged stage serves when USERS people arrive over OVER seconds: every wall in
-# the order it is hit, with AWS's quotas (tools/quotas.json) and what to raise. LOCAL=1:
+# the order it is hit, with AWS's quotas (infrastructure/quotas.json) and what to raise. LOCAL=1:
 # played for real against make run with every quota divided by SCALE (USERS/100), beside
-# the model's prediction for the same (tools/spike_local.py; about two minutes).
+# the model's prediction for the same (benchmark/spike_local.py; about two minutes).
 spike: $(STAMP)  ## the walls a spike meets, in order (STAGE=prod USERS=10000 OVER=60 API=rest|http LOCAL=1)
 	@$(MAKE) --no-print-directory package STAGE=$(or $(STAGE),prod) $(if $(API),API=$(API)) >/dev/null
 	@test -f build/tune.json || $(MAKE) --no-print-directory tune >/dev/null
-	$(if $(LOCAL),$(BIN)/python -m tools.spike_local $(if $(SCALE),--scale "$(SCALE)"),$(BIN)/python -m tools.spike \
+	$(if $(LOCAL),$(BIN)/python -m benchmark.spike_local $(if $(SCALE),--scale "$(SCALE)"),$(BIN)/python -m benchmark.spike \
 		$(if $(PER_ADDRESS),--per-address "$(PER_ADDRESS)")) \
 		--stage $(or $(STAGE),prod) --users "$(or $(USERS),10000)" --over "$(or $(OVER),60)"
 

@@ -346,7 +346,7 @@ def etag(todo: Todo) -> str:
     return f'"{todo.version}"'
 
 
-# Headers every response carries, errors and the gateway's own included (tools/template.py
+# Headers every response carries, errors and the gateway's own included (infrastructure/template.py
 # gives API Gateway's responses the same; tools/local.py the local server's): one user's
 # data is never stored by a cache, and no body is sniffed into another type.
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}

@@ -19,6 +19,9 @@ from chalice.local import LambdaContext
 import app as todo_app
 from chalicelib.schema import TABLE_DEFINITION
 from chalicelib.store import TodoStore
+from infrastructure import stages
+from infrastructure.events import scheduled_event
+from infrastructure.package import package
 from tests.support import (
     CONFIG,
     HOST,
@@ -31,9 +34,6 @@ from tests.support import (
     sub_of,
     unsigned_token,
 )
-from tools import stages
-from tools.events import scheduled_event
-from tools.package import package
 
 # What app.py builds once per container, found rather than listed: each test starts (and
 # leaves) with none built, but for the botocore session, kept for the whole run: it holds

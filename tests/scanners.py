@@ -54,7 +54,7 @@ def skipped_and_justified(report: dict[str, Any], template: Path) -> tuple[set[A
     """The (check, resource) pairs checkov skipped, and those CHECKOV_SKIPS justifies for
     the resources `template` has (where a resource passes a check, as prod's reserved
     concurrency does, the template skips nothing): equal when every skip is one we wrote down."""
-    from tools.template import CHECKOV_SKIPS
+    from infrastructure.template import CHECKOV_SKIPS
 
     resources = json.loads(template.read_text())["Resources"]
     skipped = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["skipped_checks"]}

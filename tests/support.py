@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from chalicelib import schema, todos
-from tools import stages
+from infrastructure import stages
 
 ROOT = stages.ROOT
 STAGE = "dev"

@@ -1,8 +1,8 @@
 """Held to AWS's rules, not to our own model of AWS.
 
 Every function of both deploy routes is checked against what Lambda documents it needs
-for the function's configuration (tools/aws_rules.py): the packaged stack after the SAM
-transform (the rehearsal, tools/rehearse.py, which then creates what moto can of it), and
+for the function's configuration (infrastructure/rehearsal/aws_rules.py): the packaged stack after the SAM
+transform (the rehearsal, infrastructure/rehearsal/rehearse.py, which then creates what moto can of it), and
 the functions `chalice deploy` plans from the stage config and policy files. Mutants show
 that each rule can fail: the first of them is the stack that could not be created (traced
 functions whose roles could not write to X-Ray).
@@ -21,10 +21,11 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy import models
 from chalice.deploy.appgraph import ApplicationGraphBuilder
 
+from infrastructure import policies
+from infrastructure.rehearsal import aws_rules
+from infrastructure.rehearsal.aws_rules import Function, Stack, allows, function_problems
+from infrastructure.rehearsal.rehearse import LEFT_OUT, _offline_aws, check, rehearse, transform
 from tests.support import ROOT
-from tools import aws_rules, policies
-from tools.aws_rules import Function, Stack, allows, function_problems
-from tools.rehearse import LEFT_OUT, _offline_aws, check, rehearse, transform
 
 pytestmark = pytest.mark.no_moto
 
@@ -102,7 +103,7 @@ def test_the_functions_chalice_deploy_makes_meet_lambdas_requirements(stage: str
 
 
 def test_the_policy_files_are_the_generated_ones() -> None:
-    # One place makes them (tools/policies.py); `make policies` writes them again.
+    # One place makes them (infrastructure/policies.py); `make policies` writes them again.
     for stage in policies.DEPLOYED_STAGES:
         for function in policies.CODE_GRANTS:
             path = policies.policy_file(stage, function)

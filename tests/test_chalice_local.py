@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from infrastructure import stages
+from infrastructure.bootstrap import ensure_table
 from tests.servers import (
     Server,
     aws_env,
@@ -34,8 +36,6 @@ from tests.servers import (
 )
 from tests.support import ROOT, copy_project
 from tests.tokens import RsaKey, id_claims, rs256, unsigned
-from tools import stages
-from tools.bootstrap import ensure_table
 from tools.local import DEFAULT_BACKEND_PORT, stage_settings
 
 pytestmark = [pytest.mark.server, pytest.mark.no_moto]

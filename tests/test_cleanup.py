@@ -20,8 +20,8 @@ import app as todo_app
 from chalicelib import cleanup, todos
 from chalicelib.schema import COUNT, PURGE_SHARD_NAMES, RESERVED_MARK, TABLE_DEFINITION
 from chalicelib.store import TodoStore
+from infrastructure.events import scheduled_event
 from tests.support import ROOT, STAGE, record_calls, todo_items
-from tools.events import scheduled_event
 
 KEEP = timedelta(days=30)
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from infrastructure import stages
+from infrastructure.package import package
+from infrastructure.rehearsal.aws_rules import Stack
+from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
+from infrastructure.template import ALIAS, merge_template
 from tests.support import copy_project
-from tools import stages
-from tools.aws_rules import Stack
-from tools.package import package
-from tools.rehearse import _offline_aws, check, transform
-from tools.template import ALIAS, merge_template
 
 pytestmark = pytest.mark.no_moto
 ALIAS_ID = f"APIHandlerAlias{ALIAS}"

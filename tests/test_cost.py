@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from benchmark import cost, tune
+from infrastructure import stages
 from tests.support import ROOT
-from tools import cost, stages, tune
 
 # DynamoDB developer guide, "Item sizes and formats": a string is its UTF-8 bytes; a
 # number about one byte per two significant digits (leading and trailing zeros trimmed)
@@ -175,7 +176,7 @@ def test_options_add_their_lines() -> None:
 
 
 def test_gateway_prices_are_tiered() -> None:
-    tiers = json.loads((ROOT / "tools/prices.json").read_text())["api_gateway"]["rest_per_million"]
+    tiers = json.loads((ROOT / "benchmark/prices.json").read_text())["api_gateway"]["rest_per_million"]
     assert cost._tiered(400e6, tiers) == pytest.approx(333 * 3.5 + 67 * 2.8)
     assert cost._tiered(1e6, [[None, 1.0]]) == pytest.approx(1.0)
 
@@ -224,7 +225,7 @@ def test_make_cost_prints_every_profile_and_draws_its_chart(
             sys.executable,
             "-B",
             "-m",
-            "tools.cost",
+            "benchmark.cost",
             "--template",
             str(packaged("dev") / "sam.json"),
             "--measured",
@@ -245,11 +246,11 @@ def test_make_cost_prints_every_profile_and_draws_its_chart(
 
 
 def test_the_pools_feature_plan_is_the_one_priced(packaged: Callable[..., Path]) -> None:
-    from tools.cost import check_plan
-    from tools.tune import prices
+    from benchmark.cost import check_plan
+    from benchmark.tune import prices
 
     template = json.loads((packaged("prod") / "sam.json").read_text())
     check_plan(template, prices())  # ESSENTIALS, as prices.json's tier
     template["Resources"]["UserPool"]["Properties"]["UserPoolTier"] = "PLUS"
-    with pytest.raises(SystemExit, match=r"feature plan is PLUS, but tools/prices\.json prices ESSENTIALS"):
+    with pytest.raises(SystemExit, match=r"plan is PLUS, but benchmark/prices\.json prices ESSENTIALS"):
         check_plan(template, prices())

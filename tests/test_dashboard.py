@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from chalicelib import telemetry
-from tools.aws_rules import Stack
-from tools.dashboard import client_error_statuses
-from tools.rehearse import _offline_aws, transform
+from infrastructure.dashboard import client_error_statuses
+from infrastructure.rehearsal.aws_rules import Stack
+from infrastructure.rehearsal.rehearse import _offline_aws, transform
 
 pytestmark = pytest.mark.no_moto
 Packaged = Callable[..., Path]

@@ -20,12 +20,12 @@ import botocore.session
 import pytest
 
 from chalicelib.schema import TABLE_DEFINITION
+from infrastructure import stages
+from infrastructure.bootstrap import bootstrap, ensure_table
+from infrastructure.identity import APP_CLIENT_SETTINGS
 from tests.servers import aws_env, emulator_client, make_env, moto_server
 from tests.support import ROOT, copy_project
-from tools import stages
-from tools.bootstrap import bootstrap, ensure_table
 from tools.deploy import configure, main
-from tools.template import APP_CLIENT_SETTINGS
 
 
 @pytest.fixture
@@ -295,7 +295,8 @@ def test_make_deploy_bootstraps_with_the_callers_aws_configuration(project: Path
     copy of the project so that the config it writes is the copy's."""
     for path in [ROOT / "Makefile", *ROOT.glob("requirements-*")]:
         shutil.copy2(path, project / path.name)  # with its time: older than the install stamps
-    shutil.copytree(ROOT / "tools", project / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("tools", "infrastructure"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (project / ".venv").symlink_to(ROOT / ".venv")  # installed already: make finds its stamp
     with moto_server() as port:
         env = {**make_env(), **aws_env(port, "eu-west-1")}

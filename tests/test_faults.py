@@ -13,9 +13,9 @@ import pytest
 import app as todo_app
 from chalicelib import todos
 from chalicelib.store import TodoStore
+from infrastructure import stages
 from tests.faults import TRANSIENT, lost_response
 from tests.support import CONFIG, STAGE, counted, items_in_table, sub_of, todo_items
-from tools import stages
 
 Auth = Callable[..., dict[str, str]]
 

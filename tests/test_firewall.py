@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
+from benchmark import cost
 from chalicelib.web import MAX_BODY_BYTES
+from infrastructure import stages
+from infrastructure.package import package
+from infrastructure.rehearsal.aws_rules import Stack
+from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
+from infrastructure.template import COUNTED_RULES, FREE_TEXT_RULES
 from tests.scanners import skipped_and_justified
 from tests.support import copy_project
-from tools import cost, stages
-from tools.aws_rules import Stack
-from tools.package import package
-from tools.rehearse import _offline_aws, check, transform
-from tools.template import COUNTED_RULES, FREE_TEXT_RULES
 
 pytestmark = pytest.mark.no_moto
 Packaged = Callable[..., Path]

@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 
 from chalicelib import errors
+from infrastructure.rehearsal.rehearse import _offline_aws, transform
 from tests.support import ROOT, SPEC, resolve
-from tools.rehearse import _offline_aws, transform
 
 pytestmark = pytest.mark.no_moto
 

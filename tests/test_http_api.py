@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from chalicelib.pages import PUBLIC_ROUTES
+from infrastructure import stages
+from infrastructure.http_api import STAGE
+from infrastructure.rehearsal.aws_rules import Stack
+from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import ROOT, lambda_env, unpack
-from tools import stages
-from tools.aws_rules import Stack
-from tools.http_api import STAGE
-from tools.rehearse import _offline_aws, check, transform
 
 Packaged = Callable[..., Path]
 

@@ -19,8 +19,8 @@ import pytest
 
 from chalicelib import todos
 from chalicelib.store import TodoStore
+from infrastructure import stages
 from tests.support import ROOT, STAGE, TABLE, path_of
-from tools import stages
 
 Auth = Callable[..., dict[str, str]]
 Grant = tuple[str, str]  # (action, resource relative to the table: "" or "/index/NAME")

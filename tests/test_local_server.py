@@ -22,9 +22,9 @@ from moto.utilities.utils import load_resource
 from chalicelib import todos
 from chalicelib.errors import TodoNotFound
 from chalicelib.store import TodoStore
+from infrastructure.template import gateway_responses
 from tests.servers import Server, aws_env, emulator_client, moto_server, start_server, stop_server
 from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
-from tools.template import gateway_responses
 
 # One worker takes the module, so that one `make run` serves all of it.
 pytestmark = [pytest.mark.server, pytest.mark.no_moto]

@@ -15,9 +15,9 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy import models
 from chalice.deploy.appgraph import ApplicationGraphBuilder
 
+from infrastructure import stages
+from infrastructure.package import to_bytecode
 from tests.support import ROOT, lambda_env, unpack
-from tools import stages
-from tools.package import to_bytecode
 
 PACKAGE_BUDGET_BYTES = 100 * 1024
 

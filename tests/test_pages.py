@@ -103,8 +103,8 @@ def test_every_sign_in_flow_the_page_uses_is_one_its_app_clients_allow() -> None
     # clients' allowed flows must be the same set, in both deploy routes and locally.
     import boto3
 
+    from infrastructure.identity import APP_CLIENT_SETTINGS
     from tools import local
-    from tools.template import APP_CLIENT_SETTINGS
 
     used = {f"ALLOW_{flow}" for flow in re.findall(r'AuthFlow: "(\w+)"', (SITE / "app.js").read_text())}
     assert used == {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import RETRY_AFTER_SECONDS
+from infrastructure import capacity
 from tests.servers import Server, start_server, stop_server
-from tools import capacity
 
 pytestmark = [pytest.mark.server, pytest.mark.no_moto]
 SCALE = 100  # the stage's 1,250/s burst 2,500 -> 12.5/s burst 25; UserCreation 50/s -> 0.5/s
@@ -173,8 +173,8 @@ def test_the_local_spike_meets_the_walls_the_model_predicts(packaged: Any, tmp_p
     refused for the day, in the model and on make run alike."""
     import subprocess
 
+    from benchmark import tune
     from tests.servers import ROOT, make_env
-    from tools import tune
 
     tune_json = tmp_path / "tune.json"
     tune_json.write_text(json.dumps({
@@ -182,8 +182,8 @@ def test_the_local_spike_meets_the_walls_the_model_predicts(packaged: Any, tmp_p
         "dynamodb_ms": 5.0,
     }))  # fmt: skip
     result = subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "-m", "tools.spike_local", "--stage=dev", "--users=200", "--over=10",
-         "--scale=10", f"--package-dir={packaged('dev')}", f"--tune={tune_json}"],
+        [str(ROOT / ".venv/bin/python"), "-m", "benchmark.spike_local", "--stage=dev", "--users=200",
+         "--over=10", "--scale=10", f"--package-dir={packaged('dev')}", f"--tune={tune_json}"],
         cwd=ROOT, env=make_env(), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from infrastructure.template import merge_template
 from tests.support import CONFIG, ROOT
-from tools.template import merge_template
 
 # An AWS access key id, a private key block, a JWT, or a literal assigned to a secret name.
 SECRET_LIKE = re.compile(

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from benchmark import spike
+from infrastructure import capacity
 from tests.support import ROOT
-from tools import capacity, spike
 
-QUOTAS: dict[str, Any] = json.loads(spike.QUOTAS_FILE.read_text())
+QUOTAS: dict[str, Any] = capacity.quotas()
 # A minute of the stage as prod packages it: room for everyone at the gateway.
 ROOMY = spike.Stage(
     rate=10_000,
@@ -124,7 +125,7 @@ def test_make_spike_names_its_walls_from_the_packaged_stage(
         "dynamodb_ms": 5.0,
     }))  # fmt: skip
     result = subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "-m", "tools.spike", f"--stage={stage}", "--no-chart",
+        [str(ROOT / ".venv/bin/python"), "-m", "benchmark.spike", f"--stage={stage}", "--no-chart",
          f"--package-dir={packaged(stage)}", f"--tune={tune_json}"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -140,7 +141,7 @@ def test_make_spike_names_its_walls_from_the_packaged_stage(
 
 
 def capacity_routes() -> list[str]:
-    from tools import tune
+    from benchmark import tune
 
     return list(tune.MIX)
 
@@ -148,7 +149,7 @@ def capacity_routes() -> list[str]:
 def test_bad_arguments_are_a_message_not_a_traceback() -> None:
     for args in (["--users=lots"], ["--users=0"], ["--over=-5"]):
         result = subprocess.run(
-            [str(ROOT / ".venv/bin/python"), "-m", "tools.spike", *args],
+            [str(ROOT / ".venv/bin/python"), "-m", "benchmark.spike", *args],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert result.returncode != 0

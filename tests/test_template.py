@@ -14,9 +14,9 @@ from chalicelib import telemetry
 from chalicelib.errors import GATEWAY_ERRORS
 from chalicelib.pages import PUBLIC_ROUTES
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
+from infrastructure.functions import FUNCTIONS
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import CONFIG, STAGE, copy_project
-from tools.template import FUNCTIONS
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +198,8 @@ def test_an_existing_pool_can_replace_the_stacks_own(template: dict[str, Any]) -
 
 
 def test_a_production_stage_cannot_be_packaged_on_cognitos_own_sender(tmp_path: Path) -> None:
-    from tools import stages as stage_config
-    from tools.template import merge_template
+    from infrastructure import stages as stage_config
+    from infrastructure.template import merge_template
 
     root = copy_project(tmp_path)
     config = stage_config.document(root)
@@ -210,7 +210,7 @@ def test_a_production_stage_cannot_be_packaged_on_cognitos_own_sender(tmp_path: 
 
 
 def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> None:
-    from tools.template import merge_template
+    from infrastructure.template import merge_template
 
     resources = merge_template("prod")["Resources"]
     pool = resources["UserPool"]["Properties"]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from benchmark import tune
 from tests.support import ROOT
-from tools import tune
 
 Auth = Any
 
@@ -87,7 +87,7 @@ def test_make_tune_measures_the_packaged_handler_and_writes_its_results(tmp_path
             sys.executable,
             "-B",
             "-m",
-            "tools.tune",
+            "benchmark.tune",
             "--rounds",
             "1",
             "--calls",

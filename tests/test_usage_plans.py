@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from infrastructure import stages
+from infrastructure.package import package
+from infrastructure.rehearsal.aws_rules import Stack
+from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import USAGE_PLANS, copy_project
-from tools import stages
-from tools.aws_rules import Stack
-from tools.package import package
-from tools.rehearse import _offline_aws, check, transform
 
 pytestmark = pytest.mark.no_moto
 PLANS = USAGE_PLANS

@@ -1,7 +1,7 @@
 """`make deploy STAGE=dev`: the `chalice deploy` route, in three steps.
 
 1. bootstrap: the stage's stateful resources, created apart from the code
-   (tools/bootstrap.py);
+   (infrastructure/bootstrap.py);
 2. configure: their names and ARNs written into the stage's config;
 3. `chalice deploy --stage STAGE`: the functions, their roles, the API and the schedule.
 Data migrations are a separate step after it: `make migrate STAGE=...`.
@@ -10,7 +10,7 @@ It runs with the operator's own AWS credentials and region (the AWS_* variables 
 profile); `--bootstrap-only` stops after step 2, to review the config change first.
 
 Then `configure` writes what was made into the stage's config: the table name and the
-pool ARN as environment variables, and the stage's IAM policies (tools/policies.py)
+pool ARN as environment variables, and the stage's IAM policies (infrastructure/policies.py)
 scoped to the table's real ARN, account and region, instead of its name.
 """
 
@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools import policies, stages
-from tools.bootstrap import StatefulResources, bootstrap
-from tools.stages import ROOT
+from infrastructure import policies, stages
+from infrastructure.bootstrap import StatefulResources, bootstrap
+from infrastructure.stages import ROOT
 
 
 def configure(root: Path, stage: str, made: StatefulResources) -> list[Path]:
@@ -35,7 +35,7 @@ def configure(root: Path, stage: str, made: StatefulResources) -> list[Path]:
         "TODO_COGNITO_CLIENT_ID": made.app_client_id,  # the web app signs in with it
     }
     changed = stages.set_environment(stage, variables, root)
-    # The roles, made again (tools/policies.py) for the table's account and region.
+    # The roles, made again (infrastructure/policies.py) for the table's account and region.
     return changed + policies.write(stage, table_arn=made.table_arn, root=root)
 
 

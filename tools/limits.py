@@ -3,12 +3,12 @@
 - **The stage's throttle**: API Gateway meters a stage with a token bucket (rate, burst;
   "Throttle API requests for better throughput", API Gateway developer guide). The local
   server takes a token per request from a bucket of the stage's rate and burst (the same
-  numbers the packaged stage gets, tools/capacity.py) and, when none is left, answers as the
+  numbers the packaged stage gets, infrastructure/capacity.py) and, when none is left, answers as the
   deployed gateway response does: 429 `TooManyRequests` in the app's error shape, with
   `Retry-After`, CORS and the security headers.
 - **Cognito's category rates** on the embedded pool: UserCreation (SignUp, ConfirmSignUp,
   AdminCreateUser, AdminConfirmSignUp), UserAuthentication (InitiateAuth, AdminInitiateAuth,
-  and the challenge responses) and UserAccountRecovery, per second (tools/quotas.json).
+  and the challenge responses) and UserAccountRecovery, per second (infrastructure/quotas.json).
   Past the rate: HTTP 400 `TooManyRequestsException`, as Cognito answers.
 - **Cognito's default sender**: the local pool, like any pool without SES, sends at most 50
   e-mails a day (SignUp, ResendConfirmationCode, ForgotPassword each send one). Past that:
@@ -32,10 +32,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-QUOTAS: dict[str, Any] = json.loads(Path(__file__).with_name("quotas.json").read_text())
+from infrastructure import capacity
+
+QUOTAS: dict[str, Any] = capacity.quotas()
 
 CATEGORIES = {
     "UserCreation": ("SignUp", "ConfirmSignUp", "AdminCreateUser", "AdminConfirmSignUp"),

@@ -60,12 +60,15 @@ from chalicelib.errors import (
     gateway_message,
 )
 from chalicelib.web import SECURITY_HEADERS, allowed_methods
-from tools import embedded, stages
-from tools.bootstrap import ensure_table
-from tools.events import scheduled_event
+from infrastructure import stages
+from infrastructure.bootstrap import ensure_table
+from infrastructure.capacity import throttling
+from infrastructure.events import scheduled_event
+from infrastructure.functions import SCHEDULED_JOBS
+from infrastructure.identity import email_configuration
+from infrastructure.stages import ROOT
+from tools import embedded
 from tools.limits import QUOTAS, CognitoQuotas, TokenBucket
-from tools.stages import ROOT
-from tools.template import SCHEDULED_JOBS, email_configuration, throttling
 
 STAGE = "local"
 REGION = "us-east-1"
@@ -415,7 +418,7 @@ def serve_app(
 
 def stage_throttle(scale: float = 1.0, like: str = STAGE) -> TokenBucket:
     """The throttle of stage `like` (the local stage's own by default), as the packaged
-    stage gets it (tools/capacity.py), scaled."""
+    stage gets it (infrastructure/capacity.py), scaled."""
     settings = throttling(like)
     return TokenBucket(settings["ThrottlingRateLimit"] / scale, settings["ThrottlingBurstLimit"] / scale)
 

@@ -46,7 +46,7 @@ from chalicelib.schema import (
     upgrade,
     usage_key,
 )
-from tools import stages
+from infrastructure import stages
 from tools.deploy import operator_session
 
 _ATTEMPTS = 5  # per item, against concurrent writes by the API

@@ -41,7 +41,8 @@ from typing import Any
 import boto3
 
 from chalicelib import schema, todos
-from tools import local, stages
+from infrastructure import stages
+from tools import local
 
 MAX_SIZE = 20_000
 SAMPLES = 30

@@ -25,8 +25,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tools import stages
-from tools.stages import ROOT
+from infrastructure import stages
+from infrastructure.stages import ROOT
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # as Chalice writes its entries: reproducible zips
 
@@ -107,10 +107,10 @@ def package(
     stage: str, out: Path, *, bytecode: bool = True, root: Path = ROOT, api: str | None = None
 ) -> Path:
     """`chalice package` of the project at `root`, with the production resources merged in
-    (tools/template.py); with `api` "http" (or the stage's `api`), an HTTP API for the
-    REST API (tools/http_api.py)."""
-    from tools.http_api import to_http_api
-    from tools.template import merge_template
+    (infrastructure/template.py); with `api` "http" (or the stage's `api`), an HTTP API for the
+    REST API (infrastructure/http_api.py)."""
+    from infrastructure.http_api import to_http_api
+    from infrastructure.template import merge_template
 
     api = api or stages.api_type(stage, root)
 
@@ -133,7 +133,7 @@ def package(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.package")
+    parser = argparse.ArgumentParser(prog="python -m infrastructure.package")
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "package")
     parser.add_argument("--no-bytecode", action="store_true", help="the zip exactly as Chalice makes it")

@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.stages import ROOT, chalice_config, write_json
-from tools.template import FAILURE_QUEUE, function_name
+from infrastructure.functions import FAILURE_QUEUE, function_name
+from infrastructure.stages import ROOT, chalice_config, write_json
 
 DEPLOYED_STAGES = ("dev", "prod")
 _TABLE_ARN = re.compile(

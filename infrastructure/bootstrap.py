@@ -7,7 +7,7 @@ functions, so they are made here, once, by the operator, never by a Lambda at st
 Each step is idempotent: it finds what exists by name and creates only what is missing,
 so `make deploy` runs it every time. Both are created with deletion protection, and
 the table with point-in-time recovery, encryption and TTL, in the same shape the
-packaged template declares (tools/template.py and schema.TABLE_DEFINITION are the one
+packaged template declares (infrastructure/template.py and schema.TABLE_DEFINITION are the one
 source of both).
 
 A script rather than a CloudFormation stack: moto (and so the test suite) can create
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.schema import TABLE_DEFINITION
-from tools.stages import log_retention_days
-from tools.template import APP_CLIENT_SETTINGS, FUNCTIONS, function_name, table_properties, user_pool_settings
+from infrastructure.functions import FUNCTIONS, function_name
+from infrastructure.identity import APP_CLIENT_SETTINGS, user_pool_settings
+from infrastructure.stages import log_retention_days
+from infrastructure.table import table_properties
 
 
 @dataclass(frozen=True)

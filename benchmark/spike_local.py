@@ -4,13 +4,13 @@ Every quota is divided by one factor (SCALE; by default USERS / 100, so that a h
 people are played), and so is the crowd: USERS / SCALE people arrive over OVER seconds.
 `make run LIKE=STAGE SCALE=...` enforces the stage's throttle and Cognito's rates and
 e-mail sender at that scale (tools/limits.py), and each person, a thread here, walks the
-journey (tools/capacity.py) three times faster than a person would (so the run stays near
+journey (infrastructure/capacity.py) three times faster than a person would (so the run stays near
 two minutes): the page's four files, SignUp, ConfirmSignUp and InitiateAuth sent to the
 embedded pool as the page sends them, the list, three creates (each with an
 Idempotency-Key) and two toggles. A refused step waits as the model's people wait (1, 2, 4,
 8, 16 s) and tries again, at most five times.
 
-The model (tools/spike.py) plays the same people, journey and scaled quotas, with the walls
+The model (benchmark/spike.py) plays the same people, journey and scaled quotas, with the walls
 `make run` does not enforce (the account's gateway bucket, Lambda, DynamoDB, the firewall)
 left out; the walls each met are printed side by side, and the command fails if they are
 not the same walls in the same order. Loopback only; bounded by MAX_PEOPLE and DEADLINE.
@@ -35,7 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tools import capacity, spike, stages
+from benchmark import spike
+from infrastructure import capacity, stages
 
 MAX_PEOPLE = 300
 PEOPLE = 100  # the crowd played here by default: USERS / SCALE
@@ -248,7 +249,7 @@ def rehearse(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.spike_local")
+    parser = argparse.ArgumentParser(prog="python -m benchmark.spike_local")
     parser.add_argument("--stage", default="prod")
     parser.add_argument("--users", default="10000")
     parser.add_argument("--over", default="60")
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"USERS / SCALE must be 1-{MAX_PEOPLE} people, OVER 1-120 s, SCALE at least 1")
     template, durations, units = spike.inputs(args.package_dir, args.tune, args.stage)
     stage = spike.stage_of(template)
-    quotas = json.loads(spike.QUOTAS_FILE.read_text())
+    quotas = capacity.quotas()
     journey = fast_journey()
     world = spike.World(stage, quotas, durations, units, scale=scale)
     model = spike.simulate(people, over, world, lifted=NOT_REHEARSED, journey=journey)

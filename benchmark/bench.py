@@ -6,7 +6,7 @@ handler is imported from the packaged zip's contents, as Lambda imports it; Dyna
 a canned-response HTTP server on loopback (no moto in the timed processes), so both
 sides pay the same SDK and network costs and differ only in what the handler adds.
 
-Writes the results between the markers in BENCHMARKS.md; the rest of that file is
+Writes the results between the markers in benchmark/README.md; the rest of that file is
 prose kept by hand.
 """
 
@@ -33,9 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tools.events import scheduled_event
-from tools.package import package
-from tools.stages import ROOT
+from infrastructure.events import scheduled_event
+from infrastructure.package import package
+from infrastructure.stages import ROOT
 
 TABLE = "todo-api-dev"
 TODO_ID = "01ARYZ6S41TSV4RRFFQ69G5FAV"
@@ -672,7 +672,7 @@ def write_section(path: Path, markers: tuple[str, str], text: str) -> None:
 
 def main() -> None:
     global ROUNDS, PYTHON
-    parser = argparse.ArgumentParser(prog="python -m tools.bench")
+    parser = argparse.ArgumentParser(prog="python -m benchmark.bench")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="fresh processes per variant (>= 15)")
     parser.add_argument(
         "--warm", type=int, default=500, help="timed warm invocations per handler and process"
@@ -680,7 +680,7 @@ def main() -> None:
     parser.add_argument(
         "--peers-python", help="an interpreter with the peer frameworks (.venv-bench): compare with them"
     )
-    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave benchmark/README.md alone")
     args = parser.parse_args()
     ROUNDS = args.rounds
     PYTHON = args.peers_python or sys.executable
@@ -691,7 +691,7 @@ def main() -> None:
     text = report(processes, sizes, requests)
     print(text)
     if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", MARKERS, text)
+        write_section(ROOT / "benchmark" / "README.md", MARKERS, text)
 
 
 if __name__ == "__main__":

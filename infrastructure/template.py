@@ -11,7 +11,7 @@ production stack needs around them, in one place and from the project's own sour
 - log groups with a retention period, API access logs, X-Ray on the API stage;
 - gateway responses in the app's error vocabulary (status, Code, Message) with CORS;
 - alarms (API 5xx rate over 1%, Lambda errors and throttles, the scheduled jobs' failures
-  and backlog), a dashboard (tools/dashboard.py) and an on-failure queue for the job's
+  and backlog), a dashboard (infrastructure/dashboard.py) and an on-failure queue for the job's
   asynchronous invocations;
 - checkov's accepted findings, each with its reason, as resource Metadata.
 
@@ -29,38 +29,11 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
-from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from chalicelib.web import HSTS, SECURITY_HEADERS
-from tools import capacity, dashboard, stages
-
-
-def table_properties(name: str) -> dict[str, Any]:
-    """The table, in CloudFormation's names: the packaged stack declares exactly this and
-    `make deploy`'s bootstrap (tools/deploy.py) creates and keeps a table to match it."""
-    return {
-        "TableName": name,
-        **TABLE_DEFINITION,
-        "TimeToLiveSpecification": TIME_TO_LIVE,
-        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        "SSESpecification": {"SSEEnabled": True},
-        "DeletionProtectionEnabled": True,
-    }
-
-
-FUNCTIONS = {
-    "APIHandler": "api_handler",
-    "PurgeCompleted": "purge_completed",
-    "FinishClears": "finish_clears",
-}
-SCHEDULED_JOBS = {logical: name for logical, name in FUNCTIONS.items() if logical != "APIHandler"}
-# Where Lambda sends a function's failed asynchronous invocations (a queue of this stack).
-FAILURE_QUEUE = dict.fromkeys(SCHEDULED_JOBS.values(), "todo-api-{stage}-job-failures")
-
-
-def function_name(stage: str, function: str) -> str:
-    """A function's name, as `chalice deploy` names it and the packaged stack too: the API
-    handler is plain APP-STAGE. Fixed names let each role name its own log group exactly."""
-    return f"todo-api-{stage}" if function == "api_handler" else f"todo-api-{stage}-{function}"
+from infrastructure import capacity, dashboard, stages
+from infrastructure.functions import FAILURE_QUEUE, FUNCTIONS, SCHEDULED_JOBS, function_name
+from infrastructure.identity import APP_CLIENT_SETTINGS, user_pool_settings
+from infrastructure.table import table_properties
 
 
 def gateway_responses() -> dict[str, Any]:
@@ -85,79 +58,6 @@ def gateway_responses() -> dict[str, Any]:
         responses[kind] = response
     return responses
 
-
-# The user pool and its app client, in the names both CloudFormation and the Cognito API
-# use: the packaged stack and `make deploy`'s bootstrap (tools/deploy.py) share them.
-USER_POOL_SETTINGS: dict[str, Any] = {
-    "UsernameAttributes": ["email"],
-    "AutoVerifiedAttributes": ["email"],
-    "Policies": {
-        "PasswordPolicy": {
-            "MinimumLength": 12,
-            "RequireLowercase": True,
-            "RequireUppercase": True,
-            "RequireNumbers": True,
-        }
-    },
-}
-# The feature plan, explicit (a pool created without one gets whatever AWS defaults to that
-# day): Essentials, which `make cost` prices (tools/prices.json, cognito.tier).
-USER_POOL_TIER = "ESSENTIALS"
-# Cognito's own sender: "only a limited number of emails each day" (50, tools/quotas.json),
-# so sign-up 51 of the day gets no code. A stage that sends through SES names its verified
-# identity (`email` in its config); a production stage must.
-_EMAIL_KEYS = {"ses_identity_arn", "from", "reply_to"}
-PRODUCTION_TAG = "todo-api:production"
-_SES_IDENTITY = re.compile(r"arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s]+")
-
-
-def email_configuration(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
-    """The pool's EmailConfiguration for the stage: through SES where its config says so."""
-    settings = stages.settings(stage, root)
-    email = settings.get("email")
-    if email is None:
-        if settings.get("production", False):
-            raise SystemExit(
-                f"stage {stage} is a production stage and sends e-mail with Cognito's default sender, "
-                "which sends 50 a day per account: sign-up 51 would get no code. Set its `email` "
-                '(ses_identity_arn of a verified SES identity, "from", "reply_to") in .chalice/config.json'
-            )
-        return {"EmailSendingAccount": "COGNITO_DEFAULT"}
-    if set(email) != _EMAIL_KEYS or not _SES_IDENTITY.fullmatch(str(email["ses_identity_arn"])):
-        raise SystemExit(
-            f"stage {stage}: email needs {sorted(_EMAIL_KEYS)}, ses_identity_arn an SES identity's ARN"
-        )
-    return {
-        "EmailSendingAccount": "DEVELOPER",
-        "SourceArn": email["ses_identity_arn"],
-        "From": email["from"],
-        "ReplyToEmailAddress": email["reply_to"],
-    }
-
-
-def user_pool_settings(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
-    """Everything a stage's pool is created with, by both deploy routes (CloudFormation's
-    and the Cognito API's names agree for these)."""
-    settings = {
-        **USER_POOL_SETTINGS,
-        "UserPoolTier": USER_POOL_TIER,
-        "EmailConfiguration": email_configuration(stage, root),
-    }
-    if stages.settings(stage, root).get("production", False):
-        # Said on the pool itself, where the rehearsal (and an operator) can see it.
-        settings["UserPoolTags"] = {PRODUCTION_TAG: "true"}
-    return settings
-
-
-APP_CLIENT_SETTINGS: dict[str, Any] = {
-    "GenerateSecret": False,  # a browser or CLI cannot keep one; the page's sign-in needs none
-    # Exactly what the web app uses (README, "The web app"): the password over TLS, then the
-    # refresh token to renew the ID token.
-    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-    "PreventUserExistenceErrors": "ENABLED",
-    "IdTokenValidity": 60,
-    "TokenValidityUnits": {"IdToken": "minutes"},
-}
 
 # checkov findings we accept, each with its reason; they travel in each resource's
 # Metadata, so a scan of the packaged template reports them as skipped, never silently.
@@ -290,7 +190,7 @@ def merge_template(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     template = _merged(
         _data(stages.environment(stage, root)["TODO_TABLE"]),
         _identity(stage, root),
-        _api(retention, throttling(stage, root)),
+        _api(retention, capacity.throttling(stage, root)),
         _observability(stage, retention, root),
         _protection(stage),
         _cold_start(stages.settings(stage, root)),
@@ -430,24 +330,6 @@ def _identity(stage: str, root: Path) -> dict[str, Any]:
     }
 
 
-def spike_target(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
-    """The crowd the stage is built for (`spike_target`: users arriving over seconds)."""
-    target = stages.settings(stage, root).get("spike_target", capacity.DEFAULT_TARGET)
-    if set(target) != {"users", "over"} or not all(isinstance(v, int) and v >= 1 for v in target.values()):
-        raise SystemExit(
-            f'stage {stage}: spike_target needs "users" and "over" (seconds), whole numbers >= 1'
-        )
-    return dict(target)
-
-
-def throttling(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
-    """Stage-wide throttling (both API types), sized by tools/capacity.py for the stage's
-    target: that crowd is served, and a runaway client still meets 429s, not the table."""
-    target = spike_target(stage, root)
-    rate, burst = capacity.stage_throttle(target["users"], target["over"])
-    return {"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate}
-
-
 def _api(retention: int, throttle: dict[str, int]) -> dict[str, Any]:
     """The REST API's stage: tracing, throttling, access logs, gateway responses."""
     return {
@@ -482,12 +364,12 @@ def _api(retention: int, throttle: dict[str, int]) -> dict[str, Any]:
 # The namespace of the metrics a stage derives from its own logs (one per stage: a metric
 # filter's dimensions can only come from the log line).
 GATEWAY_NAMESPACE = "todo-api/{stage}"
-# A share of the account's concurrency (tools/quotas.json: 1,000 by default) at which the
+# A share of the account's concurrency (infrastructure/quotas.json: 1,000 by default) at which the
 # account is near its wall: every function in the Region, ours or not, is then at risk.
 ACCOUNT_CONCURRENCY = 1000
 CONCURRENCY_ALARM_SHARE = 0.8
 # The API function's reserved concurrency, where a stage asks for it: the stage's rate at
-# this many seconds a request (several times the measured warm duration, BENCHMARKS.md),
+# this many seconds a request (several times the measured warm duration, benchmark/README.md),
 # so a slow table cannot take the whole account; AWS keeps 100 unreserved.
 RESERVED_SECONDS_PER_REQUEST = 0.2
 UNRESERVED_MINIMUM = 100
@@ -660,7 +542,7 @@ def _observability(stage: str, retention: int, root: Path) -> dict[str, Any]:
             f"{name} was throttled", _lambda_metric("Throttles", logical), 0
         )
     if stages.settings(stage, root).get("reserve_concurrency", False):
-        rate = throttling(stage, root)["ThrottlingRateLimit"]
+        rate = capacity.throttling(stage, root)["ThrottlingRateLimit"]
         resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] = reserved_concurrency(rate)
     return {"Resources": resources}
 
@@ -721,7 +603,7 @@ FREE_TEXT_RULES = ("CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BOD
 # Clients that send no User-Agent (scripts, some HTTP libraries) are clients still.
 COUNTED_RULES = (*FREE_TEXT_RULES, "NoUserAgent_HEADER")
 # Requests per client address in any 5 minutes before the rate rule blocks: what the
-# spike's people behind one carrier NAT send (tools/capacity.py: 600 people, 10 requests
+# spike's people behind one carrier NAT send (infrastructure/capacity.py: 600 people, 10 requests
 # each in their first 5 minutes); one client alone sending that much is a flood.
 RATE_LIMIT = capacity.per_address_limit()
 # What the rate rule answers: the app's 429 in its error shape, with a Retry-After (WAF

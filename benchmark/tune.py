@@ -7,12 +7,12 @@ CPU in proportion to memory, one full vCPU at 1,769 MB (AWS: "at 1,769 MB, a fun
 the equivalent of one vCPU"), and no faster beyond it, since a request runs on one thread;
 each DynamoDB round trip adds a stated latency, at any memory. From that, for 128 to
 3,008 MB: the cold start, each request's duration, and the cost per million requests of
-a stated mix, at the prices of tools/prices.json, billed by the millisecond.
+a stated mix, at the prices of benchmark/prices.json, billed by the millisecond.
 
 The recommendation is the smallest memory whose mean request of the mix is within
 RECOMMEND_WITHIN of the fastest the model allows: beyond it, each step up costs more and
 buys less than that. `.chalice/config.json`'s lambda_memory_size should be it; `make tune`
-says whether it is. Writes BENCHMARKS.md's tune section, build/tune.json (for `make
+says whether it is. Writes benchmark/README.md's tune section, build/tune.json (for `make
 cost`) and docs/tune.png.
 
 Where the model stops: CPU speed is this machine's, not a Graviton's; the interpreter's
@@ -33,15 +33,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tools import plot, stages
-from tools.bench import CONTEXT, EVENT, ITEM, TODO_ID, canned_dynamodb, run_child, unpacked, write_section
+from benchmark import plot
+from benchmark.bench import CONTEXT, EVENT, ITEM, TODO_ID, canned_dynamodb, run_child, unpacked, write_section
+from infrastructure import stages
 
 MEMORY_SIZES = (128, 256, 384, 512, 640, 768, 1024, 1280, 1536, 1769, 2048, 3008)
 FULL_VCPU_MB = 1769
 DYNAMODB_MS = 5.0  # one round trip from Lambda to DynamoDB in the same region, over a kept connection
 RECOMMEND_WITHIN = 0.25
 PRICES = Path(__file__).with_name("prices.json")
-# Shown in BENCHMARKS.md: the recorded run, like its tables (--no-write: into --out instead).
+# Shown in benchmark/README.md: the recorded run, like its tables (--no-write: into --out instead).
 CHART = stages.ROOT / "docs/tune.png"
 MARKERS = ("<!-- tune:start -->", "<!-- tune:end -->")
 PAGE = 20  # todos in a listing, and completed todos in a "clear completed"
@@ -239,7 +240,7 @@ def report(measured: Measured, rows: Sequence[Row], dynamodb_ms: float, architec
         + ", ".join(f"{name} {ms:.2f} ms" for name, ms in measured.warm_ms.items())
         + f"; cold start (import and first request) {measured.cold_ms:.0f} ms of CPU. "
         f"DynamoDB round trip: {dynamodb_ms:g} ms (stated). Mix: {mix}. "
-        f"Prices: tools/prices.json ({prices()['as_of']}), {architecture} first.",
+        f"Prices: benchmark/prices.json ({prices()['as_of']}), {architecture} first.",
         "",
         f"| memory | vCPU share | cold start | mean request | GET /todos | POST /todos "
         f"| $ per million, {architecture} | other architecture |",
@@ -260,7 +261,7 @@ def report(measured: Measured, rows: Sequence[Row], dynamodb_ms: float, architec
         "requests counts the requests and billed duration only (API Gateway, DynamoDB and logs: `make "
         "cost`).",
         "",
-        "![Latency and cost against memory](docs/tune.png)",
+        "![Latency and cost against memory](../docs/tune.png)",
     ]
     return "\n".join(lines)
 
@@ -287,12 +288,12 @@ def chart(rows: Sequence[Row], architecture: str, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.tune")
+    parser = argparse.ArgumentParser(prog="python -m benchmark.tune")
     parser.add_argument("--rounds", type=int, default=7, help="fresh processes (medians)")
     parser.add_argument("--calls", type=int, default=200, help="timed calls of each kind per process")
     parser.add_argument("--dynamodb-ms", type=float, default=DYNAMODB_MS, help="one DynamoDB round trip")
     parser.add_argument("--out", type=Path, default=stages.ROOT / "build")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave benchmark/README.md alone")
     args = parser.parse_args()
     measured = measure(args.rounds, args.calls)
     rows = table(measured, args.dynamodb_ms)
@@ -305,7 +306,7 @@ def main() -> None:
     )
     chart(rows, architecture, args.out / "tune.png" if args.no_write else CHART)
     if not args.no_write:
-        write_section(stages.ROOT / "BENCHMARKS.md", MARKERS, text)
+        write_section(stages.ROOT / "benchmark" / "README.md", MARKERS, text)
 
 
 if __name__ == "__main__":

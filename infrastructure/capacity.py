@@ -1,7 +1,7 @@
 """The arriving person, stated once: what each one sends, to whom, and when.
 
 `make spike` plays this journey for N people arriving over T seconds against a stage's
-walls (tools/spike.py); the packaged template sizes the stage's throttle from it for a
+walls (benchmark/spike.py); the packaged template sizes the stage's throttle from it for a
 stated target (`spike_target` in a stage's config, default below), so that the stage's
 own limit sits above the crowd it was built for and under the account's. Pure
 arithmetic: no AWS, no template.
@@ -15,8 +15,20 @@ refresh (InitiateAuth again).
 
 from __future__ import annotations
 
+import json
 import math
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from infrastructure import stages
+
+# AWS's quotas that decide who is served in a spike, dated, each with its source.
+QUOTAS_FILE = Path(__file__).with_name("quotas.json")
+
+
+def quotas() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(QUOTAS_FILE.read_text())
+    return loaded
 
 
 class Step(NamedTuple):
@@ -47,7 +59,7 @@ JOURNEY: tuple[Step, ...] = (
 DEFAULT_TARGET = {"users": 10_000, "over": 60}
 # Above the target's peak, for people who reload or retry.
 HEADROOM = 1.25
-# API Gateway's account-level bucket (tools/quotas.json): no stage may ask for more.
+# API Gateway's account-level bucket (infrastructure/quotas.json): no stage may ask for more.
 ACCOUNT_RATE, ACCOUNT_BURST = 10_000, 5_000
 
 
@@ -85,3 +97,21 @@ WAF_WINDOW_SECONDS = 300  # WAF's rate-based rules count over the trailing 5 min
 def per_address_limit(people: int = PEOPLE_PER_ADDRESS) -> int:
     """Requests from one address in 5 minutes that `people` arriving behind it send."""
     return people * sum(step.api for step in JOURNEY if step.at < WAF_WINDOW_SECONDS)
+
+
+def spike_target(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
+    """The crowd the stage is built for (`spike_target`: users arriving over seconds)."""
+    target = stages.settings(stage, root).get("spike_target", DEFAULT_TARGET)
+    if set(target) != {"users", "over"} or not all(isinstance(v, int) and v >= 1 for v in target.values()):
+        raise SystemExit(
+            f'stage {stage}: spike_target needs "users" and "over" (seconds), whole numbers >= 1'
+        )
+    return dict(target)
+
+
+def throttling(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
+    """Stage-wide throttling (both API types), sized by infrastructure/capacity.py for the stage's
+    target: that crowd is served, and a runaway client still meets 429s, not the table."""
+    target = spike_target(stage, root)
+    rate, burst = stage_throttle(target["users"], target["over"])
+    return {"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate}

@@ -5,8 +5,8 @@ Inputs, none typed in here but the stated behaviour of people and the web app:
   rule, memory, reserved concurrency, the pool's e-mail sender and feature plan;
 - `make tune`'s measured CPU per request (build/tune.json), modelled into duration at the
   stage's memory as `make cost` does, and `make cost`'s DynamoDB units per request;
-- AWS's quotas, one dated file with their sources (tools/quotas.json);
-- the journey of an arriving person (tools/capacity.py).
+- AWS's quotas, one dated file with their sources (infrastructure/quotas.json);
+- the journey of an arriving person (infrastructure/capacity.py).
 
 Second by second, each person's next step meets the layers in the order a request does
 (the firewall, the stage's bucket, the account's bucket, Lambda's concurrency, the table),
@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tools import capacity, cost, plot, stages, tune
+from benchmark import cost, plot, tune
+from infrastructure import capacity, stages
 
-QUOTAS_FILE = Path(__file__).with_name("quotas.json")
 CHART = stages.ROOT / "docs/spike.png"
 RETRIES = 5  # the web app's bounded retries (then it says so and stops)
 MAX_BACKOFF_SECONDS = 32
@@ -316,12 +316,12 @@ def _source(key: str, quotas: Mapping[str, Any], stage: Stage) -> tuple[str, str
     if key == "stage_throttle":
         return (
             f"{stage.rate}/s, burst {stage.burst} (the packaged stage)",
-            "tools/capacity.py, the stage's spike_target",
+            "infrastructure/capacity.py, the stage's spike_target",
         )
     if key == "waf_rate_limit":
         return (
             f"{stage.waf_limit} requests per address in 5 minutes (the packaged web ACL)",
-            "tools/template.py",
+            "infrastructure/template.py",
         )
     quota = quotas[key]
     adjustable = "adjustable" if quota["adjustable"] else "not adjustable"
@@ -384,7 +384,7 @@ def report(
         f"(${ses_price} per 1,000, {prices['ses']['source']}). Quota increases take hours to days: ask "
         "before the launch, not at 3 AM. SES's, API Gateway's and Lambda's are free; Cognito's "
         "category rates above the default are bought per RPS a month (its pricing page; the price "
-        "is not in tools/prices.json, not checked here)"
+        "is not in benchmark/prices.json, not checked here)"
     )
     return "\n".join(lines)
 
@@ -433,7 +433,7 @@ def inputs(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.spike")
+    parser = argparse.ArgumentParser(prog="python -m benchmark.spike")
     parser.add_argument("--stage", default="prod")
     parser.add_argument("--users", default="10000")
     parser.add_argument("--over", default="60")
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
             f"USERS must be 1-{MAX_USERS:,}, OVER 1-{MAX_OVER:,} seconds, PER_ADDRESS at least 1"
         )
     template, durations, units = inputs(args.package_dir, args.tune, args.stage)
-    quotas = json.loads(QUOTAS_FILE.read_text())
+    quotas = capacity.quotas()
     stage = stage_of(template)
     walls = walls_in_order(users, over, World(stage, quotas, durations, units, per_address))
     print(report(walls, stage, args.stage, over, quotas, tune.prices()))

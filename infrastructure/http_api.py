@@ -26,8 +26,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tools import dashboard, stages
-from tools.template import TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN, throttling
+from infrastructure import dashboard, stages
+from infrastructure.capacity import throttling
+from infrastructure.template import TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN
 
 API = "HttpAPI"
 AUTHORIZER = "TodoUsers"

@@ -8,9 +8,9 @@ Inputs, none typed in by hand except the stated assumptions below:
 - DynamoDB read and write units per operation, by AWS's rules (`item_size`,
   `read_units`, `write_units`) applied to items encoded as the store encodes them, with
   the writes to each index an item is in;
-- prices from tools/prices.json, one dated file with its sources.
+- prices from benchmark/prices.json, one dated file with its sources.
 
-Prints, and writes to BENCHMARKS.md's cost section, a line per service at each profile,
+Prints, and writes to benchmark/README.md's cost section, a line per service at each profile,
 the totals of other configurations (HTTP API, x86_64) and the break-even against one
 always-on container; and plots cost against traffic (docs/cost.png).
 """
@@ -26,13 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from benchmark import plot, tune
+from benchmark.bench import write_section
 from chalicelib import schema
 from chalicelib.todos import Todo
-from tools import plot, stages, tune
-from tools.bench import write_section
+from infrastructure import stages
 
 SECONDS_A_MONTH = 30 * 24 * 3600
-# Shown in BENCHMARKS.md: the recorded run, like its tables (--no-write: into --out instead).
+# Shown in benchmark/README.md: the recorded run, like its tables (--no-write: into --out instead).
 CHART = stages.ROOT / "docs/cost.png"
 MARKERS = ("<!-- cost:start -->", "<!-- cost:end -->")
 
@@ -438,7 +439,7 @@ def report(config: Configuration, measured: Measured, prices: Mapping[str, Any])
         f"provisioned concurrency {config.provisioned_concurrency}, "
         f"SnapStart {'on' if config.snapstart else 'off'}, "
         f"WAF {'on' if config.waf_rules is not None else 'off'}, {config.alarm_metrics} alarm metrics), "
-        f"`make tune`'s measurements and tools/prices.json ({prices['as_of']}, {prices['region']}, "
+        f"`make tune`'s measurements and benchmark/prices.json ({prices['as_of']}, {prices['region']}, "
         "no free tier). Monthly, in USD:",
         "",
         f"| service | {head} |",
@@ -477,7 +478,7 @@ def report(config: Configuration, measured: Measured, prices: Mapping[str, Any])
         + ", ".join(f"{n} {u.reads:g} read, {u.writes:g} write" for n, u in units.items())
         + ".",
         "",
-        "![Monthly cost against traffic](docs/cost.png)",
+        "![Monthly cost against traffic](../docs/cost.png)",
     ]
     return "\n".join(lines)
 
@@ -496,7 +497,7 @@ def chart(config: Configuration, measured: Measured, prices: Mapping[str, Any], 
     plot.line_chart(
         path,
         title="Compute and front door a month: Lambda and API Gateway, or one container and its ALB",
-        x_label="requests a month (tools/prices.json, no free tier)",
+        x_label="requests a month (benchmark/prices.json, no free tier)",
         x=traffic,
         left=plot.Axis("USD a month", series, log=True),
         x_log=True,
@@ -508,15 +509,15 @@ def check_plan(template: Mapping[str, Any], prices: Mapping[str, Any]) -> None:
     pool = template["Resources"].get("UserPool", {}).get("Properties", {})
     plan, priced = pool.get("UserPoolTier"), str(prices["cognito"]["tier"]).upper()
     if plan != priced:
-        raise SystemExit(f"the pool's feature plan is {plan}, but tools/prices.json prices {priced}")
+        raise SystemExit(f"the pool's feature plan is {plan}, but benchmark/prices.json prices {priced}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.cost")
+    parser = argparse.ArgumentParser(prog="python -m benchmark.cost")
     parser.add_argument("--template", type=Path, default=stages.ROOT / "build/package/sam.json")
     parser.add_argument("--measured", type=Path, default=stages.ROOT / "build/tune.json")
     parser.add_argument("--out", type=Path, default=stages.ROOT / "build")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave benchmark/README.md alone")
     args = parser.parse_args()
     template = json.loads(args.template.read_text())
     config = configuration(template)
@@ -527,7 +528,7 @@ def main() -> None:
     print(text)
     chart(config, measured, prices, args.out / "cost.png" if args.no_write else CHART)
     if not args.no_write:
-        write_section(stages.ROOT / "BENCHMARKS.md", MARKERS, text)
+        write_section(stages.ROOT / "benchmark" / "README.md", MARKERS, text)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ From `make package`'s output (build/package: sam.json and deployment.zip):
    library behind CloudFormation's AWS::Serverless transform) turns the SAM template
    into the plain CloudFormation that CloudFormation would then create;
 2. *check* what CloudFormation and the services refuse at create time that linters do
-   not (tools/aws_rules.py): every Ref and GetAtt resolves to a resource the stack
+   not (infrastructure/rehearsal/aws_rules.py): every Ref and GetAtt resolves to a resource the stack
    creates; names are within their limits; every function's role exists in the stack,
    trusts lambda.amazonaws.com and allows what Lambda needs for the function's
    configuration (logs, X-Ray for active tracing, its failure destinations, VPC, KMS);
@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.aws_rules import (
+from infrastructure.identity import PRODUCTION_TAG
+from infrastructure.rehearsal.aws_rules import (
     NAME_LIMITS,
     Function,
     Stack,
@@ -50,7 +51,7 @@ from tools.aws_rules import (
     function_problems,
     sub_references,
 )
-from tools.stages import ROOT
+from infrastructure.stages import ROOT
 
 BUCKET = "todo-api-rehearsal-artifacts"
 # What moto's CloudFormation cannot create (it logs "No Moto CloudFormation support").
@@ -193,10 +194,8 @@ def check(stack: Stack) -> list[str]:
 def _pools_send_enough_email(stack: Stack) -> list[str]:
     """Cognito refuses a pool that sends through SES (DEVELOPER) without the verified
     identity's ARN (SourceArn); and a production pool must not use Cognito's own sender,
-    which sends 50 e-mails a day per account (tools/quotas.json): sign-up 51 of the day
+    which sends 50 e-mails a day per account (infrastructure/quotas.json): sign-up 51 of the day
     would get no confirmation code (our rule, from AWS's quota)."""
-    from tools.template import PRODUCTION_TAG
-
     problems = []
     for logical, resource in stack.created().items():
         if resource["Type"] != "AWS::Cognito::UserPool":
@@ -577,7 +576,7 @@ def rehearse(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.rehearse")
+    parser = argparse.ArgumentParser(prog="python -m infrastructure.rehearsal.rehearse")
     parser.add_argument("--package-dir", type=Path, default=ROOT / "build" / "package")
     parser.add_argument("--stack-name", default="todo-api-dev")
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")

@@ -22,6 +22,7 @@ from chalice.app import ChaliceViewError
 
 from chalicelib import errors
 from chalicelib.telemetry import NAMESPACE
+from infrastructure.functions import FUNCTIONS, SCHEDULED_JOBS
 
 PERIOD = 300
 DYNAMODB_THROTTLES = (
@@ -82,8 +83,6 @@ def _widget(title: str, metrics: list[Any], *, stat: str = "Sum", x: int, y: int
 def body(stage: str, api: str = "rest") -> dict[str, Any]:
     """The dashboard's body (before Fn::Sub): ${AWS::Region}, ${APIHandler},
     ${PurgeCompleted}, ${FinishClears}, ${TodoTable} and, for an HTTP API, ${HttpAPI} stand for names."""
-    from tools.template import FUNCTIONS, SCHEDULED_JOBS  # here: the template imports this module
-
     gateway = _api_metrics(stage, api)
     dims = gateway["dimensions"]
     statuses = " OR ".join(f'Status="{status}"' for status in client_error_statuses())

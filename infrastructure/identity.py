@@ -1,0 +1,85 @@
+"""The user pool and its app client, as both deploy routes create them: the packaged stack
+(infrastructure/template.py) and `make deploy`'s bootstrap (infrastructure/bootstrap.py),
+in the names CloudFormation and the Cognito API share; with the stage's e-mail sender and
+feature plan."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from infrastructure import stages
+
+# The user pool and its app client, in the names both CloudFormation and the Cognito API
+# use: the packaged stack and `make deploy`'s bootstrap (tools/deploy.py) share them.
+USER_POOL_SETTINGS: dict[str, Any] = {
+    "UsernameAttributes": ["email"],
+    "AutoVerifiedAttributes": ["email"],
+    "Policies": {
+        "PasswordPolicy": {
+            "MinimumLength": 12,
+            "RequireLowercase": True,
+            "RequireUppercase": True,
+            "RequireNumbers": True,
+        }
+    },
+}
+# The feature plan, explicit (a pool created without one gets whatever AWS defaults to that
+# day): Essentials, which `make cost` prices (benchmark/prices.json, cognito.tier).
+USER_POOL_TIER = "ESSENTIALS"
+# Cognito's own sender: "only a limited number of emails each day" (50, infrastructure/quotas.json),
+# so sign-up 51 of the day gets no code. A stage that sends through SES names its verified
+# identity (`email` in its config); a production stage must.
+_EMAIL_KEYS = {"ses_identity_arn", "from", "reply_to"}
+PRODUCTION_TAG = "todo-api:production"
+_SES_IDENTITY = re.compile(r"arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s]+")
+
+
+def email_configuration(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
+    """The pool's EmailConfiguration for the stage: through SES where its config says so."""
+    settings = stages.settings(stage, root)
+    email = settings.get("email")
+    if email is None:
+        if settings.get("production", False):
+            raise SystemExit(
+                f"stage {stage} is a production stage and sends e-mail with Cognito's default sender, "
+                "which sends 50 a day per account: sign-up 51 would get no code. Set its `email` "
+                '(ses_identity_arn of a verified SES identity, "from", "reply_to") in .chalice/config.json'
+            )
+        return {"EmailSendingAccount": "COGNITO_DEFAULT"}
+    if set(email) != _EMAIL_KEYS or not _SES_IDENTITY.fullmatch(str(email["ses_identity_arn"])):
+        raise SystemExit(
+            f"stage {stage}: email needs {sorted(_EMAIL_KEYS)}, ses_identity_arn an SES identity's ARN"
+        )
+    return {
+        "EmailSendingAccount": "DEVELOPER",
+        "SourceArn": email["ses_identity_arn"],
+        "From": email["from"],
+        "ReplyToEmailAddress": email["reply_to"],
+    }
+
+
+def user_pool_settings(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
+    """Everything a stage's pool is created with, by both deploy routes (CloudFormation's
+    and the Cognito API's names agree for these)."""
+    settings = {
+        **USER_POOL_SETTINGS,
+        "UserPoolTier": USER_POOL_TIER,
+        "EmailConfiguration": email_configuration(stage, root),
+    }
+    if stages.settings(stage, root).get("production", False):
+        # Said on the pool itself, where the rehearsal (and an operator) can see it.
+        settings["UserPoolTags"] = {PRODUCTION_TAG: "true"}
+    return settings
+
+
+APP_CLIENT_SETTINGS: dict[str, Any] = {
+    "GenerateSecret": False,  # a browser or CLI cannot keep one; the page's sign-in needs none
+    # Exactly what the web app uses (README, "The web app"): the password over TLS, then the
+    # refresh token to renew the ID token.
+    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "PreventUserExistenceErrors": "ENABLED",
+    "IdTokenValidity": 60,
+    "TokenValidityUnits": {"IdToken": "minutes"},
+}
