@@ -101,7 +101,7 @@ def per_address_limit(people: int = PEOPLE_PER_ADDRESS) -> int:
 
 def spike_target(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
     """The crowd the stage is built for (`spike_target`: users arriving over seconds)."""
-    target = stages.settings(stage, root).get("spike_target", DEFAULT_TARGET)
+    target = stages.declared(stage, root).spike_target or DEFAULT_TARGET
     if set(target) != {"users", "over"} or not all(isinstance(v, int) and v >= 1 for v in target.values()):
         raise SystemExit(
             f'stage {stage}: spike_target needs "users" and "over" (seconds), whole numbers >= 1'

@@ -38,10 +38,10 @@ _SES_IDENTITY = re.compile(r"arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s]+
 
 def email_configuration(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     """The pool's EmailConfiguration for the stage: through SES where its config says so."""
-    settings = stages.settings(stage, root)
-    email = settings.get("email")
+    declared = stages.declared(stage, root)
+    email = declared.email
     if email is None:
-        if settings.get("production", False):
+        if declared.production:
             raise SystemExit(
                 f"stage {stage} is a production stage and sends e-mail with Cognito's default sender, "
                 "which sends 50 a day per account: sign-up 51 would get no code. Set its `email` "
@@ -68,7 +68,7 @@ def user_pool_settings(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
         "UserPoolTier": USER_POOL_TIER,
         "EmailConfiguration": email_configuration(stage, root),
     }
-    if stages.settings(stage, root).get("production", False):
+    if stages.declared(stage, root).production:
         # Said on the pool itself, where the rehearsal (and an operator) can see it.
         settings["UserPoolTags"] = {PRODUCTION_TAG: "true"}
     return settings

@@ -5,6 +5,8 @@ as Chalice itself resolves them (function, then stage, then top level)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,62 @@ def settings(stage: str, root: Path = ROOT) -> dict[str, Any]:
     return found
 
 
+# The keys Chalice reads from a stage (chalice.config.Config's lookups).
+CHALICE_KEYS = frozenset(
+    {
+        "api_gateway_custom_domain", "api_gateway_endpoint_type", "api_gateway_endpoint_vpce",
+        "api_gateway_policy_file", "api_gateway_stage", "autogen_policy", "automatic_layer",
+        "environment_variables", "iam_policy_file", "iam_role_arn", "lambda_architecture",
+        "lambda_functions", "lambda_memory_size", "lambda_timeout", "layers", "log_retention_in_days",
+        "manage_iam_role", "minimum_compression_size", "reserved_concurrency", "security_group_ids",
+        "subnet_ids", "tags", "websocket_api_custom_domain", "xray",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's own settings (beside Chalice's), declared: read once, checked, passed down
+    to the builders. An unknown key is refused, so a misspelt one cannot quietly turn a
+    feature off."""
+
+    name: str
+    api: str = "rest"  # "rest" (Chalice's) or "http" (make package API=http)
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    waf: bool = False  # a web application firewall on the REST stage
+    usage_plans: Mapping[str, Any] = field(default_factory=dict)  # API keys and usage plans per client
+    snapstart: bool = False  # cold starts restored from a snapshot
+    provisioned_concurrency: int = 0  # environments kept initialized
+    production: bool = False  # a production stage: held to production's rules (e-mail through SES)
+    spike_target: Mapping[str, int] | None = None  # {"users", "over"}: the crowd its throttle is sized for
+    email: Mapping[str, str] | None = None  # the pool's SES sender: ses_identity_arn, from, reply_to
+
+
+OUR_KEYS = frozenset(f.name for f in fields(Stage)) - {"name"}
+_TYPES = {f.name: f.type for f in fields(Stage)}
+
+
+def declared(stage: str, root: Path = ROOT) -> Stage:
+    """The stage's own settings, checked: every key is Chalice's or one of OUR_KEYS, each of
+    ours of its type."""
+    raw = settings(stage, root)
+    unknown = sorted(set(raw) - CHALICE_KEYS - OUR_KEYS)
+    if unknown:
+        raise SystemExit(
+            f"stage {stage} in .chalice/config.json: unknown key(s) {', '.join(unknown)}. "
+            f"The project's keys: {', '.join(sorted(OUR_KEYS))}. "
+            f"Chalice's: {', '.join(sorted(CHALICE_KEYS))}."
+        )
+    ours = {key: raw[key] for key in OUR_KEYS if key in raw}
+    for key, value in ours.items():
+        wanted = {"bool": bool, "int": int, "str": str}.get(str(_TYPES[key]))
+        if wanted is not None and (type(value) is not wanted):
+            raise SystemExit(f"stage {stage}: {key} must be a {wanted.__name__}, not {value!r}")
+    if ours.get("api", "rest") not in API_TYPES:
+        raise SystemExit(f"stage {stage}: api must be one of {', '.join(API_TYPES)}, not {ours['api']!r}")
+    return Stage(name=stage, **ours)
+
+
 def environment(stage: str, root: Path = ROOT) -> dict[str, str]:
     """The stage's environment_variables."""
     variables: dict[str, str] = settings(stage, root)["environment_variables"]
@@ -52,7 +110,7 @@ def lambda_runtime(root: Path = ROOT) -> str:
 
 def log_retention_days(stage: str, root: Path = ROOT) -> int:
     """How long the stage's log groups keep their events (`log_retention_days`)."""
-    return int(settings(stage, root).get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS))
+    return declared(stage, root).log_retention_days
 
 
 API_TYPES = ("rest", "http")
@@ -60,10 +118,7 @@ API_TYPES = ("rest", "http")
 
 def api_type(stage: str, root: Path = ROOT) -> str:
     """The stage's API Gateway type (`api`: our key): "rest" (Chalice's) or "http"."""
-    api = str(settings(stage, root).get("api", "rest"))
-    if api not in API_TYPES:
-        raise SystemExit(f"stage {stage}: api must be one of {', '.join(API_TYPES)}, not {api!r}")
-    return api
+    return declared(stage, root).api
 
 
 def set_environment(stage: str, variables: dict[str, str], root: Path = ROOT) -> list[Path]:

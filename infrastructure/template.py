@@ -24,6 +24,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ _NO_RESERVED = (
     (
         "Bounded by API Gateway stage throttling and idempotent, overlap-safe purge runs; "
         "reserved concurrency fails deploys on accounts with the default limit of 10, so only "
-        "a stage that asks (reserve_concurrency: prod) reserves it."
+        "a stage that sets Chalice's reserved_concurrency (prod) reserves it."
     ),
 )
 _CMK_LOGS = (
@@ -186,22 +187,24 @@ def _lambda_metric(name: str, function: str) -> dict[str, Any]:
 
 def merge_template(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     """What `chalice package --merge-template` merges into Chalice's SAM template."""
-    retention = stages.log_retention_days(stage, root)
+    declared = stages.declared(stage, root)  # read once, checked: a misspelt key stops here
+    retention = declared.log_retention_days
     template = _merged(
         _data(stages.environment(stage, root)["TODO_TABLE"]),
         _identity(stage, root),
         _api(retention, capacity.throttling(stage, root)),
-        _observability(stage, retention, root),
+        _observability(stage, retention),
         _protection(stage),
-        _cold_start(stages.settings(stage, root)),
-        _firewall(stage, retention) if stages.settings(stage, root).get("waf", False) else {},
-        _client_keys(stage, stages.settings(stage, root).get("usage_plans", {})),
+        _cold_start(declared),
+        _firewall(stage, retention) if declared.waf else {},
+        _client_keys(stage, declared.usage_plans),
     )
+    reserved = stages.chalice_config(stage, "api_handler", root).reserved_concurrency
     for logical, skips in CHECKOV_SKIPS.items():
         if logical not in template["Resources"]:
             continue  # an option's resource this stage does not have (WebACLLogs without a WAF)
         resource = template["Resources"][logical]
-        if "ReservedConcurrentExecutions" in resource.get("Properties", {}):
+        if logical == "APIHandler" and reserved is not None:
             skips = [skip for skip in skips if skip is not _NO_RESERVED]  # it passes: nothing to skip
         metadata = resource.setdefault("Metadata", {})
         metadata["checkov"] = {"skip": [{"id": check, "comment": why} for check, why in skips]}
@@ -368,9 +371,10 @@ GATEWAY_NAMESPACE = "todo-api/{stage}"
 # account is near its wall: every function in the Region, ours or not, is then at risk.
 ACCOUNT_CONCURRENCY = 1000
 CONCURRENCY_ALARM_SHARE = 0.8
-# The API function's reserved concurrency, where a stage asks for it: the stage's rate at
-# this many seconds a request (several times the measured warm duration, benchmark/README.md),
-# so a slow table cannot take the whole account; AWS keeps 100 unreserved.
+# The API function's reserved concurrency, where a stage sets it (Chalice's own
+# `reserved_concurrency`, so both deploy routes apply it): the stage's rate at this many
+# seconds a request (several times the measured warm duration, benchmark/README.md), so a
+# slow table cannot take the whole account; AWS keeps 100 unreserved.
 RESERVED_SECONDS_PER_REQUEST = 0.2
 UNRESERVED_MINIMUM = 100
 # The API's 429s, counted from its access log (API Gateway publishes no 429 metric).
@@ -478,7 +482,7 @@ def _spike_alarms(stage: str) -> dict[str, Any]:
     }
 
 
-def _observability(stage: str, retention: int, root: Path) -> dict[str, Any]:
+def _observability(stage: str, retention: int) -> dict[str, Any]:
     """The functions' names and log groups, and the alarms with the topic they notify."""
     resources: dict[str, Any] = {
         **_spike_alarms(stage),
@@ -541,9 +545,6 @@ def _observability(stage: str, retention: int, root: Path) -> dict[str, Any]:
         resources[f"{logical}Throttles"] = _alarm(
             f"{name} was throttled", _lambda_metric("Throttles", logical), 0
         )
-    if stages.settings(stage, root).get("reserve_concurrency", False):
-        rate = capacity.throttling(stage, root)["ThrottlingRateLimit"]
-        resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] = reserved_concurrency(rate)
     return {"Resources": resources}
 
 
@@ -713,7 +714,7 @@ _CLIENT_NAME = re.compile(r"[A-Za-z0-9]{1,40}")
 _PLAN_KEYS = {"rate", "burst", "quota", "period"}
 
 
-def _client_keys(stage: str, plans: dict[str, Any]) -> dict[str, Any]:
+def _client_keys(stage: str, plans: Mapping[str, Any]) -> dict[str, Any]:
     """API keys and usage plans (a stage's `usage_plans`, off when absent): one plan and one
     key per client application (`{"web": {"rate": 20, "burst": 40, "quota": 100000,
     "period": "DAY"}}`), and every route requires a key as well as a Cognito ID token.
@@ -788,15 +789,14 @@ _INVOKE_ALIAS = {
 }
 
 
-def _cold_start(settings: dict[str, Any]) -> dict[str, Any]:
+def _cold_start(settings: stages.Stage) -> dict[str, Any]:
     """The stage's cold-start options, off by default: `snapstart` (restore from a snapshot
     of the initialized function) or `provisioned_concurrency` (N environments kept warm).
 
     Either applies to a published version only, so the function gets an alias and the API
     must invoke that alias, and hold the permission to: Chalice's template points the
     integrations and the permission at the unqualified function, where neither option acts."""
-    snapstart = bool(settings.get("snapstart", False))
-    concurrency = int(settings.get("provisioned_concurrency", 0))
+    snapstart, concurrency = settings.snapstart, settings.provisioned_concurrency
     if not snapstart and not concurrency:
         return {}
     if snapstart and concurrency:

@@ -219,8 +219,38 @@ def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> N
     assert pool["UserPoolTier"] == "ESSENTIALS"
     for alarm in ("CognitoThrottles", "AccountConcurrencyNearLimit", "Api429Rate", "TableThrottles"):
         assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm", alarm
-    reserved = resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"]
-    assert 0 < reserved <= 1000 - 100  # AWS keeps 100 of the account's default 1,000 unreserved
     dev = merge_template("dev")["Resources"]
     assert dev["UserPool"]["Properties"]["EmailConfiguration"] == {"EmailSendingAccount": "COGNITO_DEFAULT"}
+
+
+def test_prods_reserved_concurrency_is_its_throttles_and_both_routes_apply_it(
+    packaged: Callable[..., Path],
+) -> None:
+    from infrastructure import capacity, stages
+    from infrastructure.template import reserved_concurrency
+
+    # Chalice's own setting, so that `chalice deploy` and the packaged stack both reserve it.
+    configured = stages.chalice_config("prod", "api_handler").reserved_concurrency
+    assert configured == reserved_concurrency(capacity.throttling("prod")["ThrottlingRateLimit"]) == 250
+    assert 0 < configured <= 1000 - 100  # AWS keeps 100 of the account's default 1,000 unreserved
+    prod = json.loads((packaged("prod") / "sam.json").read_text())["Resources"]
+    assert prod["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == configured
+    dev = json.loads((packaged("dev") / "sam.json").read_text())["Resources"]
     assert "ReservedConcurrentExecutions" not in dev["APIHandler"]["Properties"]
+
+
+def test_a_misspelt_stage_key_stops_make_package_naming_the_known_ones(tmp_path: Path) -> None:
+    from infrastructure import stages as stage_config
+    from infrastructure.template import merge_template
+
+    root = copy_project(tmp_path)
+    config = stage_config.document(root)
+    config["stages"]["dev"]["wafx"] = True
+    stage_config.write_json(stage_config.config_path(root), config)
+    with pytest.raises(SystemExit, match=r"unknown key\(s\) wafx\. The project's keys: api, email, "):
+        merge_template("dev", root)
+    config["stages"]["dev"].pop("wafx")
+    config["stages"]["dev"]["waf"] = "yes"
+    stage_config.write_json(stage_config.config_path(root), config)
+    with pytest.raises(SystemExit, match="waf must be a bool, not 'yes'"):
+        merge_template("dev", root)

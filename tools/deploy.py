@@ -65,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     if runtime != running:
         # chalice deploy would give the functions the runtime of the Python it runs on.
         raise SystemExit(f"lambda_runtime is {runtime} but this is {running}: make clean install, then again")
-    settings = stages.settings(args.stage, args.project_dir)
-    if settings.get("snapstart") or settings.get("provisioned_concurrency"):
+    settings = stages.declared(args.stage, args.project_dir)
+    if settings.snapstart or settings.provisioned_concurrency:
         # chalice deploy publishes no version and wires no alias: the option would not act.
         raise SystemExit(
             f"{args.stage} sets a cold-start option: deploy it with make package (its stack wires it)"
         )
-    if settings.get("waf"):
+    if settings.waf:
         # chalice deploy makes no web ACL: the stage would go out unprotected, silently.
         raise SystemExit(f"{args.stage} sets waf: deploy it with make package (its stack has the web ACL)")
     if (args.api or stages.api_type(args.stage, args.project_dir)) == "http":
