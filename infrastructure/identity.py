@@ -76,7 +76,7 @@ def user_pool_settings(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
 
 APP_CLIENT_SETTINGS: dict[str, Any] = {
     "GenerateSecret": False,  # a browser or CLI cannot keep one; the page's sign-in needs none
-    # Exactly what the web app uses (README, "The web app"): the password over TLS, then the
+    # Exactly what the web app uses (docs/web-app.md): the password over TLS, then the
     # refresh token to renew the ID token.
     "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     "PreventUserExistenceErrors": "ENABLED",

@@ -53,7 +53,7 @@ def test_the_packaged_stack_passes_the_rehearsal(
         "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::Events::Rule", "AWS::Lambda::Permission",
         "AWS::ApiGateway::RestApi",
     } <= made  # fmt: skip
-    # Exactly what the README says the rehearsal cannot create, and nothing silently dropped.
+    # Exactly what docs/deploying.md says the rehearsal cannot create, and nothing silently dropped.
     assert set(report.left_out.values()) <= set(LEFT_OUT)
     assert not made & set(LEFT_OUT)
     pools = {"AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient"}

@@ -76,7 +76,7 @@ class Person:
         self.page.fill("#sign-up-password", PASSWORD)
         self.page.click("#sign-up button")
         self.page.wait_for_selector("#confirm:not([hidden])")
-        # The embedded pool sends no e-mail and takes any code (README: "The web app").
+        # The embedded pool sends no e-mail and takes any code (docs/web-app.md).
         self.page.fill("#confirm-code", "000000")
         self.page.click("#confirm button")
         self.signed_in()
@@ -393,7 +393,7 @@ def test_no_accessibility_violations_signed_out_and_signed_in(
 
     axe = Axe()
     ann = person()
-    ann.email = "ann@example.com"  # the README's picture shows it (the only test to use it)
+    ann.email = "ann@example.com"  # docs/web-app.md's picture shows it (the only test to use it)
     ann.open()
     signed_out = axe.run(ann.page)
     assert signed_out.violations_count == 0, signed_out.generate_report()
@@ -410,7 +410,7 @@ def test_no_accessibility_violations_signed_out_and_signed_in(
     assert focused in {"toggle", "toggle-all"}
     outline = ann.page.evaluate("getComputedStyle(document.activeElement).boxShadow")
     assert outline != "none"
-    # The README's screenshot comes from here (`make screenshot` writes it to docs/).
+    # docs/web-app.md's screenshot comes from here (`make screenshot` writes it to docs/).
     shot = Path(os.environ.get("TODO_SCREENSHOT", tmp_path / "web-app.png"))
     ann.page.screenshot(path=str(shot))
     assert shot.stat().st_size > 0

@@ -58,7 +58,7 @@ PYC_MAGIC = {"python3.11": 3495, "python3.12": 3531, "python3.13": 3571}
 
 def test_both_deploy_routes_build_for_the_configured_runtime_and_arm64(built: Path) -> None:
     runtime = stages.lambda_runtime()
-    assert runtime == "python3.13"  # the default (README): python3.11 is deprecated 2027-06-30
+    assert runtime == "python3.13"  # the default (docs/architecture.md): python3.11 is deprecated 2027-06-30
     # The tests run on it: .venv is built on the runtime's Python (Makefile, tools/find-python).
     assert f"python{sys.version_info[0]}.{sys.version_info[1]}" == runtime
     resources = json.loads((built / "sam.json").read_text())["Resources"]
