@@ -24,7 +24,7 @@ from chalice.deploy.appgraph import ApplicationGraphBuilder
 from infrastructure import policies
 from infrastructure.rehearsal import aws_rules
 from infrastructure.rehearsal.aws_rules import Function, Stack, allows, function_problems
-from infrastructure.rehearsal.rehearse import LEFT_OUT, _offline_aws, check, rehearse, transform
+from infrastructure.rehearsal.rehearse import LEFT_OUT, check, offline_aws, rehearse, transform
 from tests.support import ROOT
 
 pytestmark = pytest.mark.no_moto
@@ -117,7 +117,7 @@ def test_the_policy_files_are_the_generated_ones() -> None:
 @pytest.fixture(scope="module")
 def transformed(packages: dict[str, Path]) -> dict[str, Any]:
     sam = json.loads((packages["dev"] / "sam.json").read_text())
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         return transform(sam, "s3://bucket/deployment.zip", "us-east-1")
 
 

@@ -16,7 +16,7 @@ import pytest
 from infrastructure import stages
 from infrastructure.package import package
 from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
+from infrastructure.rehearsal.rehearse import check, offline_aws, transform
 from infrastructure.template import ALIAS, merge_template
 from tests.support import copy_project
 
@@ -32,7 +32,7 @@ def packaged_with(tmp_path: Path, **options: Any) -> dict[str, Any]:
     config["stages"]["prod"].update(options)
     stages.write_json(stages.config_path(project), config)
     built = package("prod", tmp_path / "package", bytecode=False, root=project)
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         return transform(
             json.loads((built / "sam.json").read_text()), "s3://bucket/deployment.zip", "us-east-1"
         )

@@ -14,7 +14,7 @@ import pytest
 from chalicelib import telemetry
 from infrastructure.dashboard import client_error_statuses
 from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import _offline_aws, transform
+from infrastructure.rehearsal.rehearse import offline_aws, transform
 
 pytestmark = pytest.mark.no_moto
 Packaged = Callable[..., Path]
@@ -56,7 +56,7 @@ OURS = {
 
 
 def resolved_body(template: dict[str, Any], stage: str) -> dict[str, Any]:
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         plain = transform(template, "s3://bucket/deployment.zip", "us-east-1")
     stack = Stack(plain, f"todo-api-{stage}")
     text = stack.resolve(stack.created()["Dashboard"]["Properties"]["DashboardBody"])

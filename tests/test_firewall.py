@@ -16,7 +16,7 @@ from chalicelib.web import MAX_BODY_BYTES
 from infrastructure import stages
 from infrastructure.package import package
 from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
+from infrastructure.rehearsal.rehearse import check, offline_aws, transform
 from infrastructure.template import COUNTED_RULES, FREE_TEXT_RULES
 from tests.scanners import skipped_and_justified
 from tests.support import copy_project
@@ -36,7 +36,7 @@ def prod(packaged: Packaged) -> dict[str, Any]:
 
 
 def transformed(template: dict[str, Any]) -> Stack:
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         return Stack(transform(template, "s3://bucket/deployment.zip", "us-east-1"), "todo-api-prod")
 
 

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 from chalicelib import errors
-from infrastructure.rehearsal.rehearse import _offline_aws, transform
+from infrastructure.rehearsal.rehearse import offline_aws, transform
 from tests.support import ROOT, SPEC, resolve
 
 pytestmark = pytest.mark.no_moto
@@ -53,7 +53,7 @@ def gateway_responses(packaged: Callable[[str], Path]) -> dict[str, Any]:
     """The gateway responses of the API as API Gateway imports it (after the SAM transform)."""
     built = packaged("dev")
     sam = json.loads((Path(built) / "sam.json").read_text())
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         template = transform(sam, "s3://bucket/deployment.zip", "us-east-1")
     body = template["Resources"]["RestAPI"]["Properties"]["Body"]
     responses: dict[str, Any] = body["x-amazon-apigateway-gateway-responses"]

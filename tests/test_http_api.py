@@ -17,7 +17,7 @@ from chalicelib.pages import PUBLIC_ROUTES
 from infrastructure import stages
 from infrastructure.http_api import STAGE
 from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
+from infrastructure.rehearsal.rehearse import check, offline_aws, transform
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import ROOT, lambda_env, unpack
 
@@ -36,7 +36,7 @@ def template(built: Path) -> dict[str, Any]:
 
 
 def transformed(template: dict[str, Any], **parameters: str) -> Stack:
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         plain = transform(template, "s3://bucket/deployment.zip", "us-east-1")
     return Stack(plain, "todo-api-dev", parameters=parameters)
 
@@ -313,7 +313,7 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
 def test_the_rules_refuse_a_permission_whose_source_arn_misses_its_route(template: dict[str, Any]) -> None:
     # API Gateway invokes with arn:aws:execute-api:REGION:ACCOUNT:API/$default/GET/todos/<id>:
     # a permission scoped to another path (here, the parameter's name taken literally) is a 500.
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         plain = transform(template, "s3://bucket/deployment.zip", "us-east-1")
     permission = plain["Resources"]["APIHandlerHttpTodosTodoIdGetPermission"]["Properties"]
     permission["SourceArn"] = {

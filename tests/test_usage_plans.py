@@ -14,7 +14,7 @@ import pytest
 from infrastructure import stages
 from infrastructure.package import package
 from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import _offline_aws, check, transform
+from infrastructure.rehearsal.rehearse import check, offline_aws, transform
 from tests.scanners import cfn_lint, skipped_and_justified
 from tests.support import USAGE_PLANS, copy_project
 
@@ -30,7 +30,7 @@ def with_plans(packaged: Callable[..., Path]) -> dict[str, Any]:
 
 
 def transformed(template: dict[str, Any]) -> Stack:
-    with _offline_aws("us-east-1"):
+    with offline_aws("us-east-1"):
         return Stack(transform(template, "s3://bucket/deployment.zip", "us-east-1"), "todo-api-dev")
 
 

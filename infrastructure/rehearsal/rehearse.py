@@ -403,7 +403,7 @@ def _principal_is(statement: Mapping[str, Any], service: str) -> bool:
 
 
 @contextmanager
-def _offline_aws(region: str) -> Iterator[None]:
+def offline_aws(region: str) -> Iterator[None]:
     from moto import mock_aws
 
     saved = dict(os.environ)
@@ -552,7 +552,7 @@ def rehearse(
 ) -> Report:
     sam = json.loads((package_dir / "sam.json").read_text())
     report = Report(stack_name)
-    with _offline_aws(region):
+    with offline_aws(region):
         import boto3
 
         s3 = boto3.client("s3", region_name=region)
