@@ -119,8 +119,9 @@ lint: $(STAMP)  ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)  ## mypy --strict over app.py, chalicelib and tools
+typecheck: $(STAMP)  ## mypy --strict over app.py, chalicelib, infrastructure, tools, benchmark
 	$(BIN)/mypy
+	$(BIN)/mypy $(patsubst %,-m %,$(basename $(notdir $(wildcard benchmark/handlers/*.py))))
 
 check: lint typecheck test  ## lint, typecheck and test: what CI runs
 

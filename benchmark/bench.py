@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -133,151 +134,19 @@ for i in range(calls):
 print(json.dumps({name: seconds / calls * 1e6 for name, seconds in spent.items()}))
 """.replace("CONTEXT", CONTEXT)
 
-# The same GetItem, with a boto3 client, for the bare handler and every peer.
-_PEER_GET_ITEM = """
-_client = None
-
-
-def get_item(sub, todo_id):
-    global _client
-    if _client is None:
-        _client = boto3.client("dynamodb")
-    key = {"owner": {"S": sub}, "id": {"S": todo_id}}
-    item = _client.get_item(TableName=os.environ["TODO_TABLE"], Key=key, ConsistentRead=True)["Item"]
-    return {"id": item["id"]["S"], "title": item["title"]["S"]}
-"""
-# The framework-less baselines: the same DynamoDB calls with a boto3 client, nothing else.
-BARE_API = (
-    """
-import json, os
-import boto3
-"""
-    + _PEER_GET_ITEM
-    + """
-
-def handler(event, context):
-    sub = event["requestContext"]["authorizer"]["claims"]["sub"]
-    body = get_item(sub, event["pathParameters"]["todo_id"])
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
-"""
-)
-BARE_JOB = """
-import os
-import boto3
-
-_client = None
-
-
-def handler(event, context):
-    global _client
-    if _client is None:
-        _client = boto3.client("dynamodb")
-    purged = 0
-    for shard in range(16):
-        purged += len(_client.query(
-            TableName=os.environ["TODO_TABLE"], IndexName="completed-by-time",
-            KeyConditionExpression="purgeShard = :s AND completedAt < :c",
-            ExpressionAttributeValues={":s": {"S": f"{shard:02d}"}, ":c": {"S": "2026-10-28T00:00:00.000Z"}},
-            Limit=25)["Items"])
-    return {"purged": purged}
-"""
-
-
-# The frameworks a user would pick instead of Chalice, each serving the same route the
-# same way as the bare handler (the caller's sub from the authorizer's claims, one
-# GetItem, a JSON answer), as its documentation shows. Installed in .venv-bench only.
+# The handlers timed besides the API (benchmark/handlers/, real modules that ruff and mypy
+# check): the framework-less baselines (the same DynamoDB calls with a boto3 client, nothing
+# else), and the frameworks a user would pick instead of Chalice, each serving the same route
+# the same way (the caller's sub from the authorizer's claims, one GetItem, a JSON answer), as
+# its documentation shows; the peers are installed in .venv-bench only.
+HANDLERS = Path(__file__).with_name("handlers")
+BASELINES = ("bench_get_item", "bare_api", "bare_job")
 PEERS = {
-    "powertools": """
-import os
-import boto3
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-"""
-    + _PEER_GET_ITEM
-    + """
-app = APIGatewayRestResolver()
-
-
-@app.get("/todos/<todo_id>")
-def get_todo(todo_id):
-    return get_item(app.current_event.request_context.authorizer.claims["sub"], todo_id)
-
-
-def handler(event, context):
-    return app.resolve(event, context)
-""",
-    # The same, with the observability the API has: a structured line per request (Logger)
-    # and its metrics as EMF (Metrics), as Powertools' documentation shows them.
-    "powertools+logs": """
-import os
-import time
-import boto3
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.metrics import MetricUnit
-"""
-    + _PEER_GET_ITEM
-    + """
-app = APIGatewayRestResolver()
-logger = Logger(service="todo-api")
-metrics = Metrics(namespace="todo-api", service="todo-api")
-
-
-@app.get("/todos/<todo_id>")
-def get_todo(todo_id):
-    return get_item(app.current_event.request_context.authorizer.claims["sub"], todo_id)
-
-
-def handler(event, context):
-    started = time.perf_counter()
-    response = app.resolve(event, context)
-    route = f"{event['httpMethod']} {event['resource']}"
-    latency = (time.perf_counter() - started) * 1000
-    metrics.add_dimension(name="Route", value=route)
-    metrics.add_dimension(name="Status", value=str(response["statusCode"]))
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency)
-    metrics.flush_metrics()
-    logger.info("request", extra={"route": route, "status": response["statusCode"], "latencyMs": latency})
-    return response
-""",
-    "flask": """
-import os
-import boto3
-from apig_wsgi import make_lambda_handler
-from flask import Flask, request
-"""
-    + _PEER_GET_ITEM
-    + """
-app = Flask(__name__)
-
-
-@app.get("/todos/<todo_id>")
-def get_todo(todo_id):
-    claims = request.environ["apig_wsgi.full_event"]["requestContext"]["authorizer"]["claims"]
-    return get_item(claims["sub"], todo_id)
-
-
-handler = make_lambda_handler(app)
-""",
-    "fastapi": """
-import os
-import boto3
-from fastapi import FastAPI, Request
-from mangum import Mangum
-"""
-    + _PEER_GET_ITEM
-    + """
-app = FastAPI()
-
-
-@app.get("/todos/{todo_id}")
-def get_todo(todo_id: str, request: Request):
-    claims = request.scope["aws.event"]["requestContext"]["authorizer"]["claims"]
-    return get_item(claims["sub"], todo_id)
-
-
-handler = Mangum(app, lifespan="off")
-""",
+    "powertools": "peer_powertools",
+    # The same, with the observability the API has: Logger and Metrics (EMF).
+    "powertools+logs": "peer_powertools_logs",
+    "flask": "peer_flask",
+    "fastapi": "peer_fastapi",
 }
 
 
@@ -328,10 +197,6 @@ def unpacked(work: Path, *, bytecode: bool = True) -> Path:
     return task
 
 
-def _module(peer: str) -> str:
-    return peer.replace("+", "_")
-
-
 def _variants(work: Path, peers: bool) -> dict[str, dict[str, Any]]:
     """Each variant: a task directory (what Lambda would unpack), how to get the handler, the event."""
     tasks = {
@@ -340,8 +205,8 @@ def _variants(work: Path, peers: bool) -> dict[str, dict[str, Any]]:
     }
     bare = work / "bare-task"
     bare.mkdir()
-    (bare / "bare_api.py").write_text(BARE_API)
-    (bare / "bare_job.py").write_text(BARE_JOB)
+    for module in (*BASELINES, *(PEERS.values() if peers else ())):
+        shutil.copy(HANDLERS / f"{module}.py", bare / f"{module}.py")
     api = "from app import app as handler"
     job = "from app import app\nhandler = app.handler_map['purge_completed']"
     variants = {
@@ -351,9 +216,8 @@ def _variants(work: Path, peers: bool) -> dict[str, dict[str, Any]]:
         "bare-job": {"task": bare, "import": "from bare_job import handler", "event": SCHEDULED},
         "job": {"task": tasks["zip"], "import": job, "event": SCHEDULED},
     }
-    for name, source in PEERS.items() if peers else ():
-        (bare / f"peer_{_module(name)}.py").write_text(source)
-        variants[name] = {"task": bare, "import": f"from peer_{_module(name)} import handler", "event": EVENT}
+    for name, module in PEERS.items() if peers else ():
+        variants[name] = {"task": bare, "import": f"from {module} import handler", "event": EVENT}
     return variants
 
 
@@ -422,7 +286,7 @@ def measure_processes(rounds: int, warm: int, peers: bool = False) -> dict[str, 
         traced_runs: list[dict[str, Any]] = []
         in_warm = {
             "bare": "bare_api",
-            **{name: f"peer_{_module(name)}" for name in PEERS if name in variants},
+            **{name: module for name, module in PEERS.items() if name in variants},
         }
         for _ in range(rounds):
             order = [*variants, "warm", "warm-traced"]
