@@ -103,13 +103,13 @@ chromium:  ## Debian's Chromium for the browser tests, installed if the machine 
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >&2; }
 
 # The README's picture of the signed-in web app, taken by the accessibility test itself.
-screenshot: $(STAMP) chromium  ## docs/web-app.png, from tests/test_browser.py
-	TODO_SCREENSHOT=$(CURDIR)/docs/web-app.png $(BIN)/pytest -q tests/test_browser.py -k accessibility
+screenshot: $(STAMP) chromium  ## docs/web-app.png, from tests/e2e/test_browser.py
+	TODO_SCREENSHOT=$(CURDIR)/docs/web-app.png $(BIN)/pytest -q tests/e2e/test_browser.py -k accessibility
 
 # The contract fuzzing at length (make test runs it with 15 examples per operation).
 EXAMPLES ?= 300
 fuzz: $(STAMP)  ## schemathesis at length against make run (EXAMPLES=300, SEED=...)
-	FUZZ_EXAMPLES=$(EXAMPLES) $(if $(SEED),FUZZ_SEED=$(SEED)) $(BIN)/pytest -m fuzz tests/test_fuzz.py
+	FUZZ_EXAMPLES=$(EXAMPLES) $(if $(SEED),FUZZ_SEED=$(SEED)) $(BIN)/pytest -m fuzz tests/e2e/test_fuzz.py
 
 # Everyday work: everything but fuzzing and the tests that start servers in subprocesses.
 test-fast: $(STAMP) $(CHECKOV_STAMP)  ## all tests but fuzzing and those that start servers

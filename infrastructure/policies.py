@@ -3,13 +3,13 @@
 A function's role needs two kinds of permission:
 
 - what its code calls: the DynamoDB actions below, on the stage's table and indexes
-  (tests/test_iam.py records the calls the code really makes and holds these to them);
+  (tests/infrastructure/test_iam.py records the calls the code really makes and holds these to them);
 - what the Lambda service does on the function's behalf, because of how the function is
   configured: its log group (always), X-Ray writes when tracing is active, and the queue
   its failed asynchronous invocations go to. No recorder of our calls ever sees these,
   and Lambda refuses to create a traced function whose role lacks X-Ray writes, so they
   are derived here from the configuration itself (Chalice's `xray` setting, the function
-  names, the packaged template's failure queue). tests/test_aws_rules.py checks every
+  names, the packaged template's failure queue). tests/infrastructure/test_aws_rules.py checks every
   role against AWS's documented requirements, independently of this module.
 
 `make policies` writes them to `.chalice/policy-<function>-<stage>.json`, which

@@ -72,7 +72,7 @@ _NO_VPC = (
 _NO_CMK_ENV = (
     "CKV_AWS_173",
     (
-        "Environment variables hold names, ARNs and numbers only (tests/test_secrets.py); "
+        "Environment variables hold names, ARNs and numbers only (tests/infrastructure/test_secrets.py); "
         "Lambda encrypts them at rest with an AWS key."
     ),
 )
@@ -87,7 +87,7 @@ _NO_RESERVED = (
 _CMK_LOGS = (
     "CKV_AWS_158",
     (
-        "Logs carry no personal data or secrets (tests/test_telemetry.py); CloudWatch encrypts "
+        "Logs carry no personal data or secrets (tests/integration/test_telemetry.py); CloudWatch encrypts "
         "them at rest with its own key."
     ),
 )

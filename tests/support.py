@@ -119,7 +119,8 @@ def lambda_env(backend: str) -> dict[str, str]:
     }
 
 
-# Client applications with usage plans, as a stage may configure them (tests/test_usage_plans.py).
+# Client applications with usage plans, as a stage may configure them
+# (tests/infrastructure/test_usage_plans.py).
 USAGE_PLANS = {
     "web": {"rate": 20, "burst": 40, "quota": 100000, "period": "DAY"},
     "partner": {"rate": 5, "burst": 10, "quota": 1000000, "period": "MONTH"},

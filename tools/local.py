@@ -408,7 +408,7 @@ def serve_app(
     app.__class__ = CustomLocalChalice
     # Chalice warns that its local gateway admits every request to a Cognito route. True
     # of the gateway, not of this server: outside Lambda the app verifies each token itself
-    # (the banner says so; tests/test_local_server.py refuses forged and unsigned ones).
+    # (the banner says so; tests/e2e/test_local_server.py refuses forged and unsigned ones).
     warnings.filterwarnings("ignore", message="CognitoUserPoolAuthorizer is not a supported in local mode")
     GuardedHandler.throttle = throttle
     server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=GuardedHandler, server_cls=_Server)
