@@ -71,7 +71,7 @@ WALLS: dict[str, Wall] = {
     "waf": Wall("waf_rate_limit", "WAF per-address rule",
                 "429 TooManyRequests (Retry-After: 60) from the firewall for everyone behind that "
                 "address", True,
-                "raise the firewall's per-address limit (template.py, RATE_LIMIT)"),
+                "raise the firewall's per-address limit (infrastructure/firewall.py, RATE_LIMIT)"),
     "stage": Wall("stage_throttle", "the stage's throttle",
                   "429 TooManyRequests with Retry-After; the page says so", True,
                   "raise the stage's spike_target (.chalice/config.json) and package again"),

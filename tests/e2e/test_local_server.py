@@ -22,7 +22,7 @@ from moto.utilities.utils import load_resource
 from chalicelib import todos
 from chalicelib.errors import TodoNotFound
 from chalicelib.store import TodoStore
-from infrastructure.template import gateway_responses
+from infrastructure.api import gateway_responses
 from tests.servers import Server, aws_env, emulator_client, moto_server, start_server, stop_server
 from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from infrastructure import stages
+from infrastructure.cold_start import ALIAS
 from infrastructure.package import package
 from infrastructure.rehearsal.aws_rules import Stack
 from infrastructure.rehearsal.rehearse import check, offline_aws, transform
-from infrastructure.template import ALIAS, merge_template
+from infrastructure.template import merge_template
 from tests.support import copy_project
 
 pytestmark = pytest.mark.no_moto

@@ -14,10 +14,10 @@ import pytest
 from benchmark import cost
 from chalicelib.web import MAX_BODY_BYTES
 from infrastructure import stages
+from infrastructure.firewall import COUNTED_RULES, FREE_TEXT_RULES
 from infrastructure.package import package
 from infrastructure.rehearsal.aws_rules import Stack
 from infrastructure.rehearsal.rehearse import check, offline_aws, transform
-from infrastructure.template import COUNTED_RULES, FREE_TEXT_RULES
 from tests.scanners import skipped_and_justified
 from tests.support import copy_project
 

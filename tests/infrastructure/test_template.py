@@ -227,7 +227,7 @@ def test_prods_reserved_concurrency_is_its_throttles_and_both_routes_apply_it(
     packaged: Callable[..., Path],
 ) -> None:
     from infrastructure import capacity, stages
-    from infrastructure.template import reserved_concurrency
+    from infrastructure.observability import reserved_concurrency
 
     # Chalice's own setting, so that `chalice deploy` and the packaged stack both reserve it.
     configured = stages.chalice_config("prod", "api_handler").reserved_concurrency

@@ -14,6 +14,12 @@ PACKAGES = ("chalicelib", "infrastructure", "tools", "benchmark")
 # The builders of the packaged stack: what `make package` runs, never `make run` or `make load`.
 BUILDERS = {
     "infrastructure.template",
+    "infrastructure.api",
+    "infrastructure.observability",
+    "infrastructure.protection",
+    "infrastructure.firewall",
+    "infrastructure.client_keys",
+    "infrastructure.cold_start",
     "infrastructure.dashboard",
     "infrastructure.http_api",
     "infrastructure.package",

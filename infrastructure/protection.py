@@ -1,0 +1,68 @@
+"""Where the scheduled jobs' failed runs go: Lambda's retries, then a queue (and an alarm
+on it, infrastructure/observability.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infrastructure.functions import FAILURE_QUEUE, SCHEDULED_JOBS
+
+CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
+    "JobFailures": [
+        (
+            "CKV_AWS_27",
+            (
+                "Encrypted with SQS managed SSE (SqsManagedSseEnabled), which checkov does not "
+                "recognise; the aws/sqs KMS key would stop EventBridge delivering to it."
+            ),
+        ),
+    ],
+}
+
+
+def resources(stage: str) -> dict[str, Any]:
+    """Where the scheduled jobs' failed runs go: retries, then a queue (and an alarm on it)."""
+    resources: dict[str, Any] = {
+        "JobFailures": {
+            "Type": "AWS::SQS::Queue",
+            # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
+            "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
+            "Properties": {
+                "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage),
+                "MessageRetentionPeriod": 1209600,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        "JobFailuresPolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "JobFailures"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ScheduleDeliveryFailures",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": ["JobFailures", "Arn"]},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    failures = {"Fn::GetAtt": ["JobFailures", "Arn"]}
+    for logical in SCHEDULED_JOBS:
+        resources[logical] = {
+            "Properties": {
+                # Lambda retries a failed scheduled run twice, then records it here; a
+                # schedule that cannot invoke the function at all lands here too.
+                "EventInvokeConfig": {
+                    "MaximumRetryAttempts": 2,
+                    "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": failures}},
+                },
+                "Events": {f"{logical}Event": {"Properties": {"DeadLetterConfig": {"Arn": failures}}}},
+            }
+        }
+    return {"Resources": resources}
