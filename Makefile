@@ -162,7 +162,8 @@ cost: $(STAMP) package  ## monthly cost at three traffic profiles and the contai
 # the model's prediction for the same (benchmark/spike_local.py; about two minutes).
 spike: $(STAMP)  ## the walls a spike meets, in order (STAGE=prod USERS=10000 OVER=60 API=rest|http LOCAL=1)
 	@$(MAKE) --no-print-directory package STAGE=$(or $(STAGE),prod) $(if $(API),API=$(API)) >/dev/null
-	@test -f build/tune.json || $(MAKE) --no-print-directory tune >/dev/null
+	@# make tune's measurements, made first if missing (into build/ only: the recorded run stays)
+	@test -f build/tune.json || $(BIN)/python -m benchmark.tune --no-write >/dev/null
 	$(if $(LOCAL),$(BIN)/python -m benchmark.spike_local $(if $(SCALE),--scale "$(SCALE)"),$(BIN)/python -m benchmark.spike \
 		$(if $(PER_ADDRESS),--per-address "$(PER_ADDRESS)")) \
 		--stage $(or $(STAGE),prod) --users "$(or $(USERS),10000)" --over "$(or $(OVER),60)"

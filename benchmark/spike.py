@@ -456,7 +456,8 @@ def main(argv: list[str] | None = None) -> None:
     walls = walls_in_order(users, over, World(stage, quotas, durations, units, per_address))
     print(report(walls, stage, args.stage, over, quotas, tune.prices()))
     if not args.no_chart:
-        chart(walls, CHART)
+        # The recorded chart is prod's (benchmark/README.md shows it); other stages' go to build/.
+        chart(walls, CHART if args.stage == "prod" else stages.ROOT / f"build/spike-{args.stage}.png")
 
 
 if __name__ == "__main__":
