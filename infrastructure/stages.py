@@ -30,7 +30,11 @@ def document(root: Path = ROOT) -> dict[str, Any]:
 
 def settings(stage: str, root: Path = ROOT) -> dict[str, Any]:
     """The stage's own block of the config file."""
-    found: dict[str, Any] = document(root)["stages"][stage]
+    known = document(root)["stages"]
+    if stage not in known:
+        stages = ", ".join(sorted(known))
+        raise SystemExit(f"no stage {stage!r} in .chalice/config.json: the stages are {stages}")
+    found: dict[str, Any] = known[stage]
     return found
 
 

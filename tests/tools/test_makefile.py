@@ -66,3 +66,13 @@ def test_make_refuses_to_build_for_a_runtime_it_has_no_python_for(tmp_path: Path
     assert result.returncode != 0
     assert "No Python 3.99 found. The Lambda runtime" in result.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_an_unknown_stage_is_a_message_naming_the_known_ones() -> None:
+    for target in ("package", "spike"):
+        result = subprocess.run(
+            ["make", "-s", target, "STAGE=nowhere"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert result.returncode != 0
+        assert "no stage 'nowhere' in .chalice/config.json: the stages are dev, local, prod" in result.stderr
+        assert "Traceback" not in result.stderr
