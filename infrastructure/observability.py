@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from infrastructure import dashboard
+from infrastructure import capacity, dashboard
 from infrastructure.checkov import CMK_LOGS
 from infrastructure.functions import FUNCTIONS, SCHEDULED_JOBS, function_name
 
@@ -46,14 +46,14 @@ def _lambda_metric(name: str, function: str) -> dict[str, Any]:
 GATEWAY_NAMESPACE = "todo-api/{stage}"
 # A share of the account's concurrency (infrastructure/quotas.json: 1,000 by default) at which the
 # account is near its wall: every function in the Region, ours or not, is then at risk.
-ACCOUNT_CONCURRENCY = 1000
+ACCOUNT_CONCURRENCY = capacity.quota("lambda_concurrency")
 CONCURRENCY_ALARM_SHARE = 0.8
 # The API function's reserved concurrency, where a stage sets it (Chalice's own
 # `reserved_concurrency`, so both deploy routes apply it): the stage's rate at this many
 # seconds a request (several times the measured warm duration, benchmark/README.md), so a
-# slow table cannot take the whole account; AWS keeps 100 unreserved.
+# slow table cannot take the whole account; AWS keeps 100 unreserved (quotas.json).
 RESERVED_SECONDS_PER_REQUEST = 0.2
-UNRESERVED_MINIMUM = 100
+UNRESERVED_MINIMUM = capacity.quota("lambda_unreserved_minimum")
 # The API's 429s, counted from its access log (API Gateway publishes no 429 metric).
 THROTTLED_METRIC = "GatewayThrottled"
 

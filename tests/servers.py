@@ -125,6 +125,20 @@ class Server:
             check=check,
         )
 
+    def cognito(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A call to the embedded pool as the page makes it (no SDK: no retries of its own)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.backend_port, timeout=10)
+        try:
+            headers = {
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}",
+            }
+            connection.request("POST", "/", body=json.dumps(body), headers=headers)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
+
     def make_token(self, user: str) -> str:
         """`make -s token USER=user`, as the README has a user type it."""
         return self.make("token", f"USER={user}", timeout=60).stdout.strip()

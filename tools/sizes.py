@@ -91,8 +91,7 @@ class Running:
                 raise SystemExit("the server did not start")
             time.sleep(0.2)
         self.auth = local.token("sizes", self.backend_port)
-        payload = self.auth.split(".")[1]
-        self.owner = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+        self.owner = owner_of(self.auth)
         self.table = stages.environment("local")["TODO_TABLE"]
         # The backend's fake credentials are in this process's environment (local.token).
         url = f"http://127.0.0.1:{self.backend_port}"
@@ -109,21 +108,10 @@ class Running:
         return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
 
     def count(self) -> int:
-        found = self.dynamodb.get_item(
-            TableName=self.table, Key=schema.usage_key(self.owner), ConsistentRead=True
-        )
-        return int(found.get("Item", {}).get(schema.COUNT, {"N": "0"})["N"])
+        return counted(self.dynamodb, self.table, self.owner)
 
     def stored(self) -> int:
-        total, start = 0, None
-        while True:
-            query: dict[str, Any] = {"TableName": self.table, "Select": "COUNT"}
-            query |= schema.owner_query(self.owner, None) | ({"ExclusiveStartKey": start} if start else {})
-            page = self.dynamodb.query(**query)
-            total += page["Count"]
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return total
+        return stored(self.dynamodb, self.table, self.owner)
 
     def fill(self, size: int) -> None:
         """Top the list up to `size` todos."""
@@ -148,6 +136,31 @@ class Running:
         except ProcessLookupError:
             pass
         return time.monotonic() - started
+
+
+def owner_of(token: str) -> str:
+    """The `sub` of a token (a local one, whose signature the server has checked)."""
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+
+
+def counted(dynamodb: Any, table: str, owner: str) -> int:
+    """The owner's todo count as the store keeps it (0: never counted)."""
+    found = dynamodb.get_item(TableName=table, Key=schema.usage_key(owner), ConsistentRead=True)
+    return int(found.get("Item", {}).get(schema.COUNT, {"N": "0"})["N"])
+
+
+def stored(dynamodb: Any, table: str, owner: str) -> int:
+    """How many todos the owner really has: a count of every page of their Query."""
+    total, start = 0, None
+    while True:
+        query: dict[str, Any] = {"TableName": table, "Select": "COUNT"}
+        query |= schema.owner_query(owner, None) | ({"ExclusiveStartKey": start} if start else {})
+        page = dynamodb.query(**query)
+        total += page["Count"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return int(total)
 
 
 def fill(dynamodb: Any, table: str, owner: str, missing: int) -> None:

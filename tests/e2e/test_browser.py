@@ -530,9 +530,10 @@ def test_sign_ups_past_cognitos_rate_are_said_and_recover_by_themselves(browser:
             someone.page.fill("#sign-up-password", PASSWORD)
         # Another crowd has just spent this second's sign-ups (confirmations count too), and
         # three people press "sign up" in the same moment.
+        nobody = {"ClientId": running.issuer_and_client[1], "Username": "no@x.test", "ConfirmationCode": "1"}
         for someone in people:
-            for _ in range(6):
-                _confirm_nobody(running)
+            for _ in range(6):  # ConfirmSignUps of no one: they count against UserCreation
+                running.cognito("ConfirmSignUp", nobody)
             someone.page.click("#sign-up button")
         for someone in people:
             someone.page.wait_for_selector("#confirm:not([hidden])", timeout=60_000)
@@ -552,23 +553,3 @@ def test_sign_ups_past_cognitos_rate_are_said_and_recover_by_themselves(browser:
         for someone in people:
             someone.close()
         stop_server(running)
-
-
-def _confirm_nobody(server: Server) -> None:
-    """A ConfirmSignUp of no one, straight to the pool: it counts against UserCreation."""
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", server.backend_port, timeout=10)
-    try:
-        body = {
-            "ClientId": server.issuer_and_client[1],
-            "Username": "nobody@example.com",
-            "ConfirmationCode": "1",
-        }
-        connection.request("POST", "/", body=json.dumps(body), headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": "AWSCognitoIdentityProviderService.ConfirmSignUp",
-        })  # fmt: skip
-        connection.getresponse().read()
-    finally:
-        connection.close()

@@ -3,9 +3,7 @@ writes, a bulk clear finished by overlapping job runs, and a prompt stop mid-cle
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -13,37 +11,15 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
-from chalicelib import schema
 from tests.servers import Server, emulator_client, start_server, stop_server
-from tools.sizes import fill
+from tools import sizes
+from tools.sizes import fill, owner_of
 
 pytestmark = [pytest.mark.server, pytest.mark.no_moto]
 TABLE = "todo-api-local"
-
-
-def owner_of(token: str) -> str:
-    payload = token.split(".")[1]
-    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
-
-
-def counted(dynamodb: Any, owner: str) -> int:
-    item = dynamodb.get_item(TableName=TABLE, Key=schema.usage_key(owner), ConsistentRead=True).get("Item")
-    return int(item[schema.COUNT]["N"]) if item else 0
-
-
-def stored(dynamodb: Any, owner: str) -> int:
-    total, start = 0, None
-    while True:
-        query: dict[str, Any] = {"TableName": TABLE, "Select": "COUNT", **schema.owner_query(owner, None)}
-        page = dynamodb.query(**query, **({"ExclusiveStartKey": start} if start else {}))
-        total += page["Count"]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return total
 
 
 def writer(server: Server, token: str, n: int) -> None:
@@ -69,9 +45,9 @@ def test_counts_and_a_clears_tally_add_up_on_thousands_of_todos(server: Server) 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda n: writer(server, token, n), range(4)))
     # 4 writers x 12 creates, a third of them deleted again; replays created nothing.
-    assert counted(dynamodb, owner) == stored(dynamodb, owner) == 2500 + 48 - 16
+    assert sizes.counted(dynamodb, TABLE, owner) == sizes.stored(dynamodb, TABLE, owner) == 2500 + 48 - 16
 
-    before = stored(dynamodb, owner)
+    before = sizes.stored(dynamodb, TABLE, owner)
     # The stage's budget (1,000 deletes) inside the request: seconds on the embedded backend.
     status, headers, body = server.request("DELETE", "/todos", token, timeout=120)
     assert status == 202, body
@@ -91,7 +67,7 @@ def test_counts_and_a_clears_tally_add_up_on_thousands_of_todos(server: Server) 
     assert job["status"] == "done"
     assert job["deleted"] == before  # the request's deletes and the jobs', each once
     assert in_request < before
-    assert counted(dynamodb, owner) == stored(dynamodb, owner) == 5
+    assert sizes.counted(dynamodb, TABLE, owner) == sizes.stored(dynamodb, TABLE, owner) == 5
 
 
 def test_ctrl_c_stops_the_server_in_the_middle_of_a_long_clear() -> None:

@@ -4,7 +4,6 @@ service answers; shrunk by SCALE so that a test reaches them in a second, off wi
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
@@ -80,25 +79,6 @@ def test_a_burst_past_the_stages_burst_gets_429s_and_nothing_is_lost_or_doubled(
     assert sorted(t["title"] for t in listed) == sorted(title for title, _ in bodies)
 
 
-def cognito(server: Server, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """A Cognito call as the page makes it (no SDK: no retries of its own)."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.backend_port, timeout=10)
-    try:
-        connection.request(
-            "POST",
-            "/",
-            body=json.dumps(body),
-            headers={
-                "Content-Type": "application/x-amz-json-1.1",
-                "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}",
-            },
-        )
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
-
-
 def sign_up(client_id: str, email: str) -> dict[str, Any]:
     return {
         "ClientId": client_id,
@@ -116,7 +96,7 @@ def test_sign_ups_past_the_rate_and_the_days_e_mails_are_refused_as_cognito_refu
         time.sleep(2)
         answers = []
         for n in range(12):  # at once, as fast as one client sends
-            answers.append(cognito(running, "SignUp", sign_up(client_id, f"rush{n}@example.com")))
+            answers.append(running.cognito("SignUp", sign_up(client_id, f"rush{n}@example.com")))
         kinds = Counter(body.get("__type", "ok") for _, body in answers)
         assert kinds["TooManyRequestsException"] > 0, kinds
         assert all(status in (200, 400) for status, _ in answers)
@@ -125,11 +105,11 @@ def test_sign_ups_past_the_rate_and_the_days_e_mails_are_refused_as_cognito_refu
         n = 100
         while signed_up < 5:
             time.sleep(1)
-            status, body = cognito(running, "SignUp", sign_up(client_id, f"more{n}@example.com"))
+            status, body = running.cognito("SignUp", sign_up(client_id, f"more{n}@example.com"))
             signed_up += status == 200
             n += 1
         time.sleep(1)
-        status, body = cognito(running, "SignUp", sign_up(client_id, "one-too-many@example.com"))
+        status, body = running.cognito("SignUp", sign_up(client_id, "one-too-many@example.com"))
         assert status == 400
         assert body["__type"] == "LimitExceededException"
         assert body["message"].startswith("Exceeded daily email limit")

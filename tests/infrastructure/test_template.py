@@ -254,3 +254,24 @@ def test_a_misspelt_stage_key_stops_make_package_naming_the_known_ones(tmp_path:
     stage_config.write_json(stage_config.config_path(root), config)
     with pytest.raises(SystemExit, match="waf must be a bool, not 'yes'"):
         merge_template("dev", root)
+
+
+@pytest.mark.parametrize("api", ["rest", "http"])
+def test_the_429_metric_filter_reads_a_field_the_access_log_writes(
+    packaged: Callable[..., Path], api: str
+) -> None:
+    """A CloudWatch Logs JSON filter (`{ $.status = "429" }`) matches only log events that are
+    JSON with that field: the stage's access log must be written so, for both API types, and
+    the filter must read the group the API writes to."""
+    resources = json.loads((packaged("dev", api=None if api == "rest" else api) / "sam.json").read_text())
+    resources = resources["Resources"]
+    (stage,) = [
+        r for r in resources.values() if r["Type"] in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi")
+    ]
+    setting = stage["Properties"].get("AccessLogSetting") or stage["Properties"]["AccessLogSettings"]
+    fields = json.loads(setting["Format"])
+    pattern = resources["ApiThrottledCount"]["Properties"]["FilterPattern"]
+    (field,) = re.findall(r"\$\.(\w+)", pattern)
+    assert fields[field] == "$context.status"
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    assert resources["ApiThrottledCount"]["Properties"]["LogGroupName"] == {"Ref": "ApiAccessLogs"}

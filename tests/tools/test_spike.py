@@ -135,6 +135,8 @@ def test_make_spike_names_its_walls_from_the_packaged_stage(
         assert "1. at 5 s: SES (the pool's sender)" in out  # not Cognito's 50 a day
         assert "Cognito UserCreation" in out
         assert "docs.aws.amazon.com/cognito" in out
+        # Both Cognito walls stand at 5 s: the second is named in the first's run too.
+        assert "also met in this run: Cognito UserCreation at 5 s" in out
     else:
         assert "keeps Cognito's default sender: 50 e-mails a day" in out
         assert "s: Cognito's e-mail sender: 50 e-mails a day" in out
