@@ -8,6 +8,8 @@ spend seconds importing them before a worker starts.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -178,22 +180,38 @@ def inject(dynamodb: Any, backoffs: list[float]) -> Iterator[Callable[[str, Any,
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """packaged(stage, api=None, **settings): `make package`'s output for the stage (bytecode
     and all; `api="http"`: as `make package API=http`; `settings`: set in the stage's config,
-    of a copy of the project), built on first use in each test process. Read it only: every
-    test is handed the same directory."""
-    built: dict[tuple[str, str | None, str], Path] = {}
+    of a copy of the project), built on first use by whichever test process needs it first
+    and shared by all of them (each build is a second of `chalice package`). Read it only:
+    every test is handed the same directory."""
+    import fcntl
+    import hashlib
+
+    # pytest-xdist's workers (and only they) share the parent of their base directories.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "packaged"
+    shared.mkdir(exist_ok=True)
+    built: dict[str, Path] = {}
 
     def build(stage: str, api: str | None = None, **settings: Any) -> Path:
-        key = (stage, api, json.dumps(settings, sort_keys=True))
-        if key not in built:
-            work = tmp_path_factory.mktemp(f"package-{stage}-{api}")
-            root = ROOT
-            if settings:
-                (work / "project").mkdir()
-                root = copy_project(work / "project")
-                config = stages.document(root)
-                config["stages"][stage].update(settings)
-                stages.write_json(stages.config_path(root), config)
-            built[key] = package(stage, work / "out", api=api, root=root)
+        key = hashlib.sha256(json.dumps([stage, api, settings], sort_keys=True).encode()).hexdigest()[:16]
+        if key in built:
+            return built[key]
+        work = shared / f"{stage}-{api}-{key}"
+        with open(shared / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one process builds it; the others wait for it
+            if not (work / "built").exists():
+                shutil.rmtree(work, ignore_errors=True)
+                work.mkdir()
+                root = ROOT
+                if settings:
+                    (work / "project").mkdir()
+                    root = copy_project(work / "project")
+                    config = stages.document(root)
+                    config["stages"][stage].update(settings)
+                    stages.write_json(stages.config_path(root), config)
+                package(stage, work / "out", api=api, root=root)
+                (work / "built").touch()
+        built[key] = work / "out"
         return built[key]
 
     return build

@@ -81,6 +81,13 @@ def todo_items(dynamodb: Any) -> list[dict[str, Any]]:
     return [i for i in items_in_table(dynamodb) if schema.RESERVED_MARK not in i["owner"]["S"]]
 
 
+def held(dynamodb: Any, owner: str) -> int:
+    """How many todos the owner's partition holds, by a Query that counts (no items sent)."""
+    args = {**schema.owner_query(owner, None), "Select": "COUNT"}
+    pages = dynamodb.get_paginator("query").paginate(TableName=TABLE, **args)
+    return sum(page["Count"] for page in pages)
+
+
 def counted(dynamodb: Any, owner: str) -> int | None:
     """The owner's todo count as stored (None: never counted)."""
     found = dynamodb.get_item(TableName=TABLE, Key=schema.usage_key(owner), ConsistentRead=True)

@@ -22,9 +22,10 @@ documents, and every create, delete and clear of this project is a transaction:
 
 And one more cost: moto answers a Query by sorting every item of the table (all owners'),
 then keeping the partition's and sorting those again. A Query's answer depends only on the
-second sort, so while a Query runs the first is skipped: a page of one user's list then
-costs a pass over the table instead of a sort of it (Scan keeps moto's order, on which its
-pagination relies).
+second sort, so while a Query runs the first is skipped, and a Query of the table itself
+reads only its partition, as DynamoDB does: a page of one user's list then costs a pass
+over that user's todos (an index's Query, a pass over the table) instead of a sort of
+every item (Scan keeps moto's order, on which its pagination relies).
 
 `install()` puts all three into moto's DynamoDB, once per process: the embedded backend of `make
 run` and `make backend` and the in-process mock of the tests run the same code. Requests
@@ -119,12 +120,17 @@ def _transact_write_items(original: Callable[..., None]) -> Callable[..., None]:
 
 
 def _query_unsorted(original: Callable[..., Any]) -> Callable[..., Any]:
-    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto's Table.query(hash_key, range_comparison, range_objs, limit,
+        # exclusive_start_key, scan_index_forward, projection_expressions, index_name, ...)
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         _inside.querying = True
+        _inside.partition = hash_key if index_name is None and self.range_key_attr else None
         try:
-            return original(self, *args, **kwargs)
+            return original(self, hash_key, *args, **kwargs)
         finally:
             _inside.querying = False
+            _inside.partition = None
 
     return query
 
@@ -134,6 +140,11 @@ def _all_items(original: Callable[..., Any]) -> Callable[..., Any]:
         if not getattr(_inside, "querying", False):
             return original(self)
         # What moto's own all_items gathers, in storage order: Query sorts what it keeps.
+        # A Query of the table itself reads one partition, as DynamoDB does (moto then
+        # keeps those items of it whose key matches: all of them); of an index, them all.
+        partition = getattr(_inside, "partition", None)
+        if partition is not None:
+            return list(self.items.get(partition, {}).values())
         if self.range_key_attr:
             return [item for partition in self.items.values() for item in partition.values()]
         return list(self.items.values())

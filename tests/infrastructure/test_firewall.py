@@ -18,7 +18,6 @@ from infrastructure.firewall import COUNTED_RULES, FREE_TEXT_RULES
 from infrastructure.package import package
 from infrastructure.rehearsal.aws_rules import Stack
 from infrastructure.rehearsal.rehearse import check, offline_aws, transform
-from tests.scanners import skipped_and_justified
 from tests.support import copy_project
 
 pytestmark = pytest.mark.no_moto
@@ -118,20 +117,6 @@ def test_the_rules_refuse_what_waf_refuses(
     broken["Resources"][logical]["Properties"][field] = value
     problems = check(transformed(broken))
     assert any(complaint in problem for problem in problems), problems
-
-
-def test_checkov_passes_the_prod_stack_without_a_waf_skip(
-    packaged: Packaged, scanned: Callable[[str], Any]
-) -> None:
-    report = scanned("prod")
-    assert report["summary"]["failed"] == 0, report["results"].get("failed_checks")
-    passed = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["passed_checks"]}
-    assert ("CKV_AWS_192", "WebACL") in passed  # the Log4j rule (known bad inputs)
-    assert ("CKV_AWS_115", "APIHandler") in passed  # prod reserves the API function's concurrency
-    skipped, justified = skipped_and_justified(report, packaged("prod") / "sam.json")
-    assert skipped == justified
-    # The log group's skip is the one every log group has (no customer key); none for WAF.
-    assert {r for _, r in skipped if r.startswith("WebACL")} == {"WebACLLogs"}
 
 
 def test_make_cost_prices_the_firewall(prod: dict[str, Any]) -> None:

@@ -58,6 +58,4 @@ def test_clients_with_versions_never_lose_an_update(api: Any, auth: Auth) -> Non
             assert response.json_body["title"] == self.title
             assert response.headers["ETag"] == f'"{self.version}"'
 
-    run_state_machine_as_test(
-        Clients, settings=settings(max_examples=25, stateful_step_count=15, deadline=None)
-    )
+    run_state_machine_as_test(Clients, settings=settings(stateful_step_count=15, deadline=None))
