@@ -7,6 +7,7 @@ and how the parts are composed. The logic lives in chalicelib/.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import random
 import re
@@ -26,10 +27,11 @@ from chalice.app import (
     Response,
 )
 
-from chalicelib import cleanup, pages, telemetry, todos, tracing, web
+from chalicelib import cleanup, pages, settings, telemetry, todos, tracing, web
 from chalicelib.auth import TokenVerifier, UserPool, fetch_jwks, user_pool
 from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable
-from chalicelib.store import MAX_IDEMPOTENCY_KEYS_PER_DAY, MAX_TODOS, TodoStore
+from chalicelib.settings import variable
+from chalicelib.store import TodoStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -53,9 +55,6 @@ cors = CORSConfig(
 )
 
 ENTROPY_BYTES = 10
-# A DELETE /todos deletes this many todos itself (about 80 DynamoDB requests, a second or
-# two) and leaves the rest to the finish_clears job: no bulk delete ends in a 504.
-CLEAR_BUDGET = 1000
 LOOPBACK_URL = re.compile(r"http://(127\.0\.0\.1|localhost):[0-9]{1,5}")
 DYNAMODB_CONFIG = Config(
     # Explicit: the default retry mode differs between botocore versions, and Lambda's
@@ -70,6 +69,10 @@ DYNAMODB_CONFIG = Config(
     connect_timeout=1,
     read_timeout=2,
 )
+# One attempt, briefly: a failed read of the runtime settings keeps the last values and is
+# tried again a settings period later (chalicelib/settings.py), never in a retry storm.
+SSM_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=1)
+READ_ONLY = "the API is read-only for now (an operator's switch, during an incident): reads work; retry later"
 
 
 @functools.cache
@@ -89,30 +92,39 @@ def dynamodb_client() -> DynamoDBClient:
     Lambda (where the X-Ray daemon's address is set) each call becomes a subsegment of the
     invocation's trace when it is sampled (chalicelib/tracing.py).
     """
+    return cast("DynamoDBClient", _client("dynamodb", DYNAMODB_CONFIG))
+
+
+@functools.cache
+def ssm_client() -> Any:
+    """Parameter Store's client, built as the DynamoDB one is, once per container."""
+    return _client("ssm", SSM_CONFIG)
+
+
+def _client(service: str, config: Config) -> Any:
     session = aws_session()
     backend = local_backend()
     if backend is None:
-        client = session.create_client("dynamodb", config=DYNAMODB_CONFIG)
+        client = session.create_client(service, config=config)
         daemon = os.environ.get("AWS_XRAY_DAEMON_ADDRESS")  # Lambda's X-Ray daemon, traced or not
         if daemon:
             tracing.Tracer(daemon, client.meta.region_name).register(client.meta.events)
-    else:
-        client = session.create_client(
-            "dynamodb",
-            endpoint_url=backend,
-            region_name=user_pool(os.environ["TODO_USER_POOL_ARN"]).region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - an emulator's, not a secret
-            config=DYNAMODB_CONFIG,
-        )
-    return cast("DynamoDBClient", client)
+        return client
+    return session.create_client(
+        service,
+        endpoint_url=backend,
+        region_name=user_pool(variable("TODO_USER_POOL_ARN")).region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - an emulator's, not a secret
+        config=config,
+    )
 
 
 def local_backend() -> str | None:
     """The emulator the local stage serves from (TODO_LOCAL_BACKEND): loopback only, so
     that its stand-in credentials are never sent anywhere else."""
-    backend = os.environ.get("TODO_LOCAL_BACKEND")
-    if backend is None:
+    backend = variable("TODO_LOCAL_BACKEND")
+    if not backend:
         return None
     if not LOOPBACK_URL.fullmatch(backend):
         raise RuntimeError("TODO_LOCAL_BACKEND must be http://127.0.0.1:PORT or http://localhost:PORT")
@@ -120,18 +132,32 @@ def local_backend() -> str | None:
 
 
 @functools.cache
-def todo_store() -> TodoStore:
-    return TodoStore(
-        dynamodb_client(),
-        table_name=os.environ["TODO_TABLE"],
-        max_todos=int(os.environ.get("TODO_MAX_TODOS", MAX_TODOS)),
-        max_keys_per_day=int(os.environ.get("TODO_MAX_IDEMPOTENCY_KEYS", MAX_IDEMPOTENCY_KEYS_PER_DAY)),
+def runtime_settings() -> settings.RuntimeSettings:
+    """The stage's runtime settings, read with a cache (chalicelib/settings.py); a stage
+    with no TODO_SETTINGS_PATH serves the defaults."""
+    path = variable("TODO_SETTINGS_PATH")
+    return settings.RuntimeSettings(
+        functools.partial(settings.fetch, ssm_client(), path) if path else dict,
+        seconds=float(variable("TODO_SETTINGS_SECONDS")),
+        log=app.log.warning,
     )
 
 
-def clear_budget() -> int:
-    """How many todos one DELETE /todos deletes before it hands the rest to a job."""
-    return int(os.environ.get("TODO_CLEAR_BUDGET", CLEAR_BUDGET))
+def todo_store() -> TodoStore:
+    """The store, with the limits the runtime settings give now (the client is built once)."""
+    values = runtime_settings().current()
+    return TodoStore(
+        dynamodb_client(),
+        table_name=variable("TODO_TABLE"),
+        max_todos=values.max_todos,
+        max_keys_per_day=values.max_idempotency_keys,
+    )
+
+
+def writable() -> None:
+    """Writes answer 503 while an operator holds the API read-only (the `read-only` setting)."""
+    if runtime_settings().current().read_only:
+        raise ServiceUnavailable(READ_ONLY)
 
 
 @functools.cache
@@ -142,14 +168,14 @@ def token_verifier() -> TokenVerifier | None:
     stage's pool (TODO_USER_POOL_ARN): its JWKS at the issuer, or on the local backend."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         return None
-    pool = user_pool(os.environ["TODO_USER_POOL_ARN"])
+    pool = user_pool(variable("TODO_USER_POOL_ARN"))
     backend = local_backend()
     # Cognito serves a pool's keys under its issuer; an emulator, under the pool's id.
     keys_at = f"{backend}/{pool.id}" if backend else pool.issuer
-    jwks_url = os.environ.get("TODO_JWKS_URL") or f"{keys_at}/.well-known/jwks.json"
+    jwks_url = variable("TODO_JWKS_URL") or f"{keys_at}/.well-known/jwks.json"
     return TokenVerifier(
         issuer=pool.issuer,
-        client_id=os.environ.get("TODO_COGNITO_CLIENT_ID"),
+        client_id=variable("TODO_COGNITO_CLIENT_ID") or None,
         fetch_jwks=functools.partial(fetch_jwks, jwks_url),
     )
 
@@ -172,15 +198,23 @@ def environment_started() -> None:
     """What each execution environment sets up on its first invocation, never at import:
     with SnapStart, everything import made is restored into every environment alike.
 
-    - The stage's log level for diagnostics (Chalice's app.log: unhandled errors and the
-      like). The request and job lines carry the metrics the alarms watch: no level drops them.
-    - The `random` module seeded from the OS: botocore draws its retry jitter from it, and a
-      state restored from one snapshot would give every environment the same jitter (AWS:
-      "Handling uniqueness with Lambda SnapStart"). Ids, write ids and our own jitter take
-      the OS's randomness at each use already.
+    The `random` module seeded from the OS: botocore draws its retry jitter from it, and a
+    state restored from one snapshot would give every environment the same jitter (AWS:
+    "Handling uniqueness with Lambda SnapStart"). Ids, write ids and our own jitter take the
+    OS's randomness at each use already (the runtime settings' first read, too).
     """
-    app.log.setLevel(os.environ.get("TODO_LOG_LEVEL", "INFO").upper())
     random.seed()
+
+
+def invocation_started() -> settings.Values:
+    """Each invocation's start: the environment's, once, and the runtime settings as they
+    are now, whose log level governs diagnostics (Chalice's app.log: unhandled errors and
+    the like; the request and job lines carry the metrics the alarms watch: no level drops them)."""
+    environment_started()
+    values = runtime_settings().current()
+    if app.log.level != logging.getLevelName(values.log_level):
+        app.log.setLevel(values.log_level)
+    return values
 
 
 @app.middleware("http")
@@ -188,7 +222,7 @@ def observe(event: Request, get_response: Any) -> Response:
     """One structured log line, with its metrics, per request; the security headers on
     every response; Retry-After on 503s."""
     started = time.perf_counter()
-    environment_started()
+    invocation_started()
     response: Response = get_response(event)
     for name, value in web.security_headers(event).items():
         response.headers.setdefault(name, value)  # the web app's files may be cached
@@ -227,6 +261,7 @@ def now() -> datetime:
 def create_todo() -> Response:
     request = current_request()
     owner = caller(request)
+    writable()
     base = web.base_url(request)
     payload = web.body(request)
     moment = now()
@@ -265,9 +300,10 @@ def clear_todos() -> Response:
     request = current_request()
     owner = caller(request)
     completed = web.clear_query(web.query(request))
+    writable()
     moment = now()
     before = todos.first_id_at(moment)
-    budget = clear_budget()
+    budget = runtime_settings().current().clear_budget
     cleared = todo_store().clear(owner, completed=completed, before=before, allowance=lambda n: budget - n)
     web.note(request, deleted=cleared.deleted)
     if cleared.finished:
@@ -310,6 +346,7 @@ def update_todo(todo_id: str) -> Response:
     base = web.base_url(request)
     versions = web.if_match(request.headers.get("if-match"))
     patch = todos.todo_patch(web.body(request), now=now())
+    writable()
     todo = todo_store().update(owner, web.todo_id_or_404(todo_id), patch, versions=versions)
     return Response(body=web.todo_json(todo, base), headers={"ETag": web.etag(todo)})
 
@@ -319,6 +356,7 @@ def delete_todo(todo_id: str) -> Response:
     request = current_request()
     owner = caller(request)
     versions = web.if_match(request.headers.get("if-match"))
+    writable()
     todo_store().delete(owner, web.todo_id_or_404(todo_id), versions=versions)
     web.note(request, deleted=1)
     return Response(body="", status_code=204)
@@ -347,7 +385,7 @@ def _method_not_allowed(path: str) -> Response:
 
 
 def _stage_pool() -> UserPool:
-    return user_pool(os.environ.get("TODO_USER_POOL_ARN", USER_POOL_ARN))
+    return user_pool(os.environ.get("TODO_USER_POOL_ARN") or USER_POOL_ARN)
 
 
 def _page_headers(media_type: str, cache: str) -> dict[str, str | list[str]]:
@@ -380,21 +418,26 @@ def web_app_config() -> Response:
         api=web.base_url(request),
         region=pool.region,
         user_pool_id=pool.id,
-        client_id=os.environ.get("TODO_COGNITO_CLIENT_ID", ""),
+        client_id=variable("TODO_COGNITO_CLIENT_ID"),
         cognito=pages.cognito_endpoint(pool.region, local_backend()),
+        sign_ups=not runtime_settings().current().sign_ups_paused,
     )
     return Response(body=body, headers={"Cache-Control": pages.PAGE_CACHE})
 
 
 # --- scheduled jobs ------------------------------------------------------------------
 
+# A run while the API is read-only deletes nothing: the next run after it catches up.
+HELD: dict[str, Any] = {"readOnly": True}
+
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="purge_completed")
 def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
     """Delete completed todos whose completion is older than TODO_KEEP_COMPLETED_DAYS."""
-    environment_started()
-    keep_for = timedelta(days=int(os.environ["TODO_KEEP_COMPLETED_DAYS"]))
     context: Any = event.context
+    if invocation_started().read_only:
+        return _reported("purge_completed", context, HELD)
+    keep_for = timedelta(days=int(variable("TODO_KEEP_COMPLETED_DAYS")))
     report = cleanup.purge_completed(
         todo_store(),
         now=now(),
@@ -407,8 +450,9 @@ def purge_completed(event: CloudWatchEvent) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="finish_clears")
 def finish_clears(event: CloudWatchEvent) -> dict[str, Any]:
     """Finish the bulk deletes that outgrew their request (DELETE /todos answered 202)."""
-    environment_started()
     context: Any = event.context
+    if invocation_started().read_only:
+        return _reported("finish_clears", context, HELD)
     report = cleanup.finish_clears(todo_store(), now=now, remaining_ms=context.get_remaining_time_in_millis)
     return _reported("finish_clears", context, report.as_dict())
 

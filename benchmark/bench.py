@@ -389,7 +389,7 @@ def dynamodb_requests() -> dict[str, list[str]]:
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "todo-api-bench"
     with mock_aws():
         todo_app.dynamodb_client.cache_clear()
-        todo_app.todo_store.cache_clear()
+        todo_app.runtime_settings.cache_clear()
         todo_app.token_verifier.cache_clear()
         client = todo_app.dynamodb_client()  # the app's own client: the hook sees its calls
         client.meta.events.register("before-call.dynamodb", record)
@@ -429,7 +429,7 @@ def dynamodb_requests() -> dict[str, list[str]]:
                     f"purge_completed: 10 eligible, {100 * scale} not",
                     lambda: chalice.lambda_.invoke("purge_completed", dict(SCHEDULED)),
                 )
-        todo_app.todo_store.cache_clear()
+        todo_app.runtime_settings.cache_clear()
         todo_app.dynamodb_client.cache_clear()
     return counts
 

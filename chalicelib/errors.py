@@ -77,7 +77,7 @@ class IdempotencyKeyReused(UnprocessableEntityError):
 
 
 class TodoLimitReached(ChaliceViewError):
-    """The caller holds as many todos as the stage allows (TODO_MAX_TODOS): nothing was
+    """The caller holds as many todos as the stage allows (the max-todos setting): nothing was
     written; deleting some makes room."""
 
     STATUS_CODE = 409

@@ -79,11 +79,16 @@ def page_headers(cognito: str) -> dict[str, str]:
     }
 
 
-def config(*, api: str, region: str, user_pool_id: str, client_id: str, cognito: str) -> dict[str, Any]:
+def config(
+    *, api: str, region: str, user_pool_id: str, client_id: str, cognito: str, sign_ups: bool
+) -> dict[str, Any]:
+    """What the page is told: where the API and the pool are, and whether it offers sign-up
+    (false while an operator pauses sign-ups: the page offers sign-in only)."""
     return {
         "api": api,
         "region": region,
         "userPoolId": user_pool_id,
         "clientId": client_id,
         "cognitoEndpoint": cognito,
+        "signUps": sign_ups,
     }

@@ -44,7 +44,7 @@ _UNAVAILABLE_CODES = frozenset(
     }
 )
 _BATCH_SIZE = 25  # deletes per TransactWriteItems (with one count per owner: at most 51 of its 100)
-# Defaults of the stage settings TODO_MAX_TODOS and TODO_MAX_IDEMPOTENCY_KEYS.
+# Defaults of the runtime settings max-todos and max-idempotency-keys (chalicelib/settings.py).
 MAX_TODOS = 10_000
 MAX_IDEMPOTENCY_KEYS_PER_DAY = 10_000
 _BATCH_ATTEMPTS = 6

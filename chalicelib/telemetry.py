@@ -2,7 +2,7 @@
 
 Each line is also a CloudWatch Embedded Metric Format document, so the metrics cost no
 API call: Lambda's log pipeline extracts them. They are always written; the stage's log
-level (`TODO_LOG_LEVEL`) governs diagnostics only (Chalice's `app.log`).
+level (the `log-level` runtime setting) governs diagnostics only (Chalice's `app.log`).
 Lines carry a request id, the route, the status, the latency and a non-reversible
 reference to the user; never a token, a title or any other content of a todo.
 """

@@ -91,7 +91,22 @@ def declared(stage: str, root: Path = ROOT) -> Stage:
             raise SystemExit(f"stage {stage}: {key} must be a {wanted.__name__}, not {value!r}")
     if ours.get("api", "rest") not in API_TYPES:
         raise SystemExit(f"stage {stage}: api must be one of {', '.join(API_TYPES)}, not {ours['api']!r}")
+    check_environment(stage, raw.get("environment_variables", {}))
     return Stage(name=stage, **ours)
+
+
+def check_environment(stage: str, variables: Mapping[str, str]) -> None:
+    """Every TODO_* variable a stage sets is one the runtime lists (chalicelib/settings.py)."""
+    from chalicelib.settings import ENVIRONMENT
+
+    listed = {v.name for v in ENVIRONMENT}
+    unknown = sorted(name for name in variables if name.startswith("TODO_") and name not in listed)
+    if unknown:
+        raise SystemExit(
+            f"stage {stage} in .chalice/config.json: unknown environment variable(s) {', '.join(unknown)}. "
+            f"The runtime's: {', '.join(sorted(listed))} (chalicelib/settings.py; the levers an "
+            "operator changes at run time are Parameter Store settings: make settings)."
+        )
 
 
 def environment(stage: str, root: Path = ROOT) -> dict[str, str]:

@@ -118,6 +118,24 @@ def api(dynamodb: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def setting(aws: list[str], monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
+    """setting(name, value): the stage's runtime setting stored in (moto's) Parameter Store,
+    as `make settings SET=name=value` stores it; from then on the app reads the settings on
+    every request (TODO_SETTINGS_SECONDS=0), so each change shows at once."""
+    import boto3
+
+    ssm = boto3.client("ssm")
+    path = CONFIG["stages"][STAGE]["environment_variables"]["TODO_SETTINGS_PATH"]
+    monkeypatch.setenv("TODO_SETTINGS_SECONDS", "0")
+    todo_app.runtime_settings.cache_clear()
+
+    def put(name: str, value: str) -> None:
+        ssm.put_parameter(Name=f"{path}/{name}", Value=value, Type="String", Overwrite=True)
+
+    return put
+
+
+@pytest.fixture
 def auth() -> Callable[..., dict[str, str]]:
     def headers(user: str = "alice", **extra: str) -> dict[str, str]:
         token = unsigned_token(sub=sub_of(user), **{"cognito:username": user, "token_use": "id"})

@@ -565,6 +565,13 @@ function form(selector, handler) {
 
 let pending = null; // the e-mail and password of a sign-up awaiting its code
 
+// While an operator pauses sign-ups (the stage's sign-ups-paused setting), the page says so
+// in place of the sign-up form; sign-in keeps working.
+if (config.signUps === false) {
+	$("#sign-up").hidden = true;
+	$("#sign-ups-paused").hidden = false;
+}
+
 form("#sign-in", async ({ email, password }) => {
 	await signIn(email.trim(), password);
 	await showSignedIn();

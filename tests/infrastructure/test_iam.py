@@ -101,9 +101,9 @@ def test_no_role_grants_any_resource_star_but_for_actions_without_resources(role
 
 
 def test_the_api_role_grants_exactly_what_the_routes_use(
-    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any], setting: Any
 ) -> None:
-    monkeypatch.setenv("TODO_CLEAR_BUDGET", "1")  # so that a clear also starts a job
+    setting("clear-budget", "1")  # so that a clear also starts a job
     calls = record(dynamodb)
     keyed = auth(**{"Idempotency-Key": "iam-1"})
     todo = api.post("/todos", headers=auth(), body='{"title": "a"}').json_body
@@ -141,9 +141,9 @@ def test_the_purge_role_grants_exactly_what_the_job_uses(
 
 
 def test_the_clears_role_grants_exactly_what_the_job_uses(
-    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any], run_job: Any, monkeypatch: pytest.MonkeyPatch
+    api: Any, auth: Auth, dynamodb: Any, roles: dict[str, Any], run_job: Any, setting: Any
 ) -> None:
-    monkeypatch.setenv("TODO_CLEAR_BUDGET", "1")  # each DELETE deletes one itself, a job the rest
+    setting("clear-budget", "1")  # each DELETE deletes one itself, a job the rest
     for n in range(6):
         api.post("/todos", headers=auth(), body=f'{{"title": "t{n}", "completed": {str(n > 1).lower()}}}')
     for query in ("?completed=false", "?completed=true", ""):

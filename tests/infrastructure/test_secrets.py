@@ -25,6 +25,7 @@ SECRET_LIKE = re.compile(
 SETTING = re.compile(
     r"\d+|true|false|INFO|DEBUG|WARNING|ERROR|todo-api-[a-z]+|arn:aws:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+"
     r"|http://127\.0\.0\.1:\d+"  # the local stage's emulator, on loopback
+    r"|/todo-api/[a-z]+"  # the stage's path in Parameter Store
 )
 # A Cognito app client id is public (every token names it in `aud`); only its secret,
 # which our client has none of, would be one.

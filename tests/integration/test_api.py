@@ -383,11 +383,13 @@ def test_listing_is_one_query_per_page_and_never_a_scan(
     assert dynamodb_calls == ["Query"] * 2
 
 
-def test_the_store_is_built_once_per_container(api: Any, auth: Auth) -> None:
+def test_the_clients_and_settings_are_built_once_per_container(api: Any, auth: Auth) -> None:
     create(api, auth)
-    first = todo_app.todo_store()
+    first = todo_app.dynamodb_client(), todo_app.runtime_settings()
     create(api, auth)
-    assert todo_app.todo_store() is first
+    again = todo_app.dynamodb_client(), todo_app.runtime_settings()
+    assert again[0] is first[0]
+    assert again[1] is first[1]
 
 
 # --- optimistic concurrency ------------------------------------------------------------

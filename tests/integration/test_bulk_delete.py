@@ -16,9 +16,9 @@ Auth = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
-def budget(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+def budget(setting: Any) -> Callable[[int], None]:
     def set_budget(todos_per_request: int) -> None:
-        monkeypatch.setenv("TODO_CLEAR_BUDGET", str(todos_per_request))
+        setting("clear-budget", str(todos_per_request))
 
     return set_budget
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,15 +19,11 @@ NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def limited(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The API with a stage limit of 3 todos a user and 2 Idempotency-Keys a day."""
-    import app as todo_app
-
-    monkeypatch.setenv("TODO_MAX_TODOS", "3")
-    monkeypatch.setenv("TODO_MAX_IDEMPOTENCY_KEYS", "2")
-    todo_app.todo_store.cache_clear()
-    yield api
-    todo_app.todo_store.cache_clear()
+def limited(api: Any, setting: Any) -> Any:
+    """The API with runtime limits of 3 todos a user and 2 Idempotency-Keys a day."""
+    setting("max-todos", "3")
+    setting("max-idempotency-keys", "2")
+    return api
 
 
 def post(api: Any, auth: Auth, title: str, user: str = "alice", **headers: str) -> Any:

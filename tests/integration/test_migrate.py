@@ -14,7 +14,6 @@ from typing import Any
 import botocore.session
 import pytest
 
-import app as todo_app
 from chalicelib import cleanup, todos
 from chalicelib.schema import MIGRATION_PARTITION, SCHEMA_VERSION, TABLE_DEFINITION, purge_shard
 from chalicelib.store import TodoStore
@@ -272,12 +271,11 @@ def test_a_create_while_counting_is_counted(api: Any, auth: Auth, dynamodb: Any,
 
 
 def test_the_limit_holds_once_counted(
-    api: Any, auth: Auth, dynamodb: Any, operator: Any, monkeypatch: pytest.MonkeyPatch
+    api: Any, auth: Auth, dynamodb: Any, operator: Any, setting: Any
 ) -> None:
     seed_v1(dynamodb, 3)  # one each
     Counter(operator, TABLE).run()
-    monkeypatch.setenv("TODO_MAX_TODOS", "2")
-    todo_app.todo_store.cache_clear()
+    setting("max-todos", "2")
     first = api.post("/todos", headers=auth("alice"), body='{"title": "second"}')
     refused = api.post("/todos", headers=auth("alice"), body='{"title": "third"}')
     assert first.status_code == 201

@@ -86,8 +86,17 @@ def test_the_config_comes_from_the_functions_environment(api: Any) -> None:
         "userPoolId": variables["TODO_USER_POOL_ARN"].rsplit("/", 1)[1],
         "clientId": variables.get("TODO_COGNITO_CLIENT_ID", ""),
         "cognitoEndpoint": "https://cognito-idp.us-east-1.amazonaws.com/",
+        "signUps": True,
     }
     assert got.headers["Cache-Control"] == "no-cache"
+
+
+def test_while_sign_ups_are_paused_the_config_says_so(api: Any, setting: Any) -> None:
+    headers = {"Host": HOST}
+    setting("sign-ups-paused", "true")
+    assert api.get("/config.json", headers=headers).json_body["signUps"] is False
+    setting("sign-ups-paused", "false")
+    assert api.get("/config.json", headers=headers).json_body["signUps"] is True
 
 
 def test_under_a_stage_prefix_the_page_links_within_it() -> None:

@@ -19,7 +19,8 @@ Auth = Callable[..., dict[str, str]]
 
 def test_importing_the_app_builds_nothing() -> None:
     # A fresh interpreter, as Lambda's init: after the import no client, session, verifier
-    # or store exists yet (each is made on first use, after a restore).
+    # or runtime settings exist yet (each is made on first use, after a restore: a restored
+    # environment never serves a read of Parameter Store made before the snapshot).
     script = (
         "import json, app; print(json.dumps({name: value.cache_info().currsize"
         " for name, value in vars(app).items() if hasattr(value, 'cache_info')}))"
@@ -35,7 +36,9 @@ def test_importing_the_app_builds_nothing() -> None:
         timeout=60,
     )
     built = json.loads(result.stdout)
-    assert {"aws_session", "dynamodb_client", "todo_store", "environment_started"} <= set(built)
+    assert {"aws_session", "dynamodb_client", "ssm_client", "runtime_settings", "environment_started"} <= set(
+        built
+    )
     assert set(built.values()) == {0}
 
 

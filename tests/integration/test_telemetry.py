@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
 import app as todo_app
 from chalicelib import telemetry
-from tests.support import CONFIG, STAGE, sub_of
+from tests.support import sub_of
 
 Auth = Callable[..., dict[str, str]]
 
@@ -86,28 +83,21 @@ def test_user_refs_are_stable_pseudonyms() -> None:
 
 @pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
 def test_every_metric_is_written_whatever_the_log_level(
-    dynamodb: Any,
+    api: Any,
     auth: Auth,
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    setting: Any,
     run_job: Any,
     level: str,
 ) -> None:
     # The alarms watch metrics that live in the request and job lines: a quieter level
-    # silences diagnostics (Chalice's app.log), never a metric.
-    config = copy.deepcopy(CONFIG)
-    config["stages"][STAGE]["environment_variables"]["TODO_LOG_LEVEL"] = level
-    (tmp_path / ".chalice").mkdir()
-    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config))
+    # (the log-level runtime setting) silences diagnostics (Chalice's app.log), never a metric.
+    setting("log-level", level)
     capsys.readouterr()
-    with Client(todo_app.app, stage_name=STAGE, project_dir=str(tmp_path)) as client:
-        created = client.http.post("/todos", headers=auth(), body='{"title": "a"}')
-        assert created.status_code == 201
-        assert client.http.get("/todos", headers={"Host": "h"}).status_code == 401
-        assert todo_app.app.log.getEffectiveLevel() == getattr(logging, level)
-    monkeypatch.setenv("TODO_LOG_LEVEL", level)
-    todo_app.environment_started.cache_clear()
+    created = api.post("/todos", headers=auth(), body='{"title": "a"}')
+    assert created.status_code == 201
+    assert api.get("/todos", headers={"Host": "h"}).status_code == 401
+    assert todo_app.app.log.getEffectiveLevel() == getattr(logging, level)
     run_job("purge_completed")
     post, anonymous, job = lines(capsys)
     assert (post["Status"], post["TodosCreated"], post["Requests"]) == ("201", 1, 1)
