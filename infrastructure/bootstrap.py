@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.schema import TABLE_DEFINITION
+from infrastructure import runtime_settings
 from infrastructure.functions import FUNCTIONS, function_name
 from infrastructure.identity import APP_CLIENT_SETTINGS, user_pool_settings
 from infrastructure.stages import log_retention_days
@@ -162,4 +163,5 @@ def bootstrap(session: Any, stage: str) -> StatefulResources:
     pool_id, pool_arn = ensure_user_pool(cognito, name, user_pool_settings(stage))
     client_id = ensure_app_client(cognito, pool_id, name)
     ensure_log_groups(session.create_client("logs"), stage, log_retention_days(stage))
+    runtime_settings.ensure(session.create_client("ssm"), stage)
     return StatefulResources(name, table_arn, pool_id, pool_arn, client_id)

@@ -110,6 +110,7 @@ def package(
     (infrastructure/template.py); with `api` "http" (or the stage's `api`), an HTTP API for the
     REST API (infrastructure/http_api.py)."""
     from infrastructure.http_api import to_http_api
+    from infrastructure.policies import exact_arns
     from infrastructure.template import merge_template
 
     api = api or stages.api_type(stage, root)
@@ -124,9 +125,11 @@ def package(
             f"chalice packaged for {runtime} (the Python it runs on), but lambda_runtime is {wanted}: "
             "build .venv on that Python (make clean install; tools/find-python finds one)"
         )
+    template = out / "sam.json"
+    packaged = exact_arns(json.loads(template.read_text()))
     if api == "http":
-        template = out / "sam.json"
-        template.write_text(json.dumps(to_http_api(json.loads(template.read_text()), stage, root), indent=2))
+        packaged = to_http_api(packaged, stage, root)
+    template.write_text(json.dumps(packaged, indent=2))
     if bytecode:
         to_bytecode(out / "deployment.zip", runtime)
     return out

@@ -85,6 +85,15 @@ def policy(stage: str, function: str, *, table_arn: str | None = None, root: Pat
         _statement(sid, actions, [table + suffix for suffix in suffixes])
         for sid, actions, suffixes in CODE_GRANTS[function]
     ]
+    # Each function reads its stage's runtime settings (chalicelib/settings.py), by path.
+    settings_path = config.environment_variables["TODO_SETTINGS_PATH"]
+    statements.append(
+        _statement(
+            "RuntimeSettings",
+            ["ssm:GetParametersByPath"],
+            [f"arn:aws:ssm:{region}:{account}:parameter{settings_path}"],
+        )
+    )
     if function in FAILURE_QUEUE:
         queue = FAILURE_QUEUE[function].format(stage=stage)
         statements.append(
@@ -102,6 +111,30 @@ def policy(stage: str, function: str, *, table_arn: str | None = None, root: Pat
         )
     )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+# A resource committed for any Region and account, before `make deploy` knows the real ones.
+_ANY_PLACE = re.compile(r"arn:aws:(?P<service>dynamodb|sqs|logs|ssm):\*:\*:")
+
+
+def exact_arns(template: dict[str, Any]) -> dict[str, Any]:
+    """The packaged roles' resources in the stack's own Region and account (`Fn::Sub` of
+    AWS::Region and AWS::AccountId): the template can name them exactly, so it does."""
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                statement["Resource"] = [_exact(arn) for arn in statement["Resource"]]
+    return template
+
+
+def _exact(arn: Any) -> Any:
+    found = _ANY_PLACE.match(arn) if isinstance(arn, str) else None
+    if found is None:
+        return arn
+    place = f"arn:aws:{found['service']}:${{AWS::Region}}:${{AWS::AccountId}}:"
+    return {"Fn::Sub": place + arn[found.end() :]}
 
 
 def _statement(sid: str, actions: list[str], resources: list[str]) -> dict[str, Any]:

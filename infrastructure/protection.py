@@ -46,6 +46,18 @@ def resources(stage: str) -> dict[str, Any]:
                             "Principal": {"Service": "events.amazonaws.com"},
                             "Action": "sqs:SendMessage",
                             "Resource": {"Fn::GetAtt": ["JobFailures", "Arn"]},
+                            # Only this stack's own schedules (the rules SAM makes, named
+                            # function + event): no other account's rule may use the queue
+                            # as its dead-letter queue (the confused deputy; EventBridge's
+                            # guide, "Granting permissions to the dead-letter queue").
+                            "Condition": {
+                                "ArnEquals": {
+                                    "aws:SourceArn": [
+                                        {"Fn::GetAtt": [f"{logical}{logical}Event", "Arn"]}
+                                        for logical in SCHEDULED_JOBS
+                                    ]
+                                }
+                            },
                         }
                     ],
                 },

@@ -26,6 +26,7 @@ from infrastructure import (
     firewall,
     observability,
     protection,
+    runtime_settings,
     stages,
 )
 from infrastructure.functions import SCHEDULED_JOBS
@@ -123,6 +124,7 @@ def merge_template(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
         cold_start.resources(declared),
         firewall.resources(stage, retention) if declared.waf else {},
         client_keys.resources(stage, declared.usage_plans),
+        runtime_settings.resources(stage),
     )
     reserved = stages.chalice_config(stage, "api_handler", root).reserved_concurrency
     for logical, skips in CHECKOV_SKIPS.items():

@@ -60,7 +60,7 @@ from chalicelib.errors import (
     gateway_message,
 )
 from chalicelib.web import SECURITY_HEADERS, allowed_methods
-from infrastructure import stages
+from infrastructure import runtime_settings, stages
 from infrastructure.bootstrap import ensure_table
 from infrastructure.capacity import throttling
 from infrastructure.events import scheduled_event
@@ -111,8 +111,10 @@ def _region() -> str:
 
 
 def create_table() -> None:
-    """The local stage's table, made as `make deploy` makes a stage's (tools/deploy.py)."""
+    """The local stage's table and runtime settings, made as `make deploy` makes a stage's
+    (tools/deploy.py)."""
     ensure_table(boto3.client("dynamodb", region_name=_region()), stage_settings()["TODO_TABLE"])
+    runtime_settings.ensure(boto3.client("ssm", region_name=_region()), STAGE)
 
 
 def user_pool() -> tuple[str, str]:

@@ -350,37 +350,37 @@ def _targets(value: Any, conditions: Mapping[str, bool]) -> Iterable[str]:
 # --- IAM, evaluated ---------------------------------------------------------------------
 
 
-def _glob(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+def glob(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
     # IAM's wildcards: `*` any run of characters (colons and slashes included), `?` one.
     # Nothing else is special: `[$LATEST]` in a log stream name is literal.
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
-def _listed(value: Any) -> list[str]:
+def listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
 def _matches(statement: Mapping[str, Any], action: str, resource: str) -> bool:
     if "NotAction" in statement or "NotResource" in statement or "Condition" in statement:
         raise TemplateError("the rehearsal evaluates Action/Resource statements without conditions only")
-    actions = _listed(statement["Action"])
-    resources = _listed(statement["Resource"])
-    return any(_glob(a, ignore_case=True).fullmatch(action) for a in actions) and any(
-        _glob(r, ignore_case=False).fullmatch(resource) for r in resources
+    actions = listed(statement["Action"])
+    resources = listed(statement["Resource"])
+    return any(glob(a, ignore_case=True).fullmatch(action) for a in actions) and any(
+        glob(r, ignore_case=False).fullmatch(resource) for r in resources
     )
 
 
 def allows(documents: Iterable[Mapping[str, Any]], action: str, resource: str) -> bool:
     """Whether identity policies allow `action` on `resource`: an explicit Deny wins, then an
     Allow is needed (IAM's policy evaluation logic, without resource policies or SCPs)."""
-    statements = [s for document in documents for s in _listed_statements(document)]
+    statements = [s for document in documents for s in listed_statements(document)]
     if any(s["Effect"] == "Deny" and _matches(s, action, resource) for s in statements):
         return False
     return any(s["Effect"] == "Allow" and _matches(s, action, resource) for s in statements)
 
 
-def _listed_statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def listed_statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     statements = document["Statement"]
     return [statements] if isinstance(statements, dict) else list(statements)
 
@@ -388,15 +388,15 @@ def _listed_statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def trusts_lambda(trust_policy: Mapping[str, Any]) -> bool:
     """Lambda refuses a role it cannot assume ("The role defined for the function cannot be
     assumed by Lambda"): the trust policy must allow sts:AssumeRole to lambda.amazonaws.com."""
-    for statement in _listed_statements(trust_policy):
+    for statement in listed_statements(trust_policy):
         services = (
             statement.get("Principal", {}).get("Service", []) if statement.get("Principal") != "*" else []
         )
         if (
             statement.get("Effect") == "Allow"
             and "Condition" not in statement
-            and "sts:AssumeRole" in _listed(statement.get("Action", []))
-            and "lambda.amazonaws.com" in _listed(services)
+            and "sts:AssumeRole" in listed(statement.get("Action", []))
+            and "lambda.amazonaws.com" in listed(services)
         ):
             return True
     return False
@@ -478,7 +478,19 @@ def role_needs(function: Function) -> list[Need]:
         ]
     if function.kms_key:
         needs.append(Need("kms:Decrypt", function.kms_key, "its environment's customer managed key"))
+    settings = function.environment.get("TODO_SETTINGS_PATH")
+    if settings:
+        # The runtime reads its settings with GetParametersByPath, which IAM authorizes
+        # against the path in the request, not the parameters it returns (Systems Manager
+        # guide, "How Parameter Store authorizes parameter retrieval").
+        needs.append(
+            Need("ssm:GetParametersByPath", _parameter_arn(function, settings), "its runtime settings")
+        )
     return needs
+
+
+def _parameter_arn(function: Function, path: str) -> str:
+    return f"arn:aws:ssm:{function.region}:{function.account}:parameter{path}"
 
 
 def function_problems(function: Function) -> list[str]:
@@ -490,6 +502,10 @@ def function_problems(function: Function) -> list[str]:
     ]
     if not trusts_lambda(function.trust_policy):
         problems.append(f"{function.name}: its role does not trust lambda.amazonaws.com")
+    # Least privilege (our rule): its own stage's settings, and no other path's.
+    for path in ("/", "/todo-api", "/todo-api/another-stage"):
+        if allows(function.policies, "ssm:GetParametersByPath", _parameter_arn(function, path)):
+            problems.append(f"{function.name}: the role may read parameters under {path}, beyond its own")
     if not _FUNCTION_NAME.fullmatch(function.name):
         problems.append(f"{function.name}: not a valid function name (1-64 of A-Z a-z 0-9 - _)")
     reserved = sorted(RESERVED_ENVIRONMENT & set(function.environment))

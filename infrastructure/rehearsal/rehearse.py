@@ -49,6 +49,9 @@ from infrastructure.rehearsal.aws_rules import (
     TemplateError,
     allows,
     function_problems,
+    glob,
+    listed,
+    listed_statements,
     sub_references,
 )
 from infrastructure.stages import ROOT
@@ -370,31 +373,75 @@ def _usage_plans_on_stages(stack: Stack) -> list[str]:
 
 def _rules_may_reach_their_dead_letter_queues(stack: Stack) -> list[str]:
     """EventBridge drops events it cannot deliver to a target's dead-letter queue unless the
-    queue's policy lets events.amazonaws.com send to it (EventBridge, "Using dead-letter queues")."""
+    queue's policy lets events.amazonaws.com send to it (EventBridge, "Using dead-letter
+    queues"); and a grant to the service with no aws:SourceArn (or aws:SourceAccount)
+    condition lets any account's rule send there too, which AWS advises against (IAM,
+    "The confused deputy problem")."""
     created = stack.created()
     queue_policies: dict[str, list[Mapping[str, Any]]] = {}
-    for resource in created.values():
+    problems = []
+    for logical, resource in created.items():
         if resource["Type"] == "AWS::SQS::QueuePolicy":
             properties = stack.resolve(resource["Properties"])
             for url in properties["Queues"]:
                 queue_policies.setdefault(url, []).append(properties["PolicyDocument"])
-    problems = []
+            for statement in listed_statements(properties["PolicyDocument"]):
+                if _principal_is(statement, "events.amazonaws.com") and not _source_bound(statement):
+                    problems.append(
+                        f"{logical}: lets events.amazonaws.com send for any account's rule "
+                        "(no aws:SourceArn or aws:SourceAccount condition)"
+                    )
     for logical, resource in created.items():
         if resource["Type"] != "AWS::Events::Rule":
             continue
+        rule = str(stack.resolve({"Fn::GetAtt": [logical, "Arn"]}))
         for target in stack.resolve(resource["Properties"]).get("Targets", []):
             queue = target.get("DeadLetterConfig", {}).get("Arn")
             if not queue:
                 continue
             _, _, _, region, account, name = queue.split(":")
             url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-            for_events = [
-                {"Statement": [s for s in document["Statement"] if _principal_is(s, "events.amazonaws.com")]}
+            # The statements whose conditions hold for this rule's deliveries, as evaluated.
+            for_rule = [
+                {
+                    "Statement": [
+                        {k: v for k, v in s.items() if k != "Condition"}
+                        for s in listed_statements(document)
+                        if _for_source(s, rule, account)
+                    ]
+                }
                 for document in queue_policies.get(url, [])
             ]
-            if not allows(for_events, "sqs:SendMessage", queue):
+            if not allows(for_rule, "sqs:SendMessage", queue):
                 problems.append(f"{logical}: EventBridge may not send to its dead-letter queue {name}")
     return problems
+
+
+_SOURCE_KEYS = ("aws:SourceArn", "aws:SourceAccount")
+
+
+def _source_bound(statement: Mapping[str, Any]) -> bool:
+    conditions = statement.get("Condition", {})
+    return any(key in test for test in conditions.values() for key in _SOURCE_KEYS)
+
+
+def _for_source(statement: Mapping[str, Any], rule: str, account: str) -> bool:
+    """Whether `statement` applies to the events.amazonaws.com deliveries of rule `rule`
+    (its ArnEquals/ArnLike aws:SourceArn and StringEquals aws:SourceAccount conditions)."""
+    if not _principal_is(statement, "events.amazonaws.com"):
+        return False
+    for operator, test in statement.get("Condition", {}).items():
+        for key, values in test.items():
+            wanted = listed(values)
+            if key == "aws:SourceArn" and operator in ("ArnEquals", "ArnLike"):
+                if not any(glob(pattern, ignore_case=False).fullmatch(rule) for pattern in wanted):
+                    return False
+            elif key == "aws:SourceAccount" and operator == "StringEquals":
+                if account not in wanted:
+                    return False
+            else:
+                return False  # a condition this rehearsal does not evaluate: assume it fails
+    return True
 
 
 def _principal_is(statement: Mapping[str, Any], service: str) -> bool:

@@ -197,9 +197,40 @@ def through_ses_without_an_identity(template: dict[str, Any]) -> None:
     }
 
 
+def with_the_queue_open_to_any_rule(template: dict[str, Any]) -> None:
+    del template["Resources"]["JobFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"][0][
+        "Condition"
+    ]
+
+
+def with_the_queue_open_to_another_rule(template: dict[str, Any]) -> None:
+    statement = template["Resources"]["JobFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    statement["Condition"] = {
+        "ArnEquals": {"aws:SourceArn": ["arn:aws:events:us-east-1:210987654321:rule/x"]}
+    }
+
+
+def without_the_settings_grant(template: dict[str, Any]) -> None:
+    statements = _statements(template, "ApiHandlerRole")
+    statements[:] = [s for s in statements if s["Sid"] != "RuntimeSettings"]
+
+
+def reading_every_path(template: dict[str, Any]) -> None:
+    for statement in _statements(template, "FinishClearsRole"):
+        if statement["Sid"] == "RuntimeSettings":
+            statement["Resource"] = ["arn:aws:ssm:*:*:parameter/*"]
+
+
 @pytest.mark.parametrize(
     ("mutate", "refusal"),
     [
+        (with_the_queue_open_to_any_rule, "lets events.amazonaws.com send for any account's rule"),
+        (with_the_queue_open_to_another_rule, "EventBridge may not send to its dead-letter queue"),
+        (without_the_settings_grant, "does not allow ssm:GetParametersByPath on arn:aws:ssm:us-east-1:"),
+        (
+            reading_every_path,
+            "todo-api-dev-finish_clears: the role may read parameters under /, beyond its own",
+        ),
         (as_production_on_cognitos_sender, "a production pool sends with Cognito's default sender"),
         (through_ses_without_an_identity, "EmailSendingAccount DEVELOPER needs the SES identity's SourceArn"),
         (without_tracing_grants, "does not allow xray:PutTraceSegments on * (active tracing)"),

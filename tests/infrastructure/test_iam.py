@@ -33,7 +33,10 @@ TRANSACT_ACTIONS = {
 
 
 def grants_of(operation: str, params: dict[str, Any]) -> set[Grant]:
-    """What IAM must allow for one DynamoDB call (transactions: each item's own action)."""
+    """What IAM must allow for one DynamoDB call (transactions: each item's own action), or
+    one read of the runtime settings (authorized against the path it names)."""
+    if operation == "GetParametersByPath":
+        return {("ssm:GetParametersByPath", f"parameter{params['Path']}")}
     if operation == "TransactWriteItems":
         return {
             (f"dynamodb:{TRANSACT_ACTIONS[kind]}", _relative(body["TableName"]))
@@ -51,12 +54,16 @@ def _relative(table: str) -> str:
 
 
 def record(dynamodb: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The calls the app's DynamoDB and Parameter Store clients make from now on."""
+    import app as todo_app
+
     calls: list[tuple[str, dict[str, Any]]] = []
 
     def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
         calls.append((model.name, json.loads(json.dumps(params, default=str))))
 
     dynamodb.meta.events.register("before-parameter-build.dynamodb", hook)
+    todo_app.ssm_client().meta.events.register("before-parameter-build.ssm", hook)
     return calls
 
 
@@ -71,17 +78,23 @@ def roles(packaged: Callable[[str], Path]) -> dict[str, Any]:
 
 
 def granted(role: dict[str, Any]) -> set[Grant]:
-    # The table by name in any account and region, as committed; or by its real ARN, as
-    # `make deploy` writes it once the table exists.
-    table = re.compile(rf"arn:aws:dynamodb:(\*|[a-z0-9-]+):(\*|\d{{12}}):table/{re.escape(TABLE)}")
+    # The table and the settings' path in the stack's own Region and account (the packaged
+    # template names them with Fn::Sub), or by the real ARNs `make deploy` writes.
+    place = r"(\$\{AWS::Region\}|[a-z0-9-]+):(\$\{AWS::AccountId\}|\d{12})"
+    table = re.compile(rf"arn:aws:dynamodb:{place}:table/{re.escape(TABLE)}")
+    path = re.compile(rf"arn:aws:ssm:{place}:")
     result = set()
     for policy in role["Properties"]["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
-            actions = [a for a in statement["Action"] if a.startswith("dynamodb:")]
-            for resource in statement["Resource"] if actions else []:
-                match = table.match(resource)
-                assert match, resource
-                result |= {(action, resource[match.end() :]) for action in actions}
+            for action in statement["Action"]:
+                service = action.split(":")[0]
+                if service not in ("dynamodb", "ssm"):
+                    continue
+                for resource in statement["Resource"]:
+                    arn = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+                    match = (table if service == "dynamodb" else path).match(arn)
+                    assert match, arn
+                    result.add((action, arn[match.end() :]))
     return result
 
 
@@ -127,7 +140,7 @@ def test_the_api_role_grants_exactly_what_the_routes_use(
 
 
 def test_the_purge_role_grants_exactly_what_the_job_uses(
-    dynamodb: Any, roles: dict[str, Any], run_job: Any
+    dynamodb: Any, roles: dict[str, Any], run_job: Any, setting: Any
 ) -> None:
     store = TodoStore(dynamodb, table_name=TABLE)
     long_ago = datetime.now(UTC) - timedelta(days=60)
@@ -163,3 +176,53 @@ def test_every_stage_scopes_its_policies_to_its_own_table() -> None:
             text = Path(ROOT / ".chalice" / function["iam_policy_file"]).read_text()
             assert f"table/{policy_table}" in text
             assert "table/*" not in text
+
+
+def test_the_packaged_roles_name_their_stacks_own_region_and_account(packaged: Callable[[str], Path]) -> None:
+    # The committed policy files name the table, queue, log groups and settings in any
+    # Region and account until `make deploy` knows them; the packaged template knows.
+    for stage in ("dev", "prod"):
+        template = json.loads((packaged(stage) / "sam.json").read_text())
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::IAM::Role":
+                continue
+            for policy in resource["Properties"]["Policies"]:
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    for arn in statement["Resource"]:
+                        text = arn["Fn::Sub"] if isinstance(arn, dict) else arn
+                        assert ":*:*:" not in text, text
+                        assert arn == "*" or (
+                            text.startswith("arn:aws:") and ":${AWS::Region}:${AWS::AccountId}:" in text
+                        )
+
+
+def test_both_deploy_routes_make_the_stages_settings_with_their_defaults(
+    packaged: Callable[[str], Path],
+) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.settings import SETTINGS
+    from infrastructure import runtime_settings
+
+    template = json.loads((packaged(STAGE) / "sam.json").read_text())
+    parameters = {
+        r["Properties"]["Name"]: r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SSM::Parameter"
+    }
+    assert {name: (p["Type"], p["Value"]) for name, p in parameters.items()} == {
+        f"/todo-api/{STAGE}/{s.name}": ("String", s.text) for s in SETTINGS
+    }
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        ssm.put_parameter(Name=f"/todo-api/{STAGE}/read-only", Value="true", Type="String")
+        made = runtime_settings.ensure(ssm, STAGE)
+        stored = {
+            p["Name"]: p["Value"] for p in ssm.get_parameters_by_path(Path=f"/todo-api/{STAGE}")["Parameters"]
+        }
+    assert len(made) == len(SETTINGS) - 1  # an operator's value is kept
+    assert stored == {
+        **{name: p["Value"] for name, p in parameters.items()},
+        f"/todo-api/{STAGE}/read-only": "true",
+    }
