@@ -34,7 +34,7 @@ UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate lock
+.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate settings lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
@@ -180,6 +180,13 @@ deploy: $(RUN_STAMP)  ## bootstrap, configure and chalice deploy with your AWS c
 migrate: $(RUN_STAMP)  ## data migrations after a deploy, with your AWS credentials (STAGE=, DRY_RUN=1)
 	@test -n "$(STAGE)" || { echo "usage: make migrate STAGE=dev|prod [DRY_RUN=1]" >&2; exit 2; }
 	$(BIN)/python -m tools.migrate --stage $(STAGE) $(if $(DRY_RUN),--dry-run)
+
+# The levers of docs/runbook.md, without a deploy: STAGE=local is make run's backend (at
+# BACKEND_PORT); another stage uses your AWS credentials. SET is validated before it is written.
+settings: $(RUN_STAMP)  ## show a stage's runtime settings, or change one (STAGE=, SET=name=value)
+	@test -n "$(STAGE)" || { echo "usage: make settings STAGE=local|dev|prod [SET=name=value]" >&2; exit 2; }
+	@$(if $(filter local,$(STAGE)),TODO_LOCAL_BACKEND=http://127.0.0.1:$(BACKEND_PORT)) \
+		$(BIN)/python -m tools.settings --stage $(STAGE) $(if $(SET),--set '$(SET)')
 
 clean:  ## remove the virtualenvs, build output and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,10 +21,12 @@ import pytest
 from moto.utilities.utils import load_resource
 
 from chalicelib import todos
-from chalicelib.errors import TodoNotFound
+from chalicelib.errors import RETRY_AFTER_SECONDS, TodoNotFound
 from chalicelib.store import TodoStore
+from infrastructure import stages
 from infrastructure.api import gateway_responses
 from tests.servers import Server, aws_env, emulator_client, moto_server, start_server, stop_server
+from tests.support import ROOT
 from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
 
 # One worker takes the module, so that one `make run` serves all of it.
@@ -326,3 +329,51 @@ def test_a_method_the_server_cannot_parse_is_a_405_with_the_routes_allow(server:
         assert (status, error["Code"], headers["Allow"]) == (405, "MethodNotAllowed", allow)
         # the same Allow as the app's own 405 for a method the path does not serve
         assert server.request("PUT", path, token, {"title": "x"})[1]["Allow"] == allow
+
+
+def test_make_settings_flips_read_only_on_a_running_server_within_its_period(server: Server) -> None:
+    """The lever of docs/runbook.md, as an operator pulls it: `make settings SET=...` against
+    `make run`, no restart. The local stage reads its settings every 5 s (TODO_SETTINGS_SECONDS);
+    the writes' answers turn within that period (polled for at most three of them)."""
+    frank = server.token("settings-frank")
+    seconds = int(stages.environment("local")["TODO_SETTINGS_SECONDS"])
+
+    def make_settings(*extra: str) -> str:
+        done = subprocess.run(
+            ["make", "-s", "settings", "STAGE=local", f"BACKEND_PORT={server.backend_port}", *extra],
+            cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def until(status: int) -> list[int]:
+        seen = []
+        for _ in range(3 * seconds * 4):
+            seen.append(server.request("POST", "/todos", frank, {"title": "t"})[0])
+            if seen[-1] == status:
+                return seen
+            time.sleep(0.25)
+        raise AssertionError(f"never {status} within {3 * seconds} s: {seen}")
+
+    assert "read-only              false    Parameter Store" in make_settings()
+    assert "set read-only=true" in make_settings("SET=read-only=true")
+    until(503)
+    status, headers, error = server.request(
+        "PATCH", "/todos/01KWC6D1G00000000000000067", frank, {"title": "x"}
+    )
+    assert (status, error["Code"], headers["Retry-After"]) == (
+        503,
+        "ServiceUnavailable",
+        str(RETRY_AFTER_SECONDS),
+    )
+    assert "read-only" in error["Message"]
+    assert server.request("GET", "/todos", frank)[0] == 200  # reads keep working
+    make_settings("SET=read-only=false")
+    until(201)
+    refused = subprocess.run(
+        ["make", "-s", "settings", "STAGE=local", f"BACKEND_PORT={server.backend_port}", "SET=read-only=yes"],
+        cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "read-only must be true or false" in refused.stderr
+    assert "Traceback" not in refused.stderr

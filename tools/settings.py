@@ -1,0 +1,114 @@
+"""`make settings STAGE=... [SET=name=value]`: a stage's runtime settings, and the lever to
+change one without a deploy (chalicelib/settings.py).
+
+Without SET it shows each setting's value in force and where it comes from: Parameter
+Store, the default (none stored), or the default or last good value (a stored value the
+runtime refuses). With SET it validates the value by the runtime's own rules, then writes
+it; every environment applies it within the stage's TODO_SETTINGS_SECONDS.
+
+The local stage talks to `make run`'s embedded backend (its TODO_LOCAL_BACKEND, or the
+environment's); any other stage uses your AWS configuration, like `make deploy`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from chalicelib import settings
+from infrastructure import stages
+from infrastructure.runtime_settings import path
+
+LOCAL = "local"
+
+
+def client(stage: str) -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    session = botocore.session.get_session()
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+    variables = stages.environment(stage)
+    if stage == LOCAL:
+        backend = os.environ.get("TODO_LOCAL_BACKEND") or variables["TODO_LOCAL_BACKEND"]
+        region = variables["TODO_USER_POOL_ARN"].split(":")[3]
+        return session.create_client(
+            "ssm",
+            endpoint_url=backend,
+            region_name=region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the emulator's, not a secret
+            config=config,
+        )
+    region = session.get_config_variable("region") or variables["TODO_USER_POOL_ARN"].split(":")[3]
+    if session.get_credentials() is None:
+        raise SystemExit("no AWS credentials: set AWS_PROFILE or the AWS_* variables")
+    return session.create_client("ssm", region_name=region, config=config)
+
+
+def show(stage: str, stored: dict[str, str]) -> str:
+    reading = settings.choose(stored, settings.DEFAULTS)
+    seconds = stages.environment(stage).get("TODO_SETTINGS_SECONDS", "60")
+    lines = [f"{stage}: {path(stage)} (changes apply within {seconds} s)"]
+    for setting in settings.SETTINGS:
+        value = getattr(reading.values, setting.name.replace("-", "_"))
+        if setting.name in reading.refused:
+            source = f"default; stored {reading.refused[setting.name]}"
+        elif setting.name in stored:
+            source = "Parameter Store"
+        else:
+            source = "default (not stored)"
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        lines.append(f"  {setting.name:<22} {shown:<8} {source:<22} {setting.meaning}")
+    for name in sorted(set(reading.refused) - {s.name for s in settings.SETTINGS}):
+        lines.append(f"  {name:<22} (ignored: not a setting)")
+    return "\n".join(lines)
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise SystemExit(f"SET={text!r}: write SET=name=value, e.g. SET=read-only=true")
+    name, value = name.strip(), value.strip()
+    try:
+        settings.parse(name, value)
+    except ValueError as error:
+        raise SystemExit(
+            f"SET={text}: {name} {error}" if name in _names() else f"SET={text}: {error}"
+        ) from None
+    return name, value
+
+
+def _names() -> set[str]:
+    return {s.name for s in settings.SETTINGS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make settings", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--set", dest="assignment", help="name=value")
+    args = parser.parse_args(argv)
+    stages.declared(args.stage)  # an unknown stage: a message naming the known ones
+    assignment = parse_assignment(args.assignment) if args.assignment else None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    ssm = client(args.stage)
+    try:
+        if assignment is not None:
+            name, value = assignment
+            ssm.put_parameter(
+                Name=f"{path(args.stage)}/{name}", Value=value, Type="String", Tier="Standard", Overwrite=True
+            )
+            print(f"set {name}={value} in {path(args.stage)}")
+        stored = settings.fetch(ssm, path(args.stage))
+    except (BotoCoreError, ClientError) as error:
+        where = "make run's backend (is make run running?)" if args.stage == LOCAL else "Parameter Store"
+        raise SystemExit(f"{args.stage}: could not reach {where}: {error}") from None
+    print(show(args.stage, stored))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
