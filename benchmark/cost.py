@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from benchmark import plot, tune
 from benchmark.bench import write_section
 from chalicelib import schema
+from chalicelib.settings import ENVIRONMENT, SETTINGS
 from chalicelib.todos import Todo
 from infrastructure import stages
 
@@ -176,6 +177,14 @@ class Configuration(NamedTuple):
     alarm_metrics: int
     access_log_bytes: int
     dashboards: int = 0
+    settings_seconds: float = 60.0  # how often each environment reads the runtime settings
+
+
+def settings_seconds(function: Mapping[str, Any]) -> float:
+    """A packaged function's period of reading the runtime settings (chalicelib/settings.py)."""
+    declared = next(v.default for v in ENVIRONMENT if v.name == "TODO_SETTINGS_SECONDS")
+    variables = function.get("Environment", {}).get("Variables", {})
+    return float(variables.get("TODO_SETTINGS_SECONDS") or str(declared))
 
 
 def _access_log_bytes(log_format: str) -> int:
@@ -219,6 +228,7 @@ def configuration(template: Mapping[str, Any], name: str = "as packaged") -> Con
         alarm_metrics=alarm_metrics,
         access_log_bytes=_access_log_bytes(log_format.get("Format", "")) if log_format else 0,
         dashboards=sum(r["Type"] == "AWS::CloudWatch::Dashboard" for r in resources.values()),
+        settings_seconds=settings_seconds(function),
     )
 
 
@@ -469,6 +479,16 @@ def report(config: Configuration, measured: Measured, prices: Mapping[str, Any])
             + " | ".join(_money(t) for t in totals)
             + f" | {even / 1e6:,.1f} million requests |"
         )
+    ssm, reads = prices["ssm"], 30 * 86_400 / float(config.settings_seconds)
+    lines += [
+        "",
+        f"Runtime settings (Parameter Store): {len(SETTINGS)} Standard parameters, "
+        f"{_money(len(SETTINGS) * ssm['standard_parameter_month'])} a month; each environment reads "
+        f"them every {config.settings_seconds:g} s, {reads:,.0f} reads a month if it lives all month, "
+        f"at standard throughput {_money(reads / 10_000 * ssm['standard_throughput_per_10k'])} "
+        f"(with higher throughput enabled, {_money(reads / 10_000 * ssm['higher_throughput_per_10k'])} an "
+        f"environment; not needed: `make spike`). {ssm['source']}.",
+    ]
     units = operation_units()
     lines += [
         "",

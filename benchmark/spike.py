@@ -104,6 +104,7 @@ class Stage(NamedTuple):
     provisioned: int  # environments kept initialized (no cold start for the first N at once)
     ses: bool
     tier: str
+    settings_seconds: float  # how often each environment reads the runtime settings
 
 
 def stage_of(template: Mapping[str, Any]) -> Stage:
@@ -135,7 +136,15 @@ def stage_of(template: Mapping[str, Any]) -> Stage:
         ),
         ses=pool.get("EmailConfiguration", {}).get("EmailSendingAccount") == "DEVELOPER",
         tier=str(pool.get("UserPoolTier", "not set")),
+        settings_seconds=cost.settings_seconds(function),
     )
+
+
+def settings_reads(environments: int, period: float) -> float:
+    """Parameter Store reads a second at most, for `environments` started at once: each reads
+    once at a random moment of its first period, then once a period (chalicelib/settings.py),
+    so at most two reads of one environment fall in any one period."""
+    return 2 * environments / period
 
 
 class Bucket:
@@ -388,6 +397,16 @@ def report(
         "",
         f"with every wall above raised: {final.served:,} of {users:,} served ({final.served / users:.0%})",
     ]
+    # Not a wall: a throttled read of the runtime settings keeps the last values, nobody is
+    # refused; but the operator's levers would then take longer to act.
+    environments = stage.reserved or int(quotas["lambda_concurrency"]["value"])
+    reads, allowed = settings_reads(environments, stage.settings_seconds), quotas["ssm_default_throughput"]
+    lines.append(
+        f"runtime settings: {environments:,} API environments at most read Parameter Store up to "
+        f"{reads:.1f} times a second (each every {stage.settings_seconds:.0f} s), "
+        f"{reads / float(allowed['value']):.0%} of its default {allowed['value']}/s shared by the account "
+        f"({allowed['source'].split(' ')[0]}); past it, reads are throttled and the last values hold"
+    )
     ses_price = prices["ses"]["per_thousand_emails"]
     lines.append(
         f"cost of the e-mail at SES's price: ${users * ses_price / 1000:,.2f} for {users:,} codes "

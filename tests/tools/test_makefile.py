@@ -69,10 +69,37 @@ def test_make_refuses_to_build_for_a_runtime_it_has_no_python_for(tmp_path: Path
 
 
 def test_an_unknown_stage_is_a_message_naming_the_known_ones() -> None:
-    for target in ("package", "spike"):
+    for target in ("package", "spike", "settings"):
         result = subprocess.run(
             ["make", "-s", target, "STAGE=nowhere"], cwd=ROOT, capture_output=True, text=True, check=False
         )
         assert result.returncode != 0
         assert "no stage 'nowhere' in .chalice/config.json: the stages are dev, local, prod" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ([], "usage: make settings STAGE=local|dev|prod [SET=name=value]"),
+        (["STAGE=local", "SET=readonly=true"], "no setting 'readonly': the settings are max-todos, "),
+        (["STAGE=local", "SET=max-todos=lots"], "max-todos must be a whole number from 1 to 100,000"),
+        (["STAGE=local", "SET=read-only"], "write SET=name=value, e.g. SET=read-only=true"),
+        (
+            ["STAGE=local", "BACKEND_PORT=1"],
+            "local: could not reach make run's backend (is make run running?)",
+        ),
+    ],
+)
+def test_make_settings_refuses_bad_arguments_with_a_message(arguments: list[str], said: str) -> None:
+    result = subprocess.run(
+        ["make", "-s", "settings", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr

@@ -26,6 +26,7 @@ ROOMY = spike.Stage(
     provisioned=0,
     ses=True,
     tier="ESSENTIALS",
+    settings_seconds=60,
 )
 FAST = {"GET /todos": 20.0, "POST /todos": 20.0}  # ms: Lambda's room is 1,000 / 0.02 s
 UNITS = {"GET /todos": (1.0, 0), "POST /todos": (0.0, 6), "PATCH /todos/{id}": (0.0, 4)}
@@ -101,6 +102,12 @@ def test_the_stage_bucket_refuses_past_its_burst() -> None:
     assert outcome.served == 30
 
 
+def test_settings_reads_by_hand() -> None:
+    # 1,000 environments started at once, each reading in its first 60 s and every 60 s after.
+    assert spike.settings_reads(1000, 60) == pytest.approx(33.33, abs=0.01)
+    assert spike.settings_reads(1000, 60) < capacity.quota("ssm_default_throughput")
+
+
 def test_walls_come_in_the_order_they_are_hit_each_raised_in_turn() -> None:
     on_cognito = ROOMY._replace(ses=False, rate=50, burst=100)
     walls = spike.walls_in_order(1000, 10, spike.World(on_cognito, QUOTAS, FAST, UNITS))
@@ -137,6 +144,10 @@ def test_make_spike_names_its_walls_from_the_packaged_stage(
         assert "docs.aws.amazon.com/cognito" in out
         # Both Cognito walls stand at 5 s: the second is named in the first's run too.
         assert "also met in this run: Cognito UserCreation at 5 s" in out
+        # Reserved 250 environments, each reading every 60 s, at most two reads in a period:
+        # 2 x 250 / 60 = 8.3 a second, of Parameter Store's 40.
+        assert "250 API environments at most read Parameter Store up to 8.3 times a second" in out
+        assert "21% of its default 40/s" in out
     else:
         assert "keeps Cognito's default sender: 50 e-mails a day" in out
         assert "s: Cognito's e-mail sender: 50 e-mails a day" in out
