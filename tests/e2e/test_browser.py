@@ -553,3 +553,46 @@ def test_sign_ups_past_cognitos_rate_are_said_and_recover_by_themselves(browser:
         for someone in people:
             someone.close()
         stop_server(running)
+
+
+def test_while_sign_ups_are_paused_the_page_offers_sign_in_only(person: Callable[[], Person]) -> None:
+    import subprocess
+
+    from tests.support import ROOT
+
+    existing = person()
+    existing.sign_up()
+    existing.page.click("#sign-out")
+    server = existing.server
+
+    def pause(value: str) -> None:
+        subprocess.run(
+            ["make", "-s", "settings", "STAGE=local", f"BACKEND_PORT={server.backend_port}",
+             f"SET=sign-ups-paused={value}"],
+            cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        for _ in range(60):  # the local stage reads its settings every 5 s
+            if server.request("GET", "/config.json")[2]["signUps"] == (value == "false"):
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"sign-ups-paused={value} never reached the page's config")
+
+    pause("true")
+    try:
+        newcomer = person()
+        newcomer.open()
+        assert newcomer.page.is_visible("#sign-ups-paused")
+        assert "Sign-ups are paused" in str(newcomer.page.text_content("#sign-ups-paused"))
+        assert not newcomer.page.is_visible("#sign-up")
+        # Sign-in keeps working for people who have an account.
+        existing.open()
+        existing.page.fill("#sign-in-email", existing.email)
+        existing.page.fill("#sign-in-password", PASSWORD)
+        existing.page.click("#sign-in button")
+        existing.signed_in()
+    finally:
+        pause("false")
+    again = person()
+    again.open()
+    assert again.page.is_visible("#sign-up")
+    assert not again.page.is_visible("#sign-ups-paused")
