@@ -25,16 +25,14 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.store import MAX_IDEMPOTENCY_KEYS_PER_DAY, MAX_TODOS
 
 # --- the environment -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Variable:
+class Variable(NamedTuple):
     name: str
     default: str | None  # None: the stage must set it
     meaning: str
@@ -88,8 +86,7 @@ def _level(text: str) -> str:
     return text.strip().upper()
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     name: str  # the parameter's name under the stage's path
     default: Any
     parse: Callable[[str], Any]  # raises ValueError, saying what is allowed
@@ -125,8 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
 _SETTINGS = {s.name: s for s in SETTINGS}
 
 
-@dataclass(frozen=True)
-class Values:
+class Values(NamedTuple):
     """One reading of every runtime setting (the field of each is its name in snake case)."""
 
     max_todos: int
@@ -138,7 +134,7 @@ class Values:
 
 
 DEFAULTS = Values(**{s.name.replace("-", "_"): s.default for s in SETTINGS})
-assert {f.name for f in fields(Values)} == {s.name.replace("-", "_") for s in SETTINGS}
+assert set(Values._fields) == {s.name.replace("-", "_") for s in SETTINGS}
 
 
 def parse(name: str, text: str) -> Any:
@@ -148,8 +144,7 @@ def parse(name: str, text: str) -> Any:
     return _SETTINGS[name].parse(text)
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """What one read decided: the values, and a line for each stored value refused."""
 
     values: Values
