@@ -144,13 +144,19 @@ def runtime_settings() -> settings.RuntimeSettings:
 
 
 def todo_store() -> TodoStore:
-    """The store, with the limits the runtime settings give now (the client is built once)."""
+    """The store, with the limits the runtime settings give now."""
     values = runtime_settings().current()
+    return _store(values.max_todos, values.max_idempotency_keys)
+
+
+@functools.cache
+def _store(max_todos: int, max_keys_per_day: int) -> TodoStore:
+    """One store per container and limits (a change of limits builds one more, its client the same)."""
     return TodoStore(
         dynamodb_client(),
         table_name=variable("TODO_TABLE"),
-        max_todos=values.max_todos,
-        max_keys_per_day=values.max_idempotency_keys,
+        max_todos=max_todos,
+        max_keys_per_day=max_keys_per_day,
     )
 
 

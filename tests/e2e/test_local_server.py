@@ -370,6 +370,23 @@ def test_make_settings_flips_read_only_on_a_running_server_within_its_period(ser
     assert server.request("GET", "/todos", frank)[0] == 200  # reads keep working
     make_settings("SET=read-only=false")
     until(201)
+    # A bad value written behind make settings' back is ignored, with a log line; the last
+    # good value holds and nothing fails.
+    ssm = emulator_client("ssm", server.backend_port)
+    ssm.put_parameter(Name="/todo-api/local/read-only", Value="perhaps", Type="String", Overwrite=True)
+    for _ in range(3 * seconds * 4):
+        # A second reading of the server's output (its own offset: the server's is left alone).
+        with open(f"/proc/self/fd/{server.log.fileno()}") as output:
+            logged = output.read()
+        if "runtime setting read-only: 'perhaps' must be true or false; kept False" in logged:
+            break
+        assert server.request("POST", "/todos", frank, {"title": "t"})[0] == 201
+        time.sleep(0.25)
+    else:
+        raise AssertionError("the bad value was never read and logged")
+    assert server.request("POST", "/todos", frank, {"title": "t"})[0] == 201
+    assert "read-only              false    default; stored 'perhaps'" in make_settings()
+    make_settings("SET=read-only=false")
     refused = subprocess.run(
         ["make", "-s", "settings", "STAGE=local", f"BACKEND_PORT={server.backend_port}", "SET=read-only=yes"],
         cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=120, check=False,
