@@ -289,9 +289,16 @@ async function etagOf(todo) {
 
 // --- state and rendering ---------------------------------------------------------------------
 
-let todos = [];
-let editing = null;
+let todos = []; // each with a `key`: its own for as long as the page shows it (see `keyed`)
+let editing = null; // the key of the todo being edited
 let rendering = false;
+const shownAs = new Map(); // key -> its <li>, made once and updated in place
+
+// A todo's key stays the same when its temporary id (a create on its way) becomes the one the
+// API gave it, so its list item, and the focus, selection or edit in it, survive the save.
+function keyed(todo, key = todo.id) {
+	return { ...todo, key };
+}
 
 function filter() {
 	const hash = location.hash;
@@ -312,19 +319,31 @@ function element(tag, properties = {}, children = []) {
 	return made;
 }
 
+function byKey(key) {
+	return todos.find((todo) => todo.key === key);
+}
+
 function render() {
 	const list = $(".todo-list");
 	const shown = todos.filter(filter());
-	// A save that finishes while another todo is being edited must not lose what is typed.
-	const typing = list.querySelector("li.editing .edit");
-	const typed = typing && { id: typing.closest("li").dataset.id, value: typing.value };
-	rendering = true; // the edit field's blur, as it is replaced, is not the person's
-	list.replaceChildren(...shown.map(item));
-	rendering = false;
-	if (typed && typed.id === editing) {
-		const field = list.querySelector("li.editing .edit");
-		if (field) field.value = typed.value;
+	const keys = new Set(shown.map((todo) => todo.key));
+	rendering = true; // an edit field's blur as it leaves the page is not the person's
+	for (const [key, li] of shownAs) {
+		if (!keys.has(key)) {
+			li.remove();
+			shownAs.delete(key);
+		}
 	}
+	// In order, each item updated in place; one is moved only when it is out of place.
+	let previous = null;
+	for (const todo of shown) {
+		const li = shownAs.get(todo.key) ?? made(todo.key);
+		update(li, todo);
+		const wanted = previous ? previous.nextSibling : list.firstChild;
+		if (wanted !== li) list.insertBefore(li, wanted);
+		previous = li;
+	}
+	rendering = false;
 	const left = todos.filter((todo) => !todo.completed).length;
 	$(".main").hidden = todos.length === 0;
 	$(".footer").hidden = todos.length === 0;
@@ -338,63 +357,78 @@ function render() {
 		if (selected) link.setAttribute("aria-current", "page");
 		else link.removeAttribute("aria-current");
 	}
-	if (editing) {
-		const field = list.querySelector("li.editing .edit");
-		if (field) field.focus();
-	}
 }
 
-function item(todo) {
-	const toggle = element("input", { class: "toggle", type: "checkbox", checked: todo.completed });
-	toggle.setAttribute("aria-label", `Mark “${todo.title}” as ${todo.completed ? "active" : "complete"}`);
-	toggle.addEventListener("change", () => change(todo.id, { completed: toggle.checked }));
-	const label = element("label", { text: todo.title });
+// A todo's list item, made once: its handlers find the todo by key when they run.
+function made(key) {
+	const toggle = element("input", { class: "toggle", type: "checkbox" });
+	toggle.addEventListener("change", () => change(byKey(key).id, { completed: toggle.checked }));
+	const label = element("label");
 	label.addEventListener("dblclick", () => {
-		editing = todo.id;
+		editing = key;
 		render();
 	});
 	const destroy = element("button", { class: "destroy" });
-	destroy.setAttribute("aria-label", `Delete “${todo.title}”`);
-	destroy.addEventListener("click", () => remove(todo.id));
+	destroy.addEventListener("click", () => remove(byKey(key).id));
 	const li = element("li", {}, [element("div", { class: "view" }, [toggle, label, destroy])]);
-	li.dataset.id = todo.id;
-	if (todo.completed) li.classList.add("completed");
-	if (editing === todo.id) {
-		li.classList.add("editing");
-		const field = element("input", { class: "edit", value: todo.title });
-		field.setAttribute("aria-label", `Edit “${todo.title}”`);
-		let done = false;
-		const finish = (save) => {
-			if (done) return;
-			done = true;
-			editing = null;
-			const title = field.value.trim();
-			if (!save) render();
-			else if (!title) remove(todo.id);
-			else if (title !== todo.title) change(todo.id, { title });
-			else render();
-		};
-		field.addEventListener("keydown", (event) => {
-			if (event.key === ENTER) finish(true);
-			else if (event.key === ESCAPE) finish(false);
-		});
-		field.addEventListener("blur", () => {
-			if (!rendering) finish(true);
-		});
-		li.append(field);
-	}
+	shownAs.set(key, li);
 	return li;
 }
 
+function update(li, todo) {
+	const [toggle, label, destroy] = li.firstChild.children;
+	li.dataset.id = todo.id;
+	li.classList.toggle("completed", todo.completed);
+	toggle.checked = todo.completed;
+	toggle.setAttribute("aria-label", `Mark “${todo.title}” as ${todo.completed ? "active" : "complete"}`);
+	if (label.textContent !== todo.title) label.textContent = todo.title;
+	destroy.setAttribute("aria-label", `Delete “${todo.title}”`);
+	const field = li.querySelector(".edit");
+	if (editing === todo.key && !field) {
+		li.classList.add("editing");
+		li.append(editor(todo.key, todo.title));
+		li.querySelector(".edit").focus();
+	} else if (editing !== todo.key && field) {
+		li.classList.remove("editing");
+		field.remove();
+	}
+}
+
+// The edit field: what is typed stays until Enter, Escape or leaving it, whatever saves finish.
+function editor(key, title) {
+	const field = element("input", { class: "edit", value: title });
+	field.setAttribute("aria-label", `Edit “${title}”`);
+	let done = false;
+	const finish = (save) => {
+		if (done) return;
+		done = true;
+		editing = null;
+		const todo = byKey(key);
+		const typed = field.value.trim();
+		if (!todo || !save) render();
+		else if (!typed) remove(todo.id);
+		else if (typed !== todo.title) change(todo.id, { title: typed });
+		else render();
+	};
+	field.addEventListener("keydown", (event) => {
+		if (event.key === ENTER) finish(true);
+		else if (event.key === ESCAPE) finish(false);
+	});
+	field.addEventListener("blur", () => {
+		if (!rendering) finish(true);
+	});
+	return field;
+}
+
 function replace(id, todo) {
-	todos = todos.map((existing) => (existing.id === id ? todo : existing));
+	todos = todos.map((existing) => (existing.id === id ? keyed(todo, existing.key) : existing));
 }
 
 // --- changes: shown at once, saved in the background, rolled back if refused ----------------
 
 async function add(title) {
 	clearNotice(); // a new change: what was said of the last one is old news
-	const temporary = { id: `new-${crypto.randomUUID()}`, title, completed: false, url: null, etag: null };
+	const temporary = keyed({ id: `new-${crypto.randomUUID()}`, title, completed: false, url: null, etag: null });
 	todos = [...todos, temporary];
 	render();
 	const key = crypto.randomUUID();
@@ -416,7 +450,6 @@ async function add(title) {
 		if (response.status !== 201) throw await errorOf(response);
 		const created = withEtag(await response.json(), response);
 		replace(temporary.id, created);
-		if (editing === temporary.id) editing = created.id;
 		render();
 	} catch (problem) {
 		todos = todos.filter((todo) => todo.id !== temporary.id);
@@ -520,7 +553,9 @@ async function clearCompleted() {
 
 async function refresh() {
 	try {
-		todos = await loadAll();
+		// A reload keeps each shown todo's key (its item), by id; a new one gets its id.
+		const keys = new Map(todos.map((todo) => [todo.id, todo.key]));
+		todos = (await loadAll()).map((todo) => keyed(todo, keys.get(todo.id)));
 		render();
 	} catch (problem) {
 		failed(problem);

@@ -596,3 +596,47 @@ def test_while_sign_ups_are_paused_the_page_offers_sign_in_only(person: Callable
     again.open()
     assert again.page.is_visible("#sign-up")
     assert not again.page.is_visible("#sign-ups-paused")
+
+
+def test_a_todos_item_is_made_once_and_survives_saves_and_reloads(person: Callable[[], Person]) -> None:
+    """Keyed rendering: the <li> the page shows at the moment of the action is the one that
+    stays, through the save's answer and a background reload; so does focus within it. (TodoMVC's
+    own suite keeps references to the items; so do screen readers and a person's selection.)"""
+    ann = person()
+    ann.sign_up()
+    page = ann.page
+    held: list[Any] = []
+    page.route(
+        "**/todos", lambda route: held.append(route) if route.request.method == "POST" else route.continue_()
+    )
+    page.fill(".new-todo", "kept")
+    page.press(".new-todo", "Enter")
+    item = page.query_selector(".todo-list li")  # shown at once, before the save answers
+    assert item is not None
+    temporary = item.get_attribute("data-id")
+    item.query_selector(".toggle").focus()
+    page.locator("#busy:not(:empty)").wait_for(state="attached")
+    [create] = held
+    create.continue_()
+    page.unroute("**/todos")
+    ann.settled()
+    assert item.evaluate("li => li.isConnected") is True
+    assert item.get_attribute("data-id") != temporary  # the API's id, on the same element
+    assert page.evaluate("document.activeElement.className") == "toggle"
+    assert item.evaluate("li => li.contains(document.activeElement)") is True
+    # A background reload (here, after a refused clear) leaves the same element in place.
+    ann.add("done")
+    page.click(".todo-list li:nth-child(2) .toggle")
+    ann.settled()
+    failure = '{"Code": "InternalServerError", "Message": "an internal error occurred"}'
+    page.route(
+        "**/todos?completed=true",
+        lambda route: route.fulfill(status=500, content_type="application/json", body=failure),
+    )
+    page.click(".clear-completed")
+    page.wait_for_function("document.querySelectorAll('.todo-list li').length === 2")
+    ann.settled()
+    page.unroute("**/todos?completed=true")
+    assert item.evaluate("li => li.isConnected") is True
+    assert page.evaluate("(li) => document.querySelector('.todo-list li') === li", item) is True
+    assert ann.titles() == ["kept", "done"]
