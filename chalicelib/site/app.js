@@ -222,6 +222,9 @@ async function send(method, url, { body, headers = {} }) {
 				method,
 				headers: sent,
 				body: body === undefined ? undefined : JSON.stringify(body),
+				// A write the page has shown outlives the page: leaving it (or reloading) right
+				// after a change does not cancel the change's request.
+				keepalive: method !== "GET",
 			});
 		} catch {
 			throw new Problem("The server cannot be reached. Check your connection; your change was not saved.");

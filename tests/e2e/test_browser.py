@@ -640,3 +640,50 @@ def test_a_todos_item_is_made_once_and_survives_saves_and_reloads(person: Callab
     assert item.evaluate("li => li.isConnected") is True
     assert page.evaluate("(li) => document.querySelector('.todo-list li') === li", item) is True
     assert ann.titles() == ["kept", "done"]
+
+
+def test_what_todomvcs_own_suite_expects_beyond_the_spec(person: Callable[[], Person]) -> None:
+    """The expectations TodoMVC's selenium suite holds a page to (docs/web-app.md says how to
+    run that suite itself), each checked here in our own words."""
+    ann = person()
+    ann.sign_up()
+    page = ann.page
+    # Enter pressed again and again until the field is empty makes one todo, not several.
+    page.fill(".new-todo", "once")
+    for _ in range(4):
+        page.press(".new-todo", "Enter")
+    ann.settled()
+    assert ann.titles() == ["once"]
+    assert [t["title"] for t in ann.stored()] == ["once"]
+    # A new todo is the last item; the counter says exactly "1 item left"; nothing completed,
+    # no "Clear completed".
+    ann.add("twice")
+    assert page.text_content(".todo-list li:last-child label") == "twice"
+    page.check(".todo-list li:nth-child(1) .toggle")
+    ann.settled()
+    assert page.text_content(".todo-count") == "1 item left"
+    page.uncheck(".todo-list li:nth-child(1) .toggle")
+    ann.settled()
+    assert page.is_hidden(".clear-completed")
+    # The toggle-all checkbox itself takes the click (not only its label).
+    page.click("input.toggle-all", force=True)
+    ann.settled()
+    assert [t["completed"] for t in ann.stored()] == [True, True]
+    page.click("input.toggle-all", force=True)
+    ann.settled()
+    assert [t["completed"] for t in ann.stored()] == [False, False]
+    # Filters are hash routes, each a history entry: Back returns to the one before.
+    page.click('.filters a[href="#/active"]')
+    page.click('.filters a[href="#/completed"]')
+    page.go_back()
+    assert page.url.endswith("#/active")
+    assert page.get_attribute('.filters a[href="#/active"]', "class") == "selected"
+    page.click('.filters a[href="#/"]')
+    # What the page showed is saved: away to about:blank at once, and straight back.
+    page.check(".todo-list li:nth-child(2) .toggle")
+    page.goto("about:blank")
+    page.go_back()
+    ann.signed_in()
+    assert ann.titles() == ["once", "twice"]
+    assert page.is_checked(".todo-list li:nth-child(2) .toggle")
+    assert not page.is_checked(".todo-list li:nth-child(1) .toggle")
