@@ -68,6 +68,9 @@ def page_headers(cognito: str) -> dict[str, str]:
             "form-action 'self'",
             "base-uri 'none'",
             "frame-ancestors 'none'",
+            # The page never builds HTML from strings (textContent and elements only), so
+            # no DOM sink may take one: an injected string cannot become markup or script.
+            "require-trusted-types-for 'script'",
         ]
     )
     return {

@@ -64,6 +64,7 @@ def test_the_page_and_its_files_with_their_headers(api: Any) -> None:
     # The API (its own origin) and the stage's Cognito endpoint, nothing else.
     assert policy["connect-src"] == "'self' https://cognito-idp.us-east-1.amazonaws.com"
     assert policy["frame-ancestors"] == "'none'"
+    assert policy["require-trusted-types-for"] == "'script'"  # no string reaches a DOM sink
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
