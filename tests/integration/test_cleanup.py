@@ -250,7 +250,7 @@ def test_the_job_stops_before_the_deadline_and_the_next_run_finishes(store: Todo
     assert ids(dynamodb) == {kept.id}
 
 
-@pytest.mark.parametrize("killed_after", [1, 2, 5])
+@pytest.mark.parametrize("killed_after", [1, 5])  # at the first transaction, and well into the run
 def test_a_run_killed_after_k_deletes_converges_on_the_next(
     store: TodoStore, dynamodb: Any, on_transaction: Callable[[Hook], None], killed_after: int
 ) -> None:
