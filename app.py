@@ -134,10 +134,15 @@ def local_backend() -> str | None:
 @functools.cache
 def runtime_settings() -> settings.RuntimeSettings:
     """The stage's runtime settings, read with a cache (chalicelib/settings.py); a stage
-    with no TODO_SETTINGS_PATH serves the defaults."""
+    with no TODO_SETTINGS_PATH serves the defaults. The SSM client is built at the first
+    read, not here: a cold start's first request does not load Parameter Store's model."""
     path = variable("TODO_SETTINGS_PATH")
+
+    def fetch() -> dict[str, str]:
+        return settings.fetch(ssm_client(), path) if path else {}
+
     return settings.RuntimeSettings(
-        functools.partial(settings.fetch, ssm_client(), path) if path else dict,
+        fetch,
         seconds=float(variable("TODO_SETTINGS_SECONDS")),
         log=app.log.warning,
     )

@@ -237,6 +237,9 @@ def run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str,
         "AWS_EC2_METADATA_DISABLED": "true",
         "TODO_TABLE": TABLE,
         "TODO_KEEP_COMPLETED_DAYS": "30",
+        # As deployed: the runtime settings are read from Parameter Store (at a random moment
+        # of each environment's first minute, so rarely within a measured cold start).
+        "TODO_SETTINGS_PATH": "/todo-api/bench",
         "AWS_LAMBDA_FUNCTION_NAME": "todo-api-bench",  # as in Lambda: API Gateway verified the token
         "PYTHONDONTWRITEBYTECODE": "1",  # like Lambda's read-only /var/task: no caching between runs
         **extra,
