@@ -184,6 +184,8 @@ async function idToken() {
 function signOut(message) {
 	sessionStorage.removeItem(SESSION);
 	todos = [];
+	editing = null;
+	render(); // nobody's items stay in the page, even hidden
 	showSignedOut();
 	if (message) say(message);
 }

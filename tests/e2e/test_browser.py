@@ -634,8 +634,9 @@ def test_a_todos_item_is_made_once_and_survives_saves_and_reloads(person: Callab
         lambda route: route.fulfill(status=500, content_type="application/json", body=failure),
     )
     page.click(".clear-completed")
-    page.wait_for_function("document.querySelectorAll('.todo-list li').length === 2")
+    page.locator("#notice:not(:empty)").wait_for(state="attached")  # the refusal, said; then the reload
     ann.settled()
+    assert page.locator(".todo-list li").count() == 2
     page.unroute("**/todos?completed=true")
     assert item.evaluate("li => li.isConnected") is True
     assert page.evaluate("(li) => document.querySelector('.todo-list li') === li", item) is True
