@@ -107,6 +107,11 @@ def check_environment(stage: str, variables: Mapping[str, str]) -> None:
             f"The runtime's: {', '.join(sorted(listed))} (chalicelib/settings.py; the levers an "
             "operator changes at run time are Parameter Store settings: make settings)."
         )
+    seconds = variables.get("TODO_SETTINGS_SECONDS", "60")
+    if not seconds.isdigit():
+        raise SystemExit(
+            f"stage {stage}: TODO_SETTINGS_SECONDS must be a whole number of seconds, not {seconds!r}"
+        )
 
 
 def environment(stage: str, root: Path = ROOT) -> dict[str, str]:

@@ -255,3 +255,26 @@ def test_the_429_metric_filter_reads_a_field_the_access_log_writes(
     assert fields[field] == "$context.status"
     assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
     assert resources["ApiThrottledCount"]["Properties"]["LogGroupName"] == {"Ref": "ApiAccessLogs"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "refusal"),
+    [
+        ("TODO_MAX_TODOS", "5", r"unknown environment variable\(s\) TODO_MAX_TODOS\. The runtime's: "),
+        ("TODO_SETTINGS_SECONDS", "a minute", "TODO_SETTINGS_SECONDS must be a whole number of seconds"),
+    ],
+)
+def test_a_stage_variable_the_runtime_does_not_list_or_cannot_read_stops_make_package(
+    tmp_path: Path, variable: str, value: str, refusal: str
+) -> None:
+    # The per-user limit became a runtime setting (make settings): setting the old variable
+    # would change nothing, silently, so it is refused with the list of the runtime's own.
+    from infrastructure import stages as stage_config
+    from infrastructure.template import merge_template
+
+    root = copy_project(tmp_path)
+    config = stage_config.document(root)
+    config["stages"]["dev"]["environment_variables"][variable] = value
+    stage_config.write_json(stage_config.config_path(root), config)
+    with pytest.raises(SystemExit, match=refusal):
+        merge_template("dev", root)
