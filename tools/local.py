@@ -372,7 +372,7 @@ def backend(port: int, limits: bool = True, scale: float = 1.0) -> None:
             print(
                 "\n".join(
                     [
-                        f"todo-api local backend (moto: DynamoDB + Cognito) on {url}",
+                        f"todo-api local backend (moto: DynamoDB, Cognito, Parameter Store) on {url}",
                         f"table {settings['TODO_TABLE']}, user pool {pool}",
                         "data: kept in memory only; it is gone when this process stops",
                         "serve the API: .venv/bin/chalice local --stage local",
@@ -460,7 +460,7 @@ def run(
 
 def _banner(port: int, backend_port: int, embedded: bool, throttle: TokenBucket | None, sender: str) -> None:
     where = (
-        f"embedded moto (DynamoDB + Cognito) on http://127.0.0.1:{backend_port}"
+        f"embedded moto (DynamoDB, Cognito, Parameter Store) on http://127.0.0.1:{backend_port}"
         if embedded
         else f"your AWS configuration (endpoint: {os.environ.get('AWS_ENDPOINT_URL', 'AWS')})"
     )
