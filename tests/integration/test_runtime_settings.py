@@ -1,6 +1,6 @@
 """The runtime settings as the app serves them, from (moto's) Parameter Store: the
 read-only switch, a bad value, a failed read. (The cache's timing: tests/unit/test_settings.py;
-the switch flipped on a running `make run`: tests/e2e/test_local_server.py.)"""
+the switch flipped on a running `make run`: tests/e2e/test_local_operations.py.)"""
 
 from __future__ import annotations
 

@@ -1,0 +1,116 @@
+"""People in a real headless Chromium (Debian's, driven by Playwright) on `make run`'s page:
+what the browser tests share (tests/e2e/conftest.py gives them as fixtures)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Any
+
+from tests.servers import Server
+
+# As this machine's notes say Chromium must start here: without the background-networking
+# flags it keeps trying to reach Google's hosts through a closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+PASSWORD = "Corr3ct-horse-battery"
+
+
+_users = iter(range(10**6))
+
+
+def chromium() -> str:
+    found = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    assert found, "Chromium is missing: `make test` installs Debian's chromium package"
+    return found
+
+
+class Person:
+    """One person in their own browser context (their own sessionStorage), on the page."""
+
+    def __init__(self, browser: Any, server: Server) -> None:
+        self.context = browser.new_context(viewport={"width": 800, "height": 640})
+        self.page = self.context.new_page()
+        self.server = server
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.email = f"person{next(_users)}-{time.monotonic_ns()}@example.com"
+        self.url = f"http://127.0.0.1:{server.port}/"
+
+    def open(self) -> None:
+        self.page.goto(self.url)
+        self.page.wait_for_selector("#signed-out:not([hidden]), #signed-in:not([hidden])")
+
+    def sign_up(self) -> None:
+        self.open()
+        self.page.fill("#sign-up-email", self.email)
+        self.page.fill("#sign-up-password", PASSWORD)
+        self.page.click("#sign-up button")
+        self.page.wait_for_selector("#confirm:not([hidden])")
+        # The embedded pool sends no e-mail and takes any code (docs/web-app.md).
+        self.page.fill("#confirm-code", "000000")
+        self.page.click("#confirm button")
+        self.signed_in()
+
+    def signed_in(self) -> None:
+        self.page.wait_for_selector("#signed-in:not([hidden])")
+        self.settled()
+
+    def settled(self) -> None:
+        """Every request the page made has been answered."""
+        # A selector, not a script: the page's CSP refuses the eval a script wait would need.
+        # The page marks itself loaded once its first listing is in.
+        self.page.locator("body[data-loaded]:not(.is-busy)").wait_for(state="attached")
+
+    def add(self, *titles: str) -> None:
+        for title in titles:
+            self.page.fill(".new-todo", title)
+            self.page.press(".new-todo", "Enter")
+        self.settled()
+
+    def titles(self) -> list[str]:
+        return [str(t) for t in self.page.locator(".todo-list li label").all_text_contents()]
+
+    def token(self) -> str:
+        return str(self.page.evaluate("JSON.parse(sessionStorage.getItem('todo-api.session')).idToken"))
+
+    def api(
+        self, method: str, path: str, body: Any = None, **headers: str
+    ) -> tuple[int, dict[str, str], Any]:
+        return self.server.request(method, path, self.token(), body, headers)
+
+    def stored(self) -> list[dict[str, Any]]:
+        status, _, listed = self.api("GET", "/todos")
+        assert status == 200
+        return list(listed)
+
+    def notice(self) -> str:
+        return str(self.page.text_content("#notice") or "")
+
+    def close(self) -> None:
+        assert self.errors == []
+        self.context.close()
+
+
+# What the page has said, every change of the notice recorded (it clears a wait's words once
+# the wait is over). Injected by the browser, before the page's own script.
+RECORD_NOTICES = """
+window.__notices = [];
+new MutationObserver(() => {
+    const notice = document.querySelector('#notice');
+    if (notice && notice.textContent) window.__notices.push(notice.textContent);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
