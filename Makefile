@@ -34,11 +34,11 @@ UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate settings lock
+.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck contract check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate settings lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
-OFFLINE := install screenshot test test-fast fuzz lint typecheck check run backend token cleanup load package policies rehearse bench tune cost spike
+OFFLINE := install screenshot test test-fast fuzz lint typecheck contract check run backend token cleanup load package policies rehearse bench tune cost spike
 $(OFFLINE): export AWS_ACCESS_KEY_ID ?= testing
 $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
@@ -125,7 +125,13 @@ typecheck: $(STAMP)  ## mypy --strict over app.py, chalicelib, infrastructure, t
 	$(BIN)/mypy
 	$(BIN)/mypy $(patsubst %,-m %,$(basename $(notdir $(wildcard benchmark/handlers/*.py))))
 
-check: lint typecheck test  ## lint, typecheck and test: what CI runs
+check: lint typecheck contract test  ## lint, typecheck, the contract's breaking-change gate and test: what CI runs
+
+# openapi.yaml against the last release of itself (releases/openapi.yaml): a change that would
+# break a client fails unless info.version is a new major one. RELEASE=1 records the release.
+contract: $(RUN_STAMP)  ## the breaking-change gate: openapi.yaml against releases/openapi.yaml (RELEASE=1 records it)
+	@case "$(RELEASE)" in ""|1) ;; *) echo "RELEASE must be 1, or left out" >&2; exit 2;; esac
+	$(BIN)/python -m tools.contract $(if $(RELEASE),--release)
 
 # CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
 package: $(RUN_STAMP)  ## CloudFormation (SAM) and the Lambda zip in build/package (STAGE=dev, API=rest|http)

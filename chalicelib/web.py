@@ -184,7 +184,9 @@ def idempotency_key(header: str | None) -> str | None:
     return header
 
 
-_ETAG = re.compile(r'(W/)?"(\d{1,15})"')
+# An entity tag, or its version without the quotes (3 for "3"): read leniently, as the
+# contract says (a header of letters and digits only is what many clients and fuzzers send).
+_ETAG = re.compile(r'(W/)?(?:"(\d{1,15})"|(\d{1,15}))')
 MAX_IF_MATCH_TAGS = 10
 
 
@@ -205,7 +207,7 @@ def if_match(header: str | None) -> frozenset[int] | None:
         if match is None:
             raise InvalidRequest('If-Match must be "*" or a list of entity tags such as "3"')
         if match[1] is None:
-            versions.add(int(match[2]))
+            versions.add(int(match[2] or match[3]))
     return frozenset(versions)
 
 

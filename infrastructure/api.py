@@ -1,14 +1,18 @@
 """The REST API's stage: the gateway's own answers in the app's vocabulary, tracing,
-throttling, access logs."""
+throttling, access logs; and the contract at its edge (infrastructure/contract.py): the bodies'
+models and validator, and the document served by a mock integration."""
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 from typing import Any
 
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.web import HSTS, SECURITY_HEADERS
+from infrastructure import contract
 from infrastructure.checkov import CMK_LOGS
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
@@ -25,6 +29,12 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+# Where the gateway can say more than its error class's message: its models refused the body.
+_MESSAGES = {
+    "BAD_REQUEST_BODY": "the body does not match the API's schema (GET /openapi.json)",
+}
+
+
 def gateway_responses() -> dict[str, Any]:
     """API Gateway's own answers (its authorizer's 401, throttling, timeouts...) in the app's
     vocabulary (errors.GATEWAY_ERRORS): the app's status and `{"Code", "Message"}` body, not
@@ -35,7 +45,7 @@ def gateway_responses() -> dict[str, Any]:
         headers |= {name: f"'{value}'" for name, value in {**SECURITY_HEADERS, **HSTS}.items()}
         if error is TooManyRequests:
             headers["Retry-After"] = f"'{RETRY_AFTER_SECONDS}'"
-        body = json.dumps(errors.body(error.__name__, gateway_message(error)))
+        body = json.dumps(errors.body(error.__name__, _MESSAGES.get(kind) or gateway_message(error)))
         response: dict[str, Any] = {
             "ResponseParameters": {"Headers": headers},
             "ResponseTemplates": {"application/json": body},
@@ -77,3 +87,50 @@ def resources(retention: int, throttle: dict[str, int]) -> dict[str, Any]:
             },
         }
     }
+
+
+def _document_operation(document: dict[str, Any]) -> dict[str, Any]:
+    headers = contract.document_headers()
+    return {
+        "produces": ["application/json"],
+        "responses": {
+            "200": {
+                "description": "The OpenAPI document",
+                "headers": {h: {"type": "string"} for h in headers},
+            }
+        },
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "passthroughBehavior": "when_no_match",
+            "requestTemplates": {"application/json": '{"statusCode": 200}'},
+            "responses": {
+                "default": {
+                    "statusCode": "200",
+                    "responseParameters": {
+                        f"method.response.header.{h}": f"'{v}'" for h, v in headers.items()
+                    },
+                    "responseTemplates": {"application/json": contract.document_template(document)},
+                }
+            },
+        },
+    }
+
+
+def at_the_edge(template: dict[str, Any], contract_path: Path = contract.CONTRACT) -> dict[str, Any]:
+    """`template` (the packaged SAM) with its REST API validating the bodies and serving the
+    document."""
+    out = copy.deepcopy(template)
+    document = contract.load(contract_path)
+    definition = out["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    definition.setdefault("definitions", {}).update(contract.models(document))
+    definition["x-amazon-apigateway-request-validators"] = {
+        contract.VALIDATOR: {"validateRequestBody": True, "validateRequestParameters": False}
+    }
+    for (path, method), model in contract.VALIDATED_BODIES.items():
+        operation = definition["paths"][path][method]
+        operation.setdefault("parameters", []).append(
+            {"in": "body", "name": model, "required": True, "schema": {"$ref": f"#/definitions/{model}"}}
+        )
+        operation["x-amazon-apigateway-request-validator"] = contract.VALIDATOR
+    definition["paths"][contract.DOCUMENT_PATH] = {"get": _document_operation(document)}
+    return out

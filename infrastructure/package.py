@@ -107,8 +107,9 @@ def package(
     stage: str, out: Path, *, bytecode: bool = True, root: Path = ROOT, api: str | None = None
 ) -> Path:
     """`chalice package` of the project at `root`, with the production resources merged in
-    (infrastructure/template.py); with `api` "http" (or the stage's `api`), an HTTP API for the
-    REST API (infrastructure/http_api.py)."""
+    (infrastructure/template.py) and the contract at the REST API's edge (infrastructure/contract.py);
+    with `api` "http" (or the stage's `api`), an HTTP API for the REST API (infrastructure/http_api.py)."""
+    from infrastructure.api import at_the_edge
     from infrastructure.http_api import to_http_api
     from infrastructure.policies import exact_arns
     from infrastructure.template import merge_template
@@ -129,6 +130,8 @@ def package(
     packaged = exact_arns(json.loads(template.read_text()))
     if api == "http":
         packaged = to_http_api(packaged, stage, root)
+    else:  # the REST API validates bodies and serves the contract (the HTTP API can do neither)
+        packaged = at_the_edge(packaged, root / "openapi.yaml")
     template.write_text(json.dumps(packaged, indent=2))
     if bytecode:
         to_bytecode(out / "deployment.zip", runtime)

@@ -142,8 +142,9 @@ SCANNED: dict[str, tuple[str, str | None, dict[str, Any]]] = {
 
 
 def copy_project(into: Path) -> Path:
-    """A copy of what Chalice reads (app, library, config, requirements), to change freely."""
-    for name in ("app.py", "requirements.txt"):
+    """A copy of what `make package` reads (app, library, config, requirements, the contract),
+    to change freely."""
+    for name in ("app.py", "requirements.txt", "openapi.yaml"):
         shutil.copy(ROOT / name, into / name)
     for name in ("chalicelib", ".chalice"):
         shutil.copytree(ROOT / name, into / name, ignore=shutil.ignore_patterns("__pycache__", "deployed"))

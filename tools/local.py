@@ -59,8 +59,8 @@ from chalicelib.errors import (
     Unauthenticated,
     gateway_message,
 )
-from chalicelib.web import SECURITY_HEADERS, allowed_methods
-from infrastructure import runtime_settings, stages
+from chalicelib.web import HSTS, SECURITY_HEADERS, allowed_methods
+from infrastructure import contract, runtime_settings, stages
 from infrastructure.bootstrap import ensure_table
 from infrastructure.capacity import throttling
 from infrastructure.events import scheduled_event
@@ -250,6 +250,9 @@ class GuardedHandler(ChaliceRequestHandler):
                 **{"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
             return
+        if self.command in ("GET", "HEAD") and self.path.split("?")[0] == contract.DOCUMENT_PATH:
+            self._send_document()  # the deployed gateway's mock integration answers it, no Lambda
+            return
         authorization = self.headers.get("Authorization")
         if authorization is not None and not _decodable(authorization):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))  # keep the connection usable
@@ -284,6 +287,21 @@ class GuardedHandler(ChaliceRequestHandler):
             error = GATEWAY_ERRORS["DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX"]
             self._send_json_error(code, error.__name__, HTTPStatus(code).phrase)
         self.close_connection = True
+
+    def _send_document(self) -> None:
+        """openapi.yaml as the stage's gateway serves it, with this server's URL."""
+        host, port = self.server.server_address[:2]
+        document = contract.served(contract.load(), f"http://{host}:{port}")
+        body = json.dumps(document, separators=(",", ":")).encode()
+        self.send_response(200)
+        for name, value in contract.document_headers().items():
+            if name not in HSTS:  # plain HTTP here
+                self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _send_gateway_error(self, error: type[ChaliceViewError]) -> None:
         self._send_json_error(error.STATUS_CODE, error.__name__, gateway_message(error))

@@ -18,6 +18,7 @@ from moto.utilities.utils import load_resource
 
 from infrastructure.api import gateway_responses
 from tests.servers import Server, aws_env, emulator_client, moto_server, start_server, stop_server
+from tests.support import SPEC
 from tests.tokens import RsaKey, hs256, id_claims, rs256, unsigned
 
 # One worker takes the module, so that one `make run` serves all of it.
@@ -208,3 +209,17 @@ def test_a_method_the_server_cannot_parse_is_a_405_with_the_routes_allow(server:
         assert (status, error["Code"], headers["Allow"]) == (405, "MethodNotAllowed", allow)
         # the same Allow as the app's own 405 for a method the path does not serve
         assert server.request("PUT", path, token, {"title": "x"})[1]["Allow"] == allow
+
+
+def test_the_contract_is_served_as_the_deployed_gateway_serves_it(server: Server) -> None:
+    """`GET /openapi.json`, public: openapi.yaml with this server's URL, as the stage's mock
+    integration answers it (tests/infrastructure/test_served_contract.py renders that one)."""
+    status, headers, served = server.request("GET", "/openapi.json")
+    assert status == 200
+    assert served["servers"] == [{"url": f"http://127.0.0.1:{server.port}", "description": "this deployment"}]
+    assert {key: value for key, value in served.items() if key != "servers"} == {
+        key: value for key, value in SPEC.items() if key != "servers"
+    }
+    assert headers["Cache-Control"] == "public, max-age=300"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Content-Type"] == "application/json"

@@ -28,7 +28,7 @@ def test_operations_are_exactly_the_routes() -> None:
         (path, method.upper(), operation["operationId"])
         for path, item in SPEC["paths"].items()
         for method, operation in item.items()
-        if method in METHODS
+        if method in METHODS and item.get("x-todo-served-by") != "api-gateway"  # no route of the app's
     }
     served = {
         (path, method, entry.view_name)
