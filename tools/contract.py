@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,21 @@ def _types(schema: dict[str, Any]) -> set[str]:
     given = schema.get("type")
     types = set(given) if isinstance(given, list) else {given} if given else {"any"}
     return types | ({"null"} if schema.get("nullable") else set())
+
+
+Compare = Callable[[dict[str, Any], dict[str, Any], str], Iterator[str]]
+
+
+def _fields(old: dict[str, Any], new: dict[str, Any], where: str, compare: Compare) -> Iterator[str]:
+    """Each field (and array item) of `old`: gone from `new`, or compared with its new self."""
+    old_properties, new_properties = old.get("properties", {}), new.get("properties", {})
+    for name in sorted(old_properties):
+        if name not in new_properties:
+            yield f"{where}: removed field {name!r}"
+        else:
+            yield from compare(old_properties[name], new_properties[name], f"{where}.{name}")
+    if "items" in old and "items" in new:
+        yield from compare(old["items"], new["items"], f"{where}[]")
 
 
 def _request(old: dict[str, Any], new: dict[str, Any], where: str) -> Iterator[str]:
@@ -56,14 +71,7 @@ def _request(old: dict[str, Any], new: dict[str, Any], where: str) -> Iterator[s
         yield f"{where}: unknown properties now refused"
     for name in sorted(set(new.get("required", [])) - set(old.get("required", []))):
         yield f"{where}: new required field {name!r}"
-    old_properties, new_properties = old.get("properties", {}), new.get("properties", {})
-    for name in sorted(old_properties):
-        if name not in new_properties:
-            yield f"{where}: removed field {name!r}"
-        else:
-            yield from _request(old_properties[name], new_properties[name], f"{where}.{name}")
-    if "items" in old and "items" in new:
-        yield from _request(old["items"], new["items"], f"{where}[]")
+    yield from _fields(old, new, where, _request)
 
 
 def _response(old: dict[str, Any], new: dict[str, Any], where: str) -> Iterator[str]:
@@ -72,14 +80,7 @@ def _response(old: dict[str, Any], new: dict[str, Any], where: str) -> Iterator[
         yield f"{where}: type changed from {sorted(_types(old))} to {sorted(_types(new))}"
     for name in sorted(set(old.get("required", [])) - set(new.get("required", []))):
         yield f"{where}: field {name!r} no longer always there"
-    old_properties, new_properties = old.get("properties", {}), new.get("properties", {})
-    for name in sorted(old_properties):
-        if name not in new_properties:
-            yield f"{where}: removed field {name!r}"
-        else:
-            yield from _response(old_properties[name], new_properties[name], f"{where}.{name}")
-    if "items" in old and "items" in new:
-        yield from _response(old["items"], new["items"], f"{where}[]")
+    yield from _fields(old, new, where, _response)
 
 
 def _parameters(item: dict[str, Any], operation: dict[str, Any]) -> dict[tuple[str, str], Any]:
