@@ -109,6 +109,17 @@ def _draft4(schema: dict[str, Any], where: str) -> dict[str, Any]:
     return model
 
 
+def model_problems(model: dict[str, Any]) -> list[str]:
+    """The keywords of a model (at any depth) that API Gateway's models do not take."""
+    found = [
+        f"{key!r} is not a keyword API Gateway's models take" for key in model if key not in MODEL_KEYWORDS
+    ]
+    nested = [*model.get("properties", {}).values(), *model.get("anyOf", [])]
+    for sub in nested + ([model["not"]] if "not" in model else []):
+        found += model_problems(sub)
+    return found
+
+
 def models(document: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """The gateway's models of the validated bodies, from the contract's schemas."""
     document = document or load()

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infrastructure import contract
 from infrastructure.identity import PRODUCTION_TAG
 from infrastructure.rehearsal.aws_rules import (
     NAME_LIMITS,
@@ -190,6 +191,7 @@ def check(stack: Stack) -> list[str]:
     problems += _snapstart_where_lambda_offers_it(stack)
     problems += _firewall_where_waf_takes_it(stack)
     problems += _usage_plans_on_stages(stack)
+    problems += _request_validation_api_gateway_takes(stack)
     problems += _pools_send_enough_email(stack)
     return problems
 
@@ -368,6 +370,51 @@ def _usage_plans_on_stages(stack: Stack) -> list[str]:
             target = key.get("Ref") if isinstance(key, dict) else None
             if created.get(str(target), {}).get("Type") != "AWS::ApiGateway::ApiKey":
                 problems.append(f"{logical}: its key is not an API key of this stack")
+    return problems
+
+
+# API Gateway's quota on a mapping template ("Amazon API Gateway quotas": 300 KB), which holds
+# the served contract's mock response.
+MAPPING_TEMPLATE_BYTES = 300 * 1024
+
+
+def _request_validation_api_gateway_takes(stack: Stack) -> list[str]:
+    """What API Gateway's import refuses, or drops with a warning, in a REST API's body
+    validation and mock integrations: a validator or model an operation names but the API does
+    not declare, a model name that is not alphanumeric, a model keyword its draft-4 models do
+    not take (infrastructure/contract.py cites AWS's list), a mapping template over its quota."""
+    problems = []
+    for logical, resource in stack.created().items():
+        body = (
+            resource.get("Properties", {}).get("Body")
+            if resource["Type"] == "AWS::ApiGateway::RestApi"
+            else None
+        )
+        if not isinstance(body, dict):
+            continue
+        validators, models = (
+            body.get("x-amazon-apigateway-request-validators", {}),
+            body.get("definitions", {}),
+        )
+        for name, model in models.items():
+            if not re.fullmatch(r"[A-Za-z0-9]+", name):
+                problems.append(f"{logical}: model {name!r}: API Gateway takes alphanumeric model names only")
+            problems += [f"{logical}: model {name}: {p}" for p in contract.model_problems(model)]
+        for path, item in body.get("paths", {}).items():
+            for method, operation in item.items():
+                where = f"{logical}: {method.upper()} {path}"
+                named = operation.get("x-amazon-apigateway-request-validator")
+                if named is not None and named not in validators:
+                    problems.append(f"{where}: validator {named!r} is not declared")
+                for parameter in operation.get("parameters", []):
+                    target = parameter.get("schema", {}).get("$ref", "").removeprefix("#/definitions/")
+                    if parameter.get("in") == "body" and target not in models:
+                        problems.append(f"{where}: its body's model {target!r} is not declared")
+                integration = operation.get("x-amazon-apigateway-integration", {})
+                for response in integration.get("responses", {}).values():
+                    for template in response.get("responseTemplates", {}).values():
+                        if len(template.encode()) > MAPPING_TEMPLATE_BYTES:
+                            problems.append(f"{where}: a mapping template over API Gateway's 300 KB")
     return problems
 
 

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from chalicelib import todos, web
 from infrastructure import contract
-from infrastructure.rehearsal.rehearse import offline_aws, transform
+from infrastructure.rehearsal.aws_rules import Stack
+from infrastructure.rehearsal.rehearse import check, offline_aws, transform
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)
 OPERATIONS = {"NewTodo": ("/todos", "post"), "TodoPatch": ("/todos/{todo_id}", "patch")}
@@ -217,3 +218,43 @@ def test_each_looser_rule_is_met() -> None:
         assert status in (400, 413)
         met |= {words for words in LOOSER if words in message}
     assert met == set(LOOSER)
+
+
+MUTANTS = {
+    "an undeclared validator": (
+        lambda body: body["paths"]["/todos"]["post"].update({"x-amazon-apigateway-request-validator": "all"}),
+        "validator 'all' is not declared",
+    ),
+    "a keyword models do not take": (
+        lambda body: body["definitions"]["NewTodo"].update(oneOf=[{"required": ["title"]}]),
+        "'oneOf' is not a keyword",
+    ),
+    "a model name API Gateway refuses": (
+        lambda body: body["definitions"].update({"New-Todo": {"type": "object"}}),
+        "alphanumeric model names only",
+    ),
+    "an undeclared model": (
+        lambda body: body["definitions"].pop("TodoPatch"),
+        "its body's model 'TodoPatch' is not declared",
+    ),
+    "a mapping template past its quota": (
+        lambda body: body["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]["responses"][
+            "default"
+        ]["responseTemplates"].update({"application/json": "x" * (300 * 1024 + 1)}),
+        "over API Gateway's 300 KB",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_the_rehearsal_refuses_what_api_gateways_import_would(
+    packaged: Callable[..., Path], mutant: str
+) -> None:
+    sam = json.loads((packaged("dev") / "sam.json").read_text())
+    with offline_aws("us-east-1"):
+        template = transform(sam, "s3://bucket/deployment.zip", "us-east-1")
+    assert not [p for p in check(Stack(template, "todo-api-dev")) if "RestAPI" in p]
+    edit, expected = MUTANTS[mutant]
+    edit(template["Resources"]["RestAPI"]["Properties"]["Body"])
+    problems = check(Stack(template, "todo-api-dev"))
+    assert any(expected in problem for problem in problems), problems
