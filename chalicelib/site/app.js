@@ -431,12 +431,20 @@ function replace(id, todo) {
 
 // --- changes: shown at once, saved in the background, rolled back if refused ----------------
 
+// A todo being created, by its temporary id: its save, the created todo (null if refused). A
+// change or delete made meanwhile follows it rather than being lost.
+const saving = new Map();
+
 async function add(title) {
 	clearNotice(); // a new change: what was said of the last one is old news
 	const temporary = keyed({ id: `new-${crypto.randomUUID()}`, title, completed: false, url: null, etag: null });
 	todos = [...todos, temporary];
 	render();
 	const key = crypto.randomUUID();
+	let saved = null;
+	let settle;
+	saving.set(temporary.id, new Promise((resolve) => (settle = resolve)));
+	busy(+1); // until the todo has its id, not only until the answer's headers
 	try {
 		let response;
 		for (let attempt = 0; ; attempt++) {
@@ -453,13 +461,17 @@ async function add(title) {
 			}
 		}
 		if (response.status !== 201) throw await errorOf(response);
-		const created = withEtag(await response.json(), response);
-		replace(temporary.id, created);
+		saved = withEtag(await response.json(), response);
+		replace(temporary.id, saved);
 		render();
 	} catch (problem) {
 		todos = todos.filter((todo) => todo.id !== temporary.id);
 		render();
 		failed(problem);
+	} finally {
+		saving.delete(temporary.id);
+		settle(saved);
+		busy(-1);
 	}
 }
 
@@ -470,6 +482,12 @@ function failed(problem) {
 async function change(id, fields) {
 	clearNotice();
 	const before = todos.find((todo) => todo.id === id);
+	if (saving.has(id)) {
+		if (before) replace(id, { ...before, ...fields });
+		render();
+		const saved = await saving.get(id);
+		return saved && change(saved.id, fields);
+	}
 	if (!before || !before.url) return;
 	replace(id, { ...before, ...fields });
 	render();
@@ -515,6 +533,11 @@ async function remove(id) {
 	const before = todos[index];
 	todos = todos.filter((todo) => todo.id !== id);
 	render();
+	if (saving.has(id)) {
+		const saved = await saving.get(id); // no longer shown: its create's answer changes nothing
+		if (saved) await call("DELETE", saved.url, { headers: { "If-Match": saved.etag ?? "*" } }).catch(failed);
+		return;
+	}
 	if (!before.url) return;
 	try {
 		const etag = await etagOf(before);

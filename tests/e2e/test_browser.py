@@ -350,3 +350,36 @@ def test_what_todomvcs_own_suite_expects_beyond_the_spec(person: Callable[[], Pe
     assert ann.titles() == ["once", "twice"]
     assert page.is_checked(".todo-list li:nth-child(2) .toggle")
     assert not page.is_checked(".todo-list li:nth-child(1) .toggle")
+
+
+def test_a_change_or_delete_made_while_a_todo_is_created_follows_its_create(
+    person: Callable[[], Person],
+) -> None:
+    """A person may toggle or delete an item in the moment its create is on its way (the item is
+    shown at once, with a temporary id): the change waits for the create, never is lost."""
+    ann = person()
+    ann.sign_up()
+    page = ann.page
+    held: list[Any] = []
+    page.route(
+        "**/todos", lambda route: held.append(route) if route.request.method == "POST" else route.continue_()
+    )
+    ann.page.fill(".new-todo", "toggled at once")
+    ann.page.press(".new-todo", "Enter")
+    ann.page.fill(".new-todo", "deleted at once")
+    ann.page.press(".new-todo", "Enter")
+    page.locator(".todo-list li:nth-child(1) .toggle").check()
+    page.locator(".todo-list li:nth-child(2)").hover()
+    page.locator(".todo-list li:nth-child(2) .destroy").click()
+    assert ann.titles() == ["toggled at once"]
+    assert page.locator(".todo-list li:nth-child(1) .toggle").is_checked()  # shown at once
+    for _ in range(2):  # the creates go one at a time: the second is sent once the first answers
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        held.pop(0).continue_()
+    page.unroute("**/todos")
+    ann.settled()
+    assert [(t["title"], t["completed"]) for t in ann.stored()] == [("toggled at once", True)]
+    assert ann.titles() == ["toggled at once"]
