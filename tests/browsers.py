@@ -81,6 +81,15 @@ class Person:
             self.page.press(".new-todo", "Enter")
         self.settled()
 
+    def hold_creates(self) -> list[Any]:
+        """Hold each create (POST /todos) the page sends, in order, until the test continues it."""
+        held: list[Any] = []
+        self.page.route(
+            "**/todos",
+            lambda route: held.append(route) if route.request.method == "POST" else route.continue_(),
+        )
+        return held
+
     def titles(self) -> list[str]:
         return [str(t) for t in self.page.locator(".todo-list li label").all_text_contents()]
 

@@ -266,10 +266,7 @@ def test_a_todos_item_is_made_once_and_survives_saves_and_reloads(person: Callab
     ann = person()
     ann.sign_up()
     page = ann.page
-    held: list[Any] = []
-    page.route(
-        "**/todos", lambda route: held.append(route) if route.request.method == "POST" else route.continue_()
-    )
+    held = ann.hold_creates()
     page.fill(".new-todo", "kept")
     page.press(".new-todo", "Enter")
     item = page.query_selector(".todo-list li")  # shown at once, before the save answers
@@ -360,10 +357,7 @@ def test_a_change_or_delete_made_while_a_todo_is_created_follows_its_create(
     ann = person()
     ann.sign_up()
     page = ann.page
-    held: list[Any] = []
-    page.route(
-        "**/todos", lambda route: held.append(route) if route.request.method == "POST" else route.continue_()
-    )
+    held = ann.hold_creates()
     ann.page.fill(".new-todo", "toggled at once")
     ann.page.press(".new-todo", "Enter")
     ann.page.fill(".new-todo", "deleted at once")
