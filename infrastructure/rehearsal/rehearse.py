@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infrastructure import contract
+from infrastructure import capacity, contract
 from infrastructure.identity import PRODUCTION_TAG
 from infrastructure.rehearsal.aws_rules import (
     NAME_LIMITS,
@@ -373,17 +373,14 @@ def _usage_plans_on_stages(stack: Stack) -> list[str]:
     return problems
 
 
-# API Gateway's quota on a mapping template ("Amazon API Gateway quotas": 300 KB), which holds
-# the served contract's mock response.
-MAPPING_TEMPLATE_BYTES = 300 * 1024
-
-
 def _request_validation_api_gateway_takes(stack: Stack) -> list[str]:
     """What API Gateway's import refuses, or drops with a warning, in a REST API's body
     validation and mock integrations: a validator or model an operation names but the API does
     not declare, a model name that is not alphanumeric, a model keyword its draft-4 models do
     not take (infrastructure/contract.py cites AWS's list), a mapping template over its quota."""
     problems = []
+    # The served contract's mock response is one mapping template (infrastructure/quotas.json).
+    template_limit = capacity.quota("apigateway_mapping_template_bytes")
     for logical, resource in stack.created().items():
         body = (
             resource.get("Properties", {}).get("Body")
@@ -413,8 +410,8 @@ def _request_validation_api_gateway_takes(stack: Stack) -> list[str]:
                 integration = operation.get("x-amazon-apigateway-integration", {})
                 for response in integration.get("responses", {}).values():
                     for template in response.get("responseTemplates", {}).values():
-                        if len(template.encode()) > MAPPING_TEMPLATE_BYTES:
-                            problems.append(f"{where}: a mapping template over API Gateway's 300 KB")
+                        if len(template.encode()) > template_limit:
+                            problems.append(f"{where}: a mapping template over its {template_limit:,} bytes")
     return problems
 
 

@@ -38,7 +38,7 @@ LOOSER = {
     "must be 1 to 500 characters": "lengths: a model's bounds are doubled for UTF-16 counting",
     "characters as sent": "lengths: a model's bounds are doubled for UTF-16 counting",
     "must not contain control characters": "a lone surrogate: an ECMA 262 pattern (no u flag) cannot say it",
-    "larger than": "the 8 KiB body limit: a size of bytes, which no schema says (the gateway's own is 10 MB)",
+    "larger than": "the 8 KiB body limit, in bytes: no schema says it (the gateway's is 10 MB, quotas.json)",
 }
 
 
@@ -241,7 +241,7 @@ MUTANTS = {
         lambda body: body["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]["responses"][
             "default"
         ]["responseTemplates"].update({"application/json": "x" * (300 * 1024 + 1)}),
-        "over API Gateway's 300 KB",
+        "a mapping template over its 307,200 bytes",
     ),
 }
 
