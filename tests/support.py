@@ -14,10 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chalicelib import schema, todos
-from infrastructure import stages
+from infrastructure import contract, stages
 
 ROOT = stages.ROOT
 STAGE = "dev"
@@ -25,21 +23,12 @@ CONFIG = stages.document()
 TABLE = CONFIG["stages"][STAGE]["environment_variables"]["TODO_TABLE"]
 HOST = "api.example.test"
 # The xdist group of the tests that read the packaged stack (the `packaged` fixture).
-SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+SPEC: dict[str, Any] = contract.load()
 
 
 def resolve(node: Any) -> Any:
     """A part of openapi.yaml with every local $ref inlined (the document has no cycles)."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target: Any = SPEC
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            return resolve(target)
-        return {key: resolve(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve(value) for value in node]
-    return node
+    return contract.inlined(node, SPEC)
 
 
 def record_calls(client: Any, calls: list[str]) -> None:
