@@ -55,7 +55,10 @@ LEFT_OUT = frozenset({"description", "default"})
 
 
 def load(path: Path = CONTRACT) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(path.read_text())
+    try:
+        document: dict[str, Any] = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not YAML: {str(error).splitlines()[0]}") from None
     return document
 
 

@@ -125,7 +125,11 @@ def run(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_the_repositorys_contract_keeps_its_release() -> None:
     found, _ = gate.check()
     assert found == [], found
-    assert contract.load(gate.RELEASED)["info"]["version"] <= SPEC["info"]["version"]
+
+    def version(document: dict[str, Any]) -> tuple[int, ...]:
+        return tuple(int(part) for part in str(document["info"]["version"]).split("."))
+
+    assert version(contract.load(gate.RELEASED)) <= version(SPEC)
 
 
 def test_a_break_fails_unless_a_new_major_version_intends_it(tmp_path: Path) -> None:
@@ -149,6 +153,10 @@ def test_bad_arguments_are_a_message_not_a_traceback(tmp_path: Path) -> None:
     missing = run(f"--released={tmp_path / 'none.yaml'}")
     assert missing.returncode != 0
     assert "is missing" in missing.stderr
+    (tmp_path / "broken.yaml").write_text("paths: [\n")
+    broken = run(f"--contract={tmp_path / 'broken.yaml'}")
+    assert broken.returncode != 0
+    assert "is not YAML" in broken.stderr
     garbled = run(f"--contract={write(tmp_path / 'garbled.yaml', {'paths': 3})}")
     assert garbled.returncode != 0
     assert "not an OpenAPI document" in garbled.stderr
@@ -162,5 +170,5 @@ def test_bad_arguments_are_a_message_not_a_traceback(tmp_path: Path) -> None:
     )
     assert made.returncode != 0
     assert "RELEASE must be 1" in made.stderr
-    for result in (missing, garbled, made):
+    for result in (missing, broken, garbled, made):
         assert "Traceback" not in result.stderr
