@@ -189,10 +189,12 @@ migrate: $(RUN_STAMP)  ## data migrations after a deploy, with your AWS credenti
 
 # The levers of docs/runbook.md, without a deploy: STAGE=local is make run's backend (at
 # BACKEND_PORT); another stage uses your AWS credentials. SET is validated before it is written.
+# SET reaches the tool through the environment (make exports its command-line variables), never
+# through the recipe's text: a value with a quote or a $ is the tool's to judge, not the shell's.
 settings: $(RUN_STAMP)  ## show a stage's runtime settings, or change one (STAGE=, SET=name=value)
 	@test -n "$(STAGE)" || { echo "usage: make settings STAGE=local|dev|prod [SET=name=value]" >&2; exit 2; }
 	@$(if $(filter local,$(STAGE)),TODO_LOCAL_BACKEND=http://127.0.0.1:$(BACKEND_PORT)) \
-		$(BIN)/python -m tools.settings --stage $(STAGE) $(if $(SET),--set '$(SET)')
+		$(BIN)/python -m tools.settings --stage $(STAGE) $(if $(value SET),--set "$$SET")
 
 clean:  ## remove the virtualenvs, build output and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache
@@ -209,15 +211,17 @@ LIMIT_FLAGS = $(if $(filter off,$(LIMITS)),--no-limits) $(if $(SCALE),--scale "$
 RUN_FLAGS = $(LIMIT_FLAGS) $(if $(LIKE),--like "$(LIKE)")
 check-limits = @case "$(LIMITS)" in on|off) ;; *) echo "LIMITS must be on or off, not '$(LIMITS)'" >&2; exit 2;; esac
 
+# `exec`: a recipe with quotes runs through /bin/sh, which would die of make's SIGTERM and leave
+# the server behind; exec'd, the server itself gets it (and Ctrl-C, with its process group).
 run: $(RUN_STAMP)  ## serve the API on PORT (8000) on the embedded backend, offline (LIMITS=off, SCALE=N, LIKE=prod)
 	$(check-limits)
-	$(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND) $(RUN_FLAGS)
+	exec $(BIN)/python -m tools.local run --port $(PORT) --backend-port $(BACKEND_PORT) --backend $(BACKEND) $(RUN_FLAGS)
 
 # The embedded backend alone (DynamoDB + Cognito on BACKEND_PORT, default 8001), for
 # `.venv/bin/chalice local --stage local`, which the local stage points at it.
 backend: $(RUN_STAMP)  ## serve the embedded backend alone on BACKEND_PORT (8001), for chalice local
 	$(check-limits)
-	$(BIN)/python -m tools.local backend --backend-port $(BACKEND_PORT) $(LIMIT_FLAGS)
+	exec $(BIN)/python -m tools.local backend --backend-port $(BACKEND_PORT) $(LIMIT_FLAGS)
 
 # Prints only the token on stdout, so that $(make -s token USER=alice) works.
 token: $(RUN_STAMP)  ## print an ID token of the local pool (USER=alice)

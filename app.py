@@ -165,9 +165,12 @@ def _store(max_todos: int, max_keys_per_day: int) -> TodoStore:
     )
 
 
-def writable() -> None:
-    """Writes answer 503 while an operator holds the API read-only (the `read-only` setting)."""
+def writable(request: Request) -> None:
+    """Writes answer 503 while an operator holds the API read-only (the `read-only` setting):
+    an answer the operator chose, so its log line is a warning and its metric is WritesHeld,
+    not a server error (the 5xx alarm must not fire on the lever meant to calm it)."""
     if runtime_settings().current().read_only:
+        web.note(request, held=True)
         raise ServiceUnavailable(READ_ONLY)
 
 
@@ -252,6 +255,7 @@ def observe(event: Request, get_response: Any) -> Response:
             user=telemetry.user_ref(notes.get("owner")),
             created=int(notes.get("created", 0)),
             deleted=int(notes.get("deleted", 0)),
+            held=bool(notes.get("held")),
         )
     )
     return response
@@ -272,7 +276,7 @@ def now() -> datetime:
 def create_todo() -> Response:
     request = current_request()
     owner = caller(request)
-    writable()
+    writable(request)
     base = web.base_url(request)
     payload = web.body(request)
     moment = now()
@@ -311,7 +315,7 @@ def clear_todos() -> Response:
     request = current_request()
     owner = caller(request)
     completed = web.clear_query(web.query(request))
-    writable()
+    writable(request)
     moment = now()
     before = todos.first_id_at(moment)
     budget = runtime_settings().current().clear_budget
@@ -357,7 +361,7 @@ def update_todo(todo_id: str) -> Response:
     base = web.base_url(request)
     versions = web.if_match(request.headers.get("if-match"))
     patch = todos.todo_patch(web.body(request), now=now())
-    writable()
+    writable(request)
     todo = todo_store().update(owner, web.todo_id_or_404(todo_id), patch, versions=versions)
     return Response(body=web.todo_json(todo, base), headers={"ETag": web.etag(todo)})
 
@@ -367,7 +371,7 @@ def delete_todo(todo_id: str) -> Response:
     request = current_request()
     owner = caller(request)
     versions = web.if_match(request.headers.get("if-match"))
-    writable()
+    writable(request)
     todo_store().delete(owner, web.todo_id_or_404(todo_id), versions=versions)
     web.note(request, deleted=1)
     return Response(body="", status_code=204)

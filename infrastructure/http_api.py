@@ -28,6 +28,7 @@ from typing import Any
 
 from infrastructure import dashboard, stages
 from infrastructure.capacity import throttling
+from infrastructure.observability import server_errors_alarm
 from infrastructure.template import TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN
 
 API = "HttpAPI"
@@ -124,12 +125,12 @@ def to_http_api(template: dict[str, Any], stage: str, root: Path = stages.ROOT) 
     }
     resources["APIHandler"]["Properties"]["Events"] = _events()
     resources["Dashboard"] = dashboard.resource(stage, api="http")
-    alarm = resources["Api5xxRate"]["Properties"]
-    alarm["MetricName"] = "5xx"
-    alarm["Dimensions"] = [{"Name": "ApiId", "Value": {"Ref": API}}, {"Name": "Stage", "Value": STAGE}]
+    # The HTTP API's own metrics (AWS/ApiGateway `5xx` and `Count`, by ApiId and Stage).
+    dimensions = [{"Name": "ApiId", "Value": {"Ref": API}}, {"Name": "Stage", "Value": STAGE}]
+    resources["Api5xxRate"] = server_errors_alarm(stage, "5xx", dimensions)
     for metric in resources["Api429Rate"]["Properties"]["Metrics"]:
         if metric["Id"] == "whole":  # the requests, as an HTTP API counts them
-            metric["MetricStat"]["Metric"]["Dimensions"] = alarm["Dimensions"]
+            metric["MetricStat"]["Metric"]["Dimensions"] = dimensions
     out.setdefault("Parameters", {})["ExistingUserPoolClientId"] = {
         "Type": "String",
         "Default": "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from chalicelib.telemetry import HELD_METRIC
 from infrastructure import capacity, dashboard
 from infrastructure.checkov import CMK_LOGS
 from infrastructure.functions import FUNCTIONS, SCHEDULED_JOBS, function_name
@@ -92,6 +93,69 @@ def _sum_alarm(description: str, metrics: list[dict[str, Any]], threshold: float
     return alarm
 
 
+def server_errors_alarm(stage: str, errors: str, dimensions: list[dict[str, Any]]) -> dict[str, Any]:
+    """More than 1% of requests answered 5xx, not counting the writes an operator holds with
+    the read-only lever: the gateway counts those 503s among its 5xx (`errors`, by
+    `dimensions`), and the app's log counts them as WritesHeld (a metric filter, per stage),
+    so the lever cannot set off the alarm it is meant to calm. FILL: a period with no 5xx or
+    no held write has no data point for it."""
+    description = (
+        "More than 1% of API requests failed with 5xx over 5 minutes (writes held read-only "
+        "by the operator not counted: ApiWritesHeld watches those)"
+    )
+    alarm = _alarm(description, {}, 0.01)
+    gateway = {"Namespace": "AWS/ApiGateway", "Dimensions": dimensions}
+    held = {"Namespace": GATEWAY_NAMESPACE.format(stage=stage), "MetricName": HELD_METRIC}
+    alarm["Properties"]["Metrics"] = [
+        {"Id": i, "MetricStat": {"Metric": m, "Period": 300, "Stat": "Sum"}, "ReturnData": False}
+        for i, m in (
+            ("errors", {**gateway, "MetricName": errors}),
+            ("held", held),
+            ("requests", {**gateway, "MetricName": "Count"}),
+        )
+    ] + [
+        {
+            "Id": "rate",
+            "Expression": "(FILL(errors, 0) - FILL(held, 0)) / requests",
+            "Label": "5xx rate, held writes excluded",
+            "ReturnData": True,
+        }
+    ]
+    del alarm["Properties"]["Period"]
+    return alarm
+
+
+def _read_only(stage: str) -> dict[str, Any]:
+    """The read-only lever's own trace: each held write's log line (level WARNING, metric
+    WritesHeld) counted per stage, and an alarm that speaks when writes start being held and
+    again when they stop (alarm actions fire on state changes only), so a lever left on is
+    seen."""
+    metric = {"Namespace": GATEWAY_NAMESPACE.format(stage=stage), "MetricName": HELD_METRIC}
+    return {
+        "ApiWritesHeldCount": {
+            "Type": "AWS::Logs::MetricFilter",
+            "Properties": {
+                "LogGroupName": {"Ref": "APIHandlerLogs"},
+                "FilterPattern": f"{{ $.{HELD_METRIC} = 1 }}",
+                "MetricTransformations": [
+                    {
+                        "MetricNamespace": metric["Namespace"],
+                        "MetricName": HELD_METRIC,
+                        "MetricValue": "1",
+                        "DefaultValue": 0,
+                    }
+                ],
+            },
+        },
+        "ApiWritesHeld": _alarm(
+            "Writes are answered 503 because the API is held read-only (make settings "
+            "SET=read-only=true); OK again once it is released",
+            {**metric, "Statistic": "Sum"},
+            0,
+        ),
+    }
+
+
 def _spike_alarms(stage: str) -> dict[str, Any]:
     """What throttles first in a spike (docs/runbook.md says what each means and what to do)."""
     pool = [
@@ -164,16 +228,10 @@ def resources(stage: str, retention: int) -> dict[str, Any]:
     resources: dict[str, Any] = {
         **_spike_alarms(stage),
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
-        "Api5xxRate": _alarm(
-            "More than 1% of API requests failed with 5xx over 5 minutes",
-            {
-                "Namespace": "AWS/ApiGateway",
-                "MetricName": "5XXError",
-                "Statistic": "Average",  # 5XXError is 0 or 1 per request: its average is the rate
-                "Dimensions": [{"Name": "ApiName", "Value": "todo-api"}, {"Name": "Stage", "Value": stage}],
-            },
-            0.01,
+        "Api5xxRate": server_errors_alarm(
+            stage, "5XXError", [{"Name": "ApiName", "Value": "todo-api"}, {"Name": "Stage", "Value": stage}]
         ),
+        **_read_only(stage),
         "PurgeBehind": _alarm(
             "purge_completed ended three hourly runs in a row with work left (from its EMF metrics)",
             {

@@ -6,6 +6,7 @@ the module's fixture stops the server. The shutdown test starts and stops its ow
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -166,6 +167,28 @@ def test_shutdown_leaves_no_process() -> None:
         assert "stopped" in output
         assert "kept in memory only" in output
         assert "will be authorized" not in output  # Chalice's gateway warning: not true here
+
+
+@pytest.mark.parametrize("variant", ["LIKE=prod", "SCALE=10"])
+def test_a_sigterm_to_make_alone_stops_every_variant_of_make_run(variant: str) -> None:
+    # As a process manager or `kill` stops it: the signal goes to make, not to its group.
+    # (A recipe that runs through /bin/sh once left the server listening, orphaned.)
+    running = start_server(variant)
+    assert running.request("GET", "/todos")[0] == 401
+    running.process.send_signal(signal.SIGTERM)
+    running.process.wait(timeout=30)
+    for _ in range(300):  # the server's own grace is 3 s (tools/local.py); polled, not timed
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.process.pid, 0)
+            time.sleep(0.1)
+            continue
+        break
+    with pytest.raises(ProcessLookupError):
+        os.killpg(running.process.pid, 0)  # nothing left in its process group
+    for port in (running.port, running.backend_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0
+    assert "stopped" in stop_server(running)
 
 
 def test_the_backend_can_be_replaced_by_configuration() -> None:

@@ -117,12 +117,15 @@ def test_cors_logs_throttling_and_alarms_as_on_the_rest_stage(
     assert all(r["Properties"]["RetentionInDays"] == days for r in logs)
     # The HTTP API's own metric (AWS/ApiGateway `5xx`, by ApiId and Stage); its average is
     # the rate, as 5XXError's is on a REST API.
-    rate = resources["Api5xxRate"]["Properties"]
-    assert (rate["Namespace"], rate["MetricName"], rate["Statistic"]) == ("AWS/ApiGateway", "5xx", "Average")
-    assert rate["Dimensions"] == [
-        {"Name": "ApiId", "Value": {"Ref": "HttpAPI"}},
-        {"Name": "Stage", "Value": STAGE},
-    ]
+    rate = {m["Id"]: m for m in resources["Api5xxRate"]["Properties"]["Metrics"]}
+    for name, metric in (("errors", "5xx"), ("requests", "Count")):
+        watched = rate[name]["MetricStat"]["Metric"]
+        assert (watched["Namespace"], watched["MetricName"]) == ("AWS/ApiGateway", metric)
+        assert watched["Dimensions"] == [
+            {"Name": "ApiId", "Value": {"Ref": "HttpAPI"}},
+            {"Name": "Stage", "Value": STAGE},
+        ]
+    assert rate["held"] == {m["Id"]: m for m in rest["Api5xxRate"]["Properties"]["Metrics"]}["held"]
     alarms = {k for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms == {k for k, r in rest.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     # The same roles: the functions do the same work whichever API calls them.

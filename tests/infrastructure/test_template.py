@@ -111,7 +111,21 @@ def test_gateway_errors_carry_cors_and_the_error_shape(resources: dict[str, Any]
 
 def test_alarms_and_failure_destinations(resources: dict[str, Any]) -> None:
     rate = resources["Api5xxRate"]["Properties"]
-    assert (rate["MetricName"], rate["Statistic"], rate["Threshold"]) == ("5XXError", "Average", 0.01)
+    assert rate["Threshold"] == 0.01
+    metrics = {m["Id"]: m for m in rate["Metrics"]}
+    assert metrics["errors"]["MetricStat"]["Metric"]["MetricName"] == "5XXError"
+    assert metrics["requests"]["MetricStat"]["Metric"]["MetricName"] == "Count"
+    # The writes an operator holds read-only are 503s the gateway counts: taken out again,
+    # from the metric the API function's own log lines give (the held line's field).
+    held = metrics["held"]["MetricStat"]["Metric"]
+    counted = resources["ApiWritesHeldCount"]["Properties"]
+    assert counted["LogGroupName"] == {"Ref": "APIHandlerLogs"}
+    assert counted["MetricTransformations"][0]["MetricName"] == held["MetricName"] == "WritesHeld"
+    assert counted["MetricTransformations"][0]["MetricNamespace"] == held["Namespace"]
+    assert "$.WritesHeld = 1" in counted["FilterPattern"]
+    assert metrics["rate"]["Expression"] == "(FILL(errors, 0) - FILL(held, 0)) / requests"
+    watched = resources["ApiWritesHeld"]["Properties"]
+    assert (watched["Namespace"], watched["MetricName"]) == (held["Namespace"], "WritesHeld")
     for name in FUNCTIONS:
         for metric in ("Errors", "Throttles"):
             alarm = resources[f"{name}{metric}"]["Properties"]

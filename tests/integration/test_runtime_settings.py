@@ -4,6 +4,8 @@ the switch flipped on a running `make run`: tests/e2e/test_local_operations.py.)
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +48,24 @@ def test_read_only_refuses_every_write_with_a_503_and_keeps_the_reads(
     assert run_job("finish_clears") == {"readOnly": True}
     setting("read-only", "false")
     assert api.post("/todos", headers=auth(), body='{"title": "b"}').status_code == 201
+
+
+def test_a_held_write_is_a_warning_counted_as_held_never_a_server_error(
+    api: Any, auth: Auth, setting: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The read-only lever's 503s are answers the operator chose: deployed, a line at ERROR
+    with ServerErrors would set off the 5xx alarm the lever is meant to calm."""
+    setting("read-only", "true")
+    capsys.readouterr()
+    for _ in range(200):
+        assert api.post("/todos", headers=auth(), body='{"title": "b"}').status_code == 503
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(lines) == 200
+    assert {line["level"] for line in lines} == {"WARNING"}
+    assert sum(line["WritesHeld"] for line in lines) == 200
+    assert not any("ServerErrors" in line for line in lines)
+    declared = {m["Name"] for line in lines for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert declared == {"Requests", "Latency", "WritesHeld"}
 
 
 def test_a_bad_value_is_never_a_500_and_keeps_the_last_good_one(

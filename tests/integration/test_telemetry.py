@@ -107,25 +107,27 @@ def test_every_metric_is_written_whatever_the_log_level(
 
 
 @pytest.mark.parametrize(
-    ("status", "user", "created", "deleted"),
-    [(200, "u_1", 0, 0), (201, None, 1, 0), (204, "u_2", 0, 7), (503, "u_1", 0, 0)],
-)
+    ("status", "user", "created", "deleted", "held"),
+    [(200, "u_1", 0, 0, False), (201, None, 1, 0, False), (204, "u_2", 0, 7, False),
+     (503, "u_1", 0, 0, False), (503, "u_1", 0, 0, True)],
+)  # fmt: skip
 def test_a_request_line_is_the_documented_json_document_whatever_its_frame(
-    status: int, user: str | None, created: int, deleted: int
+    status: int, user: str | None, created: int, deleted: int, held: bool
 ) -> None:
     # Lines are assembled from a frame made once per route, status and metrics (for speed):
     # each must still be exactly the EMF document, values escaped as JSON escapes them.
     request_id = 'id-"quoted"\\é\u2028'
     line = telemetry.request_line(
         timestamp_ms=1_796_000_000_123, request_id=request_id, route="GET /todos/{todo_id}",
-        status=status, latency_ms=2.71828, user=user, created=created, deleted=deleted,
+        status=status, latency_ms=2.71828, user=user, created=created, deleted=deleted, held=held,
     )  # fmt: skip
     metrics = [("Requests", "Count", 1), ("Latency", "Milliseconds", 2.718)]
-    metrics += [("ServerErrors", "Count", 1)] if status >= 500 else []
+    metrics += [("WritesHeld", "Count", 1)] if held else []
+    metrics += [("ServerErrors", "Count", 1)] if status >= 500 and not held else []
     metrics += [("TodosCreated", "Count", created)] if created else []
     metrics += [("TodosDeleted", "Count", deleted)] if deleted else []
     expected = {
-        "level": "ERROR" if status >= 500 else "INFO",
+        "level": "WARNING" if held else "ERROR" if status >= 500 else "INFO",
         "type": "request",
         "requestId": request_id,
         "user": user,
@@ -148,7 +150,7 @@ def test_a_request_line_is_the_documented_json_document_whatever_its_frame(
     # The same frame again (cached), with other values: nothing of the first line stays.
     again = telemetry.request_line(
         timestamp_ms=5, request_id="other", route="GET /todos/{todo_id}", status=status,
-        latency_ms=1.0, user=None, created=created, deleted=deleted,
+        latency_ms=1.0, user=None, created=created, deleted=deleted, held=held,
     )  # fmt: skip
     assert json.loads(again) == {**expected, "requestId": "other", "user": None, "Latency": 1.0,
                                  "_aws": {**expected["_aws"], "Timestamp": 5}}  # fmt: skip

@@ -85,6 +85,9 @@ def test_an_unknown_stage_is_a_message_naming_the_known_ones() -> None:
         (["STAGE=local", "SET=readonly=true"], "no setting 'readonly': the settings are max-todos, "),
         (["STAGE=local", "SET=max-todos=lots"], "max-todos must be a whole number from 1 to 100,000"),
         (["STAGE=local", "SET=read-only"], "write SET=name=value, e.g. SET=read-only=true"),
+        # Quotes and dollars are the value's, not the shell's: the settings' own message.
+        (["STAGE=local", "SET=read-only=it's"], "SET=read-only=it's: read-only must be true or false"),
+        (["STAGE=local", 'SET=read-only="`id`"'], 'SET=read-only="`id`": read-only must be true or false'),
         (
             ["STAGE=local", "BACKEND_PORT=1"],
             "local: could not reach make run's backend (is make run running?)",
