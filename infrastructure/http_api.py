@@ -126,7 +126,10 @@ def to_http_api(template: dict[str, Any], stage: str, root: Path = stages.ROOT) 
     resources["APIHandler"]["Properties"]["Events"] = _events()
     resources["Dashboard"] = dashboard.resource(stage, api="http")
     # The HTTP API's own metrics (AWS/ApiGateway `5xx` and `Count`, by ApiId and Stage).
-    dimensions = [{"Name": "ApiId", "Value": {"Ref": API}}, {"Name": "Stage", "Value": STAGE}]
+    dimensions: list[dict[str, Any]] = [
+        {"Name": "ApiId", "Value": {"Ref": API}},
+        {"Name": "Stage", "Value": STAGE},
+    ]
     resources["Api5xxRate"] = server_errors_alarm(stage, "5xx", dimensions)
     for metric in resources["Api429Rate"]["Properties"]["Metrics"]:
         if metric["Id"] == "whole":  # the requests, as an HTTP API counts them

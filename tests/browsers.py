@@ -62,7 +62,7 @@ class Person:
         self.page.wait_for_selector("#confirm:not([hidden])")
         # The embedded pool sends no e-mail and takes any code (docs/web-app.md).
         self.page.fill("#confirm-code", "000000")
-        self.page.click("#confirm button")
+        self.page.click("#confirm button[type=submit]")
         self.signed_in()
 
     def signed_in(self) -> None:

@@ -1,4 +1,5 @@
-"""DynamoDB's transaction rules for the embedded backend (moto), at the sizes the product allows.
+"""DynamoDB's transaction rules for the embedded backend (moto), at the sizes the product allows,
+and the one Cognito operation moto lacks that the web app calls.
 
 moto's `TransactWriteItems` is right about outcomes and wrong about two things DynamoDB
 documents, and every create, delete and clear of this project is a transaction:
@@ -27,7 +28,14 @@ reads only its partition, as DynamoDB does: a page of one user's list then costs
 over that user's todos (an index's Query, a pass over the table) instead of a sort of
 every item (Scan keeps moto's order, on which its pagination relies).
 
-`install()` puts all three into moto's DynamoDB, once per process: the embedded backend of `make
+And one operation moto's Cognito lacks (it answers 500): **ResendConfirmationCode**, which the
+web app offers when a code never arrived. Here it answers as Cognito documents it: the code's
+`CodeDeliveryDetails` for an unconfirmed user of the app client's pool,
+`UserNotFoundException` for no such user, `InvalidParameterException` ("User is already
+confirmed.") for a confirmed one (Cognito API reference, ResendConfirmationCode). It sends
+nothing: the local pool takes any code.
+
+`install()` puts all of it into moto, once per process: the embedded backend of `make
 run` and `make backend` and the in-process mock of the tests run the same code. Requests
 that touch items are serialized (as the embedded backend serializes every request: moto
 is not thread-safe).
@@ -206,13 +214,47 @@ def _success() -> Any:
     return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
 
 
+def _masked(address: str) -> str:
+    """An address as Cognito shows it in CodeDeliveryDetails: its first letter, then ***."""
+    name, _, domain = address.partition("@")
+    return f"{name[:1]}***@{domain}" if domain else "***"
+
+
+def _resend_confirmation_code(handler: Any) -> Any:
+    from moto.cognitoidp.exceptions import InvalidParameterException, ResourceNotFoundError, UserNotFoundError
+    from moto.cognitoidp.models import UserStatus, cognitoidp_backends
+    from moto.core.responses import ActionResult
+
+    client_id, username = handler._get_param("ClientId"), handler._get_param("Username")
+    pools = (
+        pool
+        for backends in cognitoidp_backends.values()
+        for region, backend in backends.items()
+        if region != "global"
+        for pool in backend.user_pools.values()
+    )
+    pool = next((p for p in pools if client_id in p.clients), None)
+    if pool is None:
+        raise ResourceNotFoundError(client_id)
+    user = pool._get_user(username)
+    if user is None:
+        raise UserNotFoundError("Username/client id combination not found.")
+    if user.status == UserStatus.CONFIRMED:
+        raise InvalidParameterException("User is already confirmed.")
+    address = user.attribute_lookup.get("email", "")
+    details = {"Destination": _masked(address), "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+    return ActionResult({"CodeDeliveryDetails": details})
+
+
 def install() -> None:
-    """Both rules into moto's DynamoDB, for this process (again: nothing more)."""
+    """The rules into moto's DynamoDB and the missing operation into its Cognito, for this
+    process (again: nothing more)."""
     global _installed
     with _lock:
         if _installed:
             return
         import moto.dynamodb.models as models
+        from moto.cognitoidp.responses import CognitoIdpResponse
         from moto.dynamodb.models.table import Table
         from moto.dynamodb.responses import DynamoHandler
 
@@ -223,4 +265,5 @@ def install() -> None:
         DynamoHandler.transact_write_items = _idempotent(DynamoHandler.transact_write_items)  # type: ignore[method-assign]
         Table.query = _query_unsorted(Table.query)  # type: ignore[method-assign]
         Table.all_items = _all_items(Table.all_items)  # type: ignore[method-assign]
+        CognitoIdpResponse.resend_confirmation_code = _resend_confirmation_code  # type: ignore[attr-defined]
         _installed = True

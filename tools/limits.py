@@ -12,10 +12,13 @@
   Past the rate: HTTP 400 `TooManyRequestsException`, as Cognito answers.
 - **Cognito's default sender**: the local pool, like any pool without SES, sends at most 50
   e-mails a day (SignUp, ResendConfirmationCode, ForgotPassword each send one). Past that:
-  HTTP 400 `LimitExceededException`, with Cognito's words. Rehearsing a stage that sends
-  through SES (`make run LIKE=prod`): SES's daily quota and sending rate instead; past the
-  rate, `CodeDeliveryFailureException` and no user is made (our assumption: AWS does not
-  document how Cognito answers when SES throttles it).
+  HTTP 400 `LimitExceededException`, with Cognito's words. Each operation reserves its e-mail
+  before it runs and gives it back if nothing was sent, so concurrent sign-ups never pass the
+  cap together. Rehearsing a stage that sends through SES (`make run LIKE=prod`): SES's daily
+  quota and sending rate instead. Past the rate, `CodeDeliveryFailureException`: a SignUp has
+  then already made the user (unconfirmed, with no code), the order AWS documents for
+  AdminCreateUser; a ResendConfirmationCode made nothing. (How Cognito words it when SES
+  throttles it is not documented: the exception is the one its API reference lists.)
 
 `scale` divides every rate, burst and count (`make spike LOCAL=1` plays a crowd this machine
 can carry against quotas shrunk by one factor). `make run LIMITS=off` turns all of it off,
@@ -101,7 +104,7 @@ class CognitoQuotas:
         self.emails_a_day = max(1, int(QUOTAS[day]["value"] / scale))
         rate = float(QUOTAS["ses_per_second"]["value"]) / scale
         self._ses = TokenBucket(rate, max(rate, 1.0)) if ses else None
-        self._sent: dict[str, int] = {}
+        self._day, self._sent = "", 0  # e-mails reserved or sent on that day (UTC)
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -114,23 +117,60 @@ class CognitoQuotas:
             return _refuse(start_response, "TooManyRequestsException", TOO_MANY_REQUESTS)
         if operation not in SENDS_EMAIL:
             return self._app(environ, start_response)
+        if not self._reserve():
+            return _refuse(start_response, "LimitExceededException", EMAIL_LIMIT)
+        delivered = self._ses is None or self._ses.take()
+        if not delivered and operation != "SignUp":
+            self._release()
+            return _refuse(start_response, "CodeDeliveryFailureException", SES_THROTTLED)
+        status, headers, body = _answer(self._app, environ)
+        if not status.startswith("200"):
+            self._release()  # refused (the user exists, a bad password...): nothing was sent
+        elif not delivered:
+            # SignUp has made the user, then the code cannot be sent: Cognito's order (AWS
+            # documents it for AdminCreateUser). The person exists, unconfirmed, with no code:
+            # the page sends it again (ResendConfirmationCode) rather than signing up again.
+            self._release()
+            return _refuse(start_response, "CodeDeliveryFailureException", SES_THROTTLED)
+        start_response(status, headers)
+        return body
+
+    def _reserve(self) -> bool:
+        """Take one of the day's e-mails before the operation runs, or say none is left: a
+        count checked before and added after lets concurrent sign-ups pass the cap together."""
         day = datetime.now(UTC).strftime("%Y-%m-%d")
         with self._lock:
-            if self._sent.get(day, 0) >= self.emails_a_day:
-                return _refuse(start_response, "LimitExceededException", EMAIL_LIMIT)
-        if self._ses is not None and not self._ses.take():
-            return _refuse(start_response, "CodeDeliveryFailureException", SES_THROTTLED)
-        status: list[str] = []
+            if self._day != day:
+                self._day, self._sent = day, 0  # yesterday's count goes
+            if self._sent >= self.emails_a_day:
+                return False
+            self._sent += 1
+            return True
 
-        def recording(code: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
-            status.append(code)
-            return start_response(code, headers, *rest)
+    def _release(self) -> None:
+        """Give back a reserved e-mail that was not sent."""
+        with self._lock:
+            self._sent -= 1
 
-        body = list(self._app(environ, recording))
-        if status and status[0].startswith("200"):
-            with self._lock:
-                self._sent = {day: self._sent.get(day, 0) + 1}  # yesterday's count goes
-        return body
+    @property
+    def sent_today(self) -> int:
+        with self._lock:
+            return self._sent
+
+
+App = Callable[..., Iterable[bytes]]
+
+
+def _answer(app: App, environ: dict[str, Any]) -> tuple[str, list[Any], list[bytes]]:
+    """The wrapped app's whole answer (status, headers, body), not yet sent on."""
+    answered: list[Any] = []
+
+    def recording(status: str, headers: list[tuple[str, str]], *rest: Any) -> Callable[[bytes], None]:
+        answered[:] = [status, headers]
+        return lambda _: None
+
+    body = list(app(environ, recording))
+    return answered[0], answered[1], body
 
 
 def _refuse(start_response: Callable[..., Any], kind: str, message: str) -> list[bytes]:

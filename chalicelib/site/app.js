@@ -36,7 +36,12 @@ function clearNotice() {
 	$("#notice").textContent = "";
 }
 
-class Problem extends Error {}
+class Problem extends Error {
+	constructor(message, kind = "") {
+		super(message);
+		this.kind = kind; // Cognito's exception, when Cognito refused
+	}
+}
 
 // --- waiting when a service is busy ------------------------------------------------------------
 // Bounded and jittered: each wait is random up to a cap that doubles with each attempt ("full
@@ -66,8 +71,15 @@ async function loadConfig() {
 
 // Cognito refuses past its per-second rates (TooManyRequestsException), past a day's e-mails
 // or attempts (LimitExceededException), and when its sender cannot keep up
-// (CodeDeliveryFailureException): the page waits, says so, and tries again.
+// (CodeDeliveryFailureException): the page waits, says so, and tries again. Except a SignUp
+// whose code could not be sent: Cognito has made the user already, so signing up again would
+// meet UsernameExistsException; the page sends the code again instead (ResendConfirmationCode).
 const COGNITO_BUSY = new Set(["TooManyRequestsException", "LimitExceededException", "CodeDeliveryFailureException"]);
+const MADE_BUT_NOT_SENT = "CodeDeliveryFailureException";
+
+function retried(action, kind) {
+	return COGNITO_BUSY.has(kind) && !(action === "SignUp" && kind === MADE_BUT_NOT_SENT);
+}
 
 async function cognito(action, body) {
 	for (let attempt = 0; ; attempt++) {
@@ -90,7 +102,7 @@ async function cognito(action, body) {
 			return data;
 		}
 		const kind = String(data.__type || "").split("#").pop();
-		if (!COGNITO_BUSY.has(kind) || attempt >= COGNITO_RETRIES) throw new Problem(cognitoMessage(kind, data.message));
+		if (!retried(action, kind) || attempt >= COGNITO_RETRIES) throw new Problem(cognitoMessage(kind, data.message), kind);
 		const wait = backoff(attempt);
 		say(`${busyWords(action)}: trying again in ${inSeconds(wait)} s. What you typed is kept.`);
 		await pause(wait);
@@ -99,6 +111,7 @@ async function cognito(action, body) {
 
 function busyWords(action) {
 	if (action === "SignUp" || action === "ConfirmSignUp") return "Many people are signing up right now";
+	if (action === "ResendConfirmationCode") return "Many codes are being sent right now";
 	return "Many people are signing in right now";
 }
 
@@ -109,7 +122,7 @@ function cognitoMessage(kind, message) {
 		case "UserNotFoundException":
 			return "That e-mail and password do not match.";
 		case "UserNotConfirmedException":
-			return "Confirm your e-mail first: enter the code we sent.";
+			return "Confirm your e-mail first: enter the code we sent, or send it again.";
 		case "UsernameExistsException":
 			return "An account with that e-mail exists: sign in instead.";
 		case "InvalidPasswordException":
@@ -120,6 +133,8 @@ function cognitoMessage(kind, message) {
 			return "Too many people are signing in right now; please try again in a minute.";
 		case "LimitExceededException":
 			return "We cannot send more sign-up codes right now; please try again later.";
+		case "CodeDeliveryFailureException":
+			return "We could not send your code just now; send it again in a moment.";
 		default:
 			return message ? `Cognito says: ${message}` : "Signing in failed; try again.";
 	}
@@ -635,21 +650,60 @@ if (config.signUps === false) {
 	$("#sign-ups-paused").hidden = false;
 }
 
+function askForCode(hint) {
+	$("#confirm").hidden = false;
+	$("#confirm-hint").textContent = hint;
+	$("#confirm-code").focus();
+}
+
 form("#sign-in", async ({ email, password }) => {
-	await signIn(email.trim(), password);
+	try {
+		await signIn(email.trim(), password);
+	} catch (problem) {
+		// Signed up, never confirmed (the code lost, or the tab closed): confirm here.
+		if (problem.kind !== "UserNotConfirmedException") throw problem;
+		pending = { email: email.trim(), password };
+		askForCode(`Confirm your e-mail first: enter the code we sent to ${pending.email}, or send it again.`);
+		return;
+	}
 	await showSignedIn();
 });
 
 form("#sign-up", async ({ email, password }) => {
 	pending = { email: email.trim(), password };
-	await cognito("SignUp", {
-		Username: pending.email,
-		Password: password,
-		UserAttributes: [{ Name: "email", Value: pending.email }],
-	});
-	$("#confirm").hidden = false;
-	$("#confirm-hint").textContent = `We sent a code to ${pending.email}.`;
+	try {
+		await cognito("SignUp", {
+			Username: pending.email,
+			Password: password,
+			UserAttributes: [{ Name: "email", Value: pending.email }],
+		});
+	} catch (problem) {
+		if (problem.kind !== MADE_BUT_NOT_SENT) throw problem;
+		// The account is made; only its code is missing: send it again, waiting as for any busy service.
+		askForCode(`Your account is made, but its code could not be sent yet: sending it again to ${pending.email}.`);
+		await resend();
+		return;
+	}
+	askForCode(`We sent a code to ${pending.email}.`);
+});
+
+async function resend() {
+	if (!pending) throw new Problem("Sign up first.");
+	await cognito("ResendConfirmationCode", { Username: pending.email });
+	$("#confirm-hint").textContent = `We sent a new code to ${pending.email}.`;
 	$("#confirm-code").focus();
+}
+
+$("#resend").addEventListener("click", async () => {
+	clearNotice();
+	busy(+1, false);
+	try {
+		await resend();
+	} catch (problem) {
+		say(problem.message);
+	} finally {
+		busy(-1, false);
+	}
 });
 
 form("#confirm", async ({ code }) => {

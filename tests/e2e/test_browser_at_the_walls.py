@@ -167,7 +167,7 @@ def test_sign_ups_past_cognitos_rate_are_said_and_recover_by_themselves(browser:
             someone.page.wait_for_selector("#confirm:not([hidden])", timeout=60_000)
             assert someone.page.input_value("#sign-up-email") == someone.email  # what was typed is kept
             someone.page.fill("#confirm-code", "000000")
-            someone.page.click("#confirm button")
+            someone.page.click("#confirm button[type=submit]")
         for someone in people:
             someone.page.wait_for_selector("#signed-in:not([hidden])", timeout=60_000)
             someone.settled()
@@ -224,3 +224,63 @@ def test_while_sign_ups_are_paused_the_page_offers_sign_in_only(person: Callable
     again.open()
     assert again.page.is_visible("#sign-up")
     assert not again.page.is_visible("#sign-ups-paused")
+
+
+def test_a_code_that_never_arrived_can_be_sent_again(person: Callable[[], Person]) -> None:
+    """SES refuses a code after SignUp has made the user (the order the embedded pool
+    rehearses, tests/e2e/test_rehearsal.py): the page does not sign up again (that meets
+    UsernameExistsException) but sends the code again; and a person who signed up and never
+    confirmed is led from sign-in to the confirmation, with "Send the code again" at hand."""
+    lost = person()
+    server = lost.server
+
+    def refuse_delivery(route: Any) -> None:
+        if route.request.method == "POST" and route.request.headers.get("x-amz-target", "").endswith(
+            ".SignUp"
+        ):
+            route.fetch()  # the pool makes the user; then the code cannot be sent
+            refusal = {"__type": "CodeDeliveryFailureException", "message": "Unable to deliver the code."}
+            route.fulfill(
+                status=400,
+                headers={"Content-Type": "application/x-amz-json-1.1", "Access-Control-Allow-Origin": "*",
+                         "x-amzn-ErrorType": "CodeDeliveryFailureException"},
+                body=json.dumps(refusal),
+            )  # fmt: skip
+        else:
+            route.continue_()
+
+    lost.page.route(f"http://127.0.0.1:{server.backend_port}/**", refuse_delivery)
+    lost.open()
+    sent: list[str] = []
+    lost.page.on(
+        "request", lambda request: sent.append(request.headers.get("x-amz-target", "").rpartition(".")[2])
+    )
+    lost.page.fill("#sign-up-email", lost.email)
+    lost.page.fill("#sign-up-password", PASSWORD)
+    lost.page.click("#sign-up button")
+    lost.page.wait_for_selector(f'#confirm-hint:has-text("We sent a new code to {lost.email}")')
+    assert sent.count("SignUp") == 1  # not signed up again
+    assert "ResendConfirmationCode" in sent
+    lost.page.fill("#confirm-code", "000000")
+    lost.page.click("#confirm button[type=submit]")
+    lost.signed_in()
+
+    # Signed up elsewhere (or the tab closed before the code came), never confirmed.
+    later = person()
+    client_id = server.issuer_and_client[1]
+    body = {"ClientId": client_id, "Username": later.email, "Password": PASSWORD,
+            "UserAttributes": [{"Name": "email", "Value": later.email}]}  # fmt: skip
+    assert server.cognito("SignUp", body)[0] == 200
+    later.open()
+    later.page.fill("#sign-in-email", later.email)
+    later.page.fill("#sign-in-password", PASSWORD)
+    later.page.click("#sign-in button")
+    later.page.wait_for_selector("#confirm:not([hidden])")
+    assert "Confirm your e-mail first" in str(later.page.text_content("#confirm-hint"))
+    later.page.click("#resend")
+    later.page.wait_for_selector(f'#confirm-hint:has-text("We sent a new code to {later.email}")')
+    later.page.fill("#confirm-code", "000000")
+    later.page.click("#confirm button[type=submit]")
+    later.signed_in()
+    assert later.errors == []
+    assert lost.errors == []

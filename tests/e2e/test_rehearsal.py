@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.errors import RETRY_AFTER_SECONDS
 from infrastructure import capacity
-from tests.servers import Server, start_server, stop_server
+from tests.servers import Server, emulator_client, start_server, stop_server
 
 pytestmark = [pytest.mark.server, pytest.mark.no_moto]
 SCALE = 100  # the stage's 1,250/s burst 2,500 -> 12.5/s burst 25; UserCreation 50/s -> 0.5/s
@@ -115,6 +115,93 @@ def test_sign_ups_past_the_rate_and_the_days_e_mails_are_refused_as_cognito_refu
     finally:
         output = stop_server(running)
     assert "limits: the stage's throttle (125/s, burst 250" in output
+
+
+def test_the_days_e_mails_are_exact_under_concurrent_sign_ups() -> None:
+    """80 people sign up at once against the default sender's 50 a day: each sign-up reserves
+    its e-mail before it runs, so exactly 50 are accepted (a count checked before and added
+    after let 59-62 through). Refusals of Cognito's rate are retried, as the page retries."""
+    running = start_server()
+    try:
+        client_id = running.issuer_and_client[1]
+        start = threading.Barrier(80)
+        answers: list[str] = []
+
+        def person(n: int) -> None:
+            start.wait()
+            while True:
+                _status, body = running.cognito("SignUp", sign_up(client_id, f"crowd{n}@example.com"))
+                kind = body.get("__type", "ok")
+                if kind != "TooManyRequestsException":
+                    answers.append(kind)
+                    return
+                time.sleep(0.2)
+
+        threads = [threading.Thread(target=person, args=(n,)) for n in range(80)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert Counter(answers) == {"ok": 50, "LimitExceededException": 30}
+        pool_id = running.issuer_and_client[0].rsplit("/", 1)[1]
+        users = emulator_client("cognito-idp", running.backend_port).list_users(UserPoolId=pool_id, Limit=60)
+        crowd = [u for u in users["Users"] if u["Username"].startswith("crowd")]
+        assert len(crowd) == 50  # nobody refused was made
+    finally:
+        stop_server(running)
+
+
+def patient(running: Server, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A Cognito call tried again, as the page tries it, while the service is busy."""
+    for _ in range(200):
+        status, answer = running.cognito(operation, body)
+        if answer.get("__type") not in ("TooManyRequestsException", "CodeDeliveryFailureException"):
+            return status, answer
+        time.sleep(0.25)
+    raise AssertionError(f"{operation} stayed busy")
+
+
+def test_a_code_ses_refuses_leaves_the_user_made_and_resend_delivers_it() -> None:
+    """Rehearsing prod's sender (SES) at SCALE=14: a sending rate of 1 a second. A SignUp whose
+    code SES refuses has made the user already (the order AWS documents for AdminCreateUser):
+    signing up again meets UsernameExistsException, signing in UserNotConfirmedException, and
+    ResendConfirmationCode sends the code, after which the person confirms and signs in."""
+    running = start_server("LIKE=prod", "SCALE=14")
+    try:
+        client_id = running.issuer_and_client[1]
+        refused = None
+        for n in range(40):  # sign-ups in quick pairs until SES's rate refuses one
+            for m in range(2):
+                status, body = running.cognito("SignUp", sign_up(client_id, f"pair{n}-{m}@example.com"))
+                if body.get("__type") == "CodeDeliveryFailureException":
+                    refused = f"pair{n}-{m}@example.com"
+                    break
+            if refused:
+                break
+        assert refused, "SES's rate never refused a code: the test proves nothing"
+        again = patient(running, "SignUp", sign_up(client_id, refused))[1]
+        assert again["__type"] == "UsernameExistsException"
+        password = sign_up(client_id, refused)["Password"]
+        auth = {"ClientId": client_id, "AuthFlow": "USER_PASSWORD_AUTH",
+                "AuthParameters": {"USERNAME": refused, "PASSWORD": password}}  # fmt: skip
+        assert patient(running, "InitiateAuth", auth)[1]["__type"] == "UserNotConfirmedException"
+        resend = {"ClientId": client_id, "Username": refused}
+        status, sent = patient(running, "ResendConfirmationCode", resend)
+        assert status == 200, sent
+        assert sent["CodeDeliveryDetails"] == {
+            "Destination": "p***@example.com", "DeliveryMedium": "EMAIL", "AttributeName": "email"
+        }  # fmt: skip
+        confirm = {"ClientId": client_id, "Username": refused, "ConfirmationCode": "123456"}
+        assert patient(running, "ConfirmSignUp", confirm)[0] == 200
+        assert patient(running, "InitiateAuth", auth)[1]["AuthenticationResult"]["IdToken"]
+        # Once confirmed, there is nothing to send: Cognito's answer.
+        assert patient(running, "ResendConfirmationCode", resend) == (
+            400, {"__type": "InvalidParameterException", "message": "User is already confirmed."}
+        )  # fmt: skip
+        nobody = patient(running, "ResendConfirmationCode", {"ClientId": client_id, "Username": "no@x.test"})
+        assert nobody[1]["__type"] == "UserNotFoundException"
+    finally:
+        stop_server(running)
 
 
 def test_limits_off_serves_the_same_burst_whole() -> None:

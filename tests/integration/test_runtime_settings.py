@@ -5,7 +5,6 @@ the switch flipped on a running `make run`: tests/e2e/test_local_operations.py.)
 from __future__ import annotations
 
 import json
-
 from collections.abc import Callable
 from typing import Any
 
