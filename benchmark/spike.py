@@ -23,17 +23,20 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
+import random
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmark import cost, plot, tune
+from chalicelib.errors import RETRY_AFTER_SECONDS
 from infrastructure import capacity, stages
+from infrastructure.firewall import RATE_BLOCKED_SECONDS
+from infrastructure.identity import SES_ACCOUNT_TAG
 
 CHART = stages.ROOT / "docs/spike.png"
-RETRIES = 5  # the web app's bounded retries (then it says so and stops)
-MAX_BACKOFF_SECONDS = 32
 # People of the crowd who share one public address (a carrier NAT, a campus), as the model
 # plays them: stated, PER_ADDRESS= plays another. (The firewall's rule is sized for more,
 # capacity.PEOPLE_PER_ADDRESS: the most it serves behind one address.)
@@ -41,55 +44,83 @@ ASSUMED_PER_ADDRESS = 250
 WAF_WINDOW_SECONDS = capacity.WAF_WINDOW_SECONDS
 MAX_USERS = 10_000_000
 MAX_OVER = 86_400
+SEED = 3  # the jitter's: the same inputs, the same walls
+
+
+# How fast Cognito's category rates rise: AWS's quotas page says capacity above a category's
+# default is purchased in the Service Quotas console; how soon it applies, it does not say.
+COGNITO_RAISE_TIME = "bought in Service Quotas (Cognito's quotas page); how soon it applies is not documented"
 
 
 class Wall(NamedTuple):
     key: str  # a quotas.json entry, or the stage's own setting
     layer: str
     sees: str  # what a person sees there
-    retry: bool  # whether waiting helps
+    retry: bool  # whether waiting can help (the page waits either way, as it is written to)
     raise_how: str
+    raise_time: str  # how long a raise takes
+    retry_after: int = RETRY_AFTER_SECONDS  # what the refusal's Retry-After says (API walls)
 
 
 WALLS: dict[str, Wall] = {
     "email_day": Wall("cognito_default_email_per_day", "Cognito's e-mail sender",
                       "sign-up refused: 400 LimitExceededException (\"Exceeded daily email limit\"); "
-                      "the page shows it and the person cannot sign up today", False,
-                      "send through SES: the stage's `email` (a verified identity)"),
+                      "the page waits, tries again, then says it cannot send more codes today", False,
+                      "send through SES: the stage's `email` (a verified identity)", "one deploy"),
+    "ses_sandbox": Wall("ses_sandbox_per_day", "SES sandbox (verified recipients only)",
+                        "sign-up made, but no code reaches anyone not verified in SES; sending it "
+                        "again fails the same way", False,
+                        "request SES production access, then set email.ses_account to production",
+                        "about a day (AWS reviews the request)"),
     "ses_day": Wall("ses_per_day", "SES (the pool's sender)",
-                    "sign-up refused: the code cannot be sent today", False,
-                    "ask SES for a larger sending quota"),
+                    "sign-up made, but the code cannot be sent today", False,
+                    "ask SES for a larger sending quota", "hours to a day"),
     "ses_rate": Wall("ses_per_second", "SES (the pool's sender)",
-                     "sign-up refused for a moment (the code is not sent); the page says so", True,
-                     "ask SES for a higher sending rate"),
+                     "sign-up made, its code refused for a moment: the page sends it again", True,
+                     "ask SES for a higher sending rate", "hours to a day"),
     "UserCreation": Wall("cognito_user_creation_rps", "Cognito UserCreation",
                          "sign-up or confirm refused: 400 TooManyRequestsException; "
-                         "the page says so", True,
-                         "Service Quotas: Rate of UserCreation requests"),
+                         "the page says so and tries again", True,
+                         "Service Quotas: Rate of UserCreation requests (bought per RPS a month)",
+                         COGNITO_RAISE_TIME),
     "UserAuthentication": Wall("cognito_user_authentication_rps", "Cognito UserAuthentication",
-                               "sign-in or token refresh refused: 400 "
-                               "TooManyRequestsException; the page says so", True,
-                               "Service Quotas: Rate of UserAuthentication requests"),
+                               "sign-in or token renewal refused: 400 TooManyRequestsException; "
+                               "the page tries again; a renewal that gives up signs the person out", True,
+                               "Service Quotas: Rate of UserAuthentication requests (bought per RPS a month)",
+                               COGNITO_RAISE_TIME),
+    "UserAccountRecovery": Wall("cognito_user_account_recovery_rps", "Cognito UserAccountRecovery",
+                                "sending the code again refused: 400 TooManyRequestsException; "
+                                "the page tries again", True,
+                                "Service Quotas: Rate of UserAccountRecovery requests (bought per RPS)",
+                                COGNITO_RAISE_TIME),
     "waf": Wall("waf_rate_limit", "WAF per-address rule",
                 "429 TooManyRequests (Retry-After: 60) from the firewall for everyone behind that "
                 "address", True,
-                "raise the firewall's per-address limit (infrastructure/firewall.py, RATE_LIMIT)"),
+                "raise the firewall's per-address limit (infrastructure/firewall.py, RATE_LIMIT)",
+                "one deploy", RATE_BLOCKED_SECONDS),
     "stage": Wall("stage_throttle", "the stage's throttle",
-                  "429 TooManyRequests with Retry-After; the page says so", True,
-                  "raise the stage's spike_target (.chalice/config.json) and package again"),
+                  "429 TooManyRequests with Retry-After; the page says so and tries again", True,
+                  "raise the stage's spike_target (.chalice/config.json) and package again", "one deploy"),
     "account": Wall("apigateway_account_rps", "API Gateway's account throttle",
                     "429 TooManyRequests with Retry-After", True,
-                    "Service Quotas: Throttle rate (API Gateway)"),
+                    "Service Quotas: Throttle rate (API Gateway)", "hours to days"),
+    "lambda_scaling": Wall("lambda_scaling_per_10s", "Lambda scaling and cold starts",
+                           "429 from the gateway while new environments start (1,000 every 10 s, each "
+                           "initialising before it serves)", True,
+                           "provisioned concurrency (the stage's provisioned_concurrency; billed while "
+                           "it is set)", "one deploy"),
     "lambda": Wall("lambda_concurrency", "Lambda concurrency",
-                   "429 from the gateway (Lambda's throttle) or 502/503 where its retries "
-                   "give up", True,
-                   "Service Quotas: Concurrent executions (Lambda); reserved concurrency in the stage"),
-    "wru": Wall("dynamodb_new_table_wru", "DynamoDB writes (a new on-demand table)",
-                "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
-                "pre-warm the table (WarmThroughput), billed once"),
-    "rru": Wall("dynamodb_new_table_rru", "DynamoDB reads (a new on-demand table)",
-                "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
-                "pre-warm the table (WarmThroughput), billed once"),
+                   "429 from the gateway (Lambda's throttle): at most 10 requests a second per "
+                   "environment", True,
+                   "Service Quotas: Concurrent executions (Lambda); reserved concurrency in the stage",
+                   "hours to days"),
+    "table": Wall("dynamodb_new_table_wru", "DynamoDB (a new on-demand table)",
+                  "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
+                  "pre-warm the table and each of its indexes (WarmThroughput on the table and on "
+                  "every GSI), billed once", "minutes"),
+    "table_max": Wall("dynamodb_table_wru", "DynamoDB's table-level maximum",
+                      "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
+                      "Service Quotas: Table-level write throughput limit", "hours to days"),
 }  # fmt: skip
 
 
@@ -105,18 +136,22 @@ class Stage(NamedTuple):
     ses: bool
     tier: str
     settings_seconds: float  # how often each environment reads the runtime settings
+    per_method: bool = True  # a REST stage's throttle applies to each method on its own
+    ses_sandbox: bool = False  # the pool's SES account is still in the sandbox
+    token_minutes: int = 60  # the ID token's lifetime (the app client's IdTokenValidity)
 
 
 def stage_of(template: Mapping[str, Any]) -> Stage:
     resources = template["Resources"]
     function = resources["APIHandler"]["Properties"]
     settings: dict[str, Any] = {}
+    per_method = True
     for resource in resources.values():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Api":
             settings = properties["MethodSettings"][0]
         elif resource["Type"] == "AWS::Serverless::HttpApi":
-            settings = properties["DefaultRouteSettings"]
+            settings, per_method = properties["DefaultRouteSettings"], False
     acls = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
     limits = [
         rule["Statement"]["RateBasedStatement"]["Limit"]
@@ -125,6 +160,7 @@ def stage_of(template: Mapping[str, Any]) -> Stage:
         if "RateBasedStatement" in rule["Statement"]
     ]
     pool = resources["UserPool"]["Properties"]
+    client = resources["UserPoolClient"]["Properties"]
     return Stage(
         rate=int(settings["ThrottlingRateLimit"]),
         burst=int(settings["ThrottlingBurstLimit"]),
@@ -137,6 +173,9 @@ def stage_of(template: Mapping[str, Any]) -> Stage:
         ses=pool.get("EmailConfiguration", {}).get("EmailSendingAccount") == "DEVELOPER",
         tier=str(pool.get("UserPoolTier", "not set")),
         settings_seconds=cost.settings_seconds(function),
+        per_method=per_method,
+        ses_sandbox=pool.get("UserPoolTags", {}).get(SES_ACCOUNT_TAG) == "sandbox",
+        token_minutes=int(client.get("IdTokenValidity", 60)),
     )
 
 
@@ -171,16 +210,18 @@ class Hit(NamedTuple):
 
 class Outcome(NamedTuple):
     walls: dict[str, Hit]  # in the order first hit
-    served: int  # people who finished the journey up to the hourly refresh
+    served: int  # people who finished the journey, the return an hour on included
     users: int
     demand: list[int]  # API requests asked for, each second
     admitted: list[int]  # API requests served, each second
     finished: list[int]  # people who finished the journey, each second
+    peaks: dict[str, int]  # the most requests a second each Cognito category was asked for
 
 
 class World(NamedTuple):
     """Everything a spike meets: the stage, AWS's quotas (divided by `scale`), the API's
-    duration per route (ms) and DynamoDB units per route, and how many people share an address."""
+    duration per route (ms), a cold start (ms), DynamoDB units per route, how the page waits
+    (its own constants), and how many people share an address."""
 
     stage: Stage
     quotas: Mapping[str, Any]
@@ -188,6 +229,23 @@ class World(NamedTuple):
     units: Mapping[str, Any]
     per_address: int = ASSUMED_PER_ADDRESS
     scale: float = 1.0
+    cold_start_ms: float = 0.0
+    patience: capacity.Patience = capacity.patience()
+
+
+# The Cognito refusals the page waits on and tries again (chalicelib/site/app.js, COGNITO_BUSY):
+# every Cognito wall, the day's e-mails included (waiting cannot help those; the page does not
+# know). A SignUp whose code SES refused is never tried again: the page sends the code again.
+_SENDER_WALLS = frozenset({"ses_rate", "ses_sandbox"})
+
+
+def _wait(world: World, wall: str, attempt: int, rng: random.Random) -> int:
+    """Whole seconds the page waits before its next try: Retry-After (API walls) plus a random
+    share of a cap that doubles each attempt, as the page's backoff()."""
+    patience = world.patience
+    cap_ms = min(patience.cap_ms, patience.first_ms * 2**attempt)
+    after = WALLS[wall].retry_after if not WALLS[wall].key.startswith(("cognito", "ses")) else 0
+    return max(1, math.ceil(after + rng.uniform(0, cap_ms) / 1000))
 
 
 def simulate(
@@ -201,9 +259,11 @@ def simulate(
     divides every rate and count quota (the local rehearsal's machine-sized quotas); the
     walls in `lifted` are taken as raised out of reach. Per-second quotas are token
     buckets (a second's worth at most), as API Gateway documents its throttles and as the
-    local rehearsal enforces Cognito's (tools/limits.py)."""
+    local rehearsal enforces Cognito's (tools/limits.py). Refusals are waited on and tried
+    again as the page does (World.patience, read from its script)."""
 
-    stage, quotas, durations_ms, units, per_address, scale = world
+    stage, quotas, durations_ms, units, per_address, scale, cold_ms, patience = world
+    rng = random.Random(SEED)  # noqa: S311 - a model's jitter, not a secret
 
     def q(name: str) -> float:
         return float(quotas[name]["value"]) / scale
@@ -211,115 +271,199 @@ def simulate(
     def per_second(name: str) -> Bucket:
         return Bucket(q(name), max(q(name), 1.0))
 
-    horizon = max(step.at for step in journey) + over + RETRIES * MAX_BACKOFF_SECONDS
-    due: dict[int, list[tuple[int, int, int]]] = collections.defaultdict(list)  # second: (person, step, try)
+    def wall(name: str, holds: bool) -> bool:
+        """Whether `name` refuses here (never, once it is raised out of reach)."""
+        return name not in lifted and holds
+
+    longest_wait = patience.cap_ms // 1000 + RATE_BLOCKED_SECONDS + 1
+    retries = max(patience.api_retries, patience.cognito_retries) + 1
+    horizon = max(step.at for step in journey) + over + 2 * retries * longest_wait
+    # second: (person, step, attempt, what): what is "" (the step), "resend" or "renew"
+    due: dict[int, list[tuple[int, int, int, str]]] = collections.defaultdict(list)
     for person in range(users):
-        due[person * over // users].append((person, 0, 0))
-    stage_bucket = Bucket(stage.rate / scale, stage.burst / scale)
+        due[person * over // users].append((person, 0, 0, ""))
+    # A REST stage's throttle applies to each method on its own (MethodSettings "/*/*").
+    stage_buckets: dict[str, Bucket] = collections.defaultdict(
+        lambda: Bucket(stage.rate / scale, stage.burst / scale)
+    )
     account = Bucket(q("apigateway_account_rps"), q("apigateway_account_burst"))
     categories = {
         "UserCreation": per_second("cognito_user_creation_rps"),
         "UserAuthentication": per_second("cognito_user_authentication_rps"),
+        "UserAccountRecovery": per_second("cognito_user_account_recovery_rps"),
     }
-    ses_rate = per_second("ses_per_second")
+    asked: dict[str, list[int]] = {name: [0] * (horizon + 1) for name in categories}
+    sandbox = stage.ses and stage.ses_sandbox
+    ses_rate = per_second("ses_sandbox_per_second" if sandbox else "ses_per_second")
+    # Lambda: environments up to the concurrency, at most 10 requests a second each; new ones
+    # come at 1,000 every 10 s per function (refilled continuously, AWS says), and spend their
+    # first second's init (the measured cold start) before serving.
     concurrency = (stage.reserved / scale) if stage.reserved else q("lambda_concurrency")
+    per_environment = min(q_raw(quotas, "lambda_requests_per_environment"), 1000 / max(durations_ms.values()))
+    cold_share = max(0.0, 1000 - cold_ms) / 1000
+    scaling = Bucket(q("lambda_scaling_per_10s") / 10, q("lambda_scaling_per_10s"))
+    environments = float(stage.provisioned) / scale
     addresses: dict[int, collections.deque[int]] = collections.defaultdict(collections.deque)
     waf_limit = stage.waf_limit / scale if stage.waf_limit else None
     emails_today = 0
     walls: dict[str, list[int]] = {}
     finished = 0
     demand, admitted, done = [0] * (horizon + 1), [0] * (horizon + 1), [0] * (horizon + 1)
-    last = len(journey) - 1 if journey[-1].what == "the hourly token refresh" else len(journey)
+    signed_at: dict[int, int] = {}
+    renew_after = stage.token_minutes * 60 - patience.renew_before_ms / 1000
+    sign_in = next((i for i, step in enumerate(journey) if step.what == capacity.SIGN_IN), None)
     for second in range(horizon + 1):
-        for bucket in (stage_bucket, account, ses_rate, *categories.values()):
+        for bucket in (*stage_buckets.values(), account, ses_rate, scaling, *categories.values()):
             bucket.refill()
-        lambda_left = concurrency / max(durations_ms.values()) * 1000  # requests this second
-        wru_left, rru_left = q("dynamodb_new_table_wru"), q("dynamodb_new_table_rru")
-        for person, index, attempt in due.pop(second, []):
+        lambda_left = environments * per_environment
+        table_left = 1.0  # the share of a second's warm throughput still unused
+        for person, index, attempt, what in due.pop(second, []):
             step = journey[index]
             refused = ""
-
-            def wall(name: str, holds: bool) -> bool:
-                """Whether `name` refuses here (never, once it is raised out of reach)."""
-                return name not in lifted and holds
-
-            if step.cognito:
-                # The order Cognito meets them: its rate (the request counts either way),
-                # then the sender: the day's e-mails, then SES's rate.
+            renewing = what == "renew" or (
+                what == "" and step.api and person in signed_at and second - signed_at[person] >= renew_after
+            )
+            if renewing:
+                # The page renews its ID token at this call, before sending it (app.js idToken).
+                asked["UserAuthentication"][second] += 1
+                if wall("UserAuthentication", not categories["UserAuthentication"].take()):
+                    refused = "UserAuthentication"
+                else:
+                    signed_at[person] = second
+            elif step.cognito or what == "resend":
+                category = "UserAccountRecovery" if what == "resend" else step.cognito
+                asked[category][second] += 1
                 sender_day = "ses_day" if stage.ses else "email_day"
-                day_cap = q("ses_per_day") if stage.ses else q("cognito_default_email_per_day")
-                if wall(step.cognito, not categories[step.cognito].take()):
-                    refused = step.cognito
-                elif step.emails and wall(sender_day, emails_today + step.emails > day_cap):
+                day_cap = (
+                    q("ses_sandbox_per_day" if sandbox else "ses_per_day")
+                    if stage.ses
+                    else q("cognito_default_email_per_day")
+                )
+                emails = step.emails or (1 if what == "resend" else 0)
+                if wall(category, not categories[category].take()):
+                    refused = category
+                elif emails and wall(sender_day, emails_today + emails > day_cap):
                     refused = sender_day
-                elif step.emails and stage.ses and wall("ses_rate", not ses_rate.take(step.emails)):
+                elif emails and sandbox and wall("ses_sandbox", True):
+                    refused = "ses_sandbox"  # no code reaches an unverified address
+                elif emails and stage.ses and wall("ses_rate", not ses_rate.take(emails)):
                     refused = "ses_rate"
                 else:
-                    emails_today += step.emails
-            if step.api:
+                    emails_today += emails
+                    if index == sign_in:
+                        signed_at[person] = second
+            if step.api and not refused and what != "renew":
                 demand[second] += step.api
                 window = addresses[person // per_address] if waf_limit else None
                 if window is not None:
                     while window and window[0] <= second - WAF_WINDOW_SECONDS:
                         window.popleft()
-                read, write = units.get(step.route, (0.0, 0)) if step.route else (0.0, 0)
+                read = sum(float(units.get(r, (0.0, 0))[0]) for r in step.routes)
+                write = sum(float(units.get(r, (0.0, 0))[1]) for r in step.routes)
+                # DynamoDB's warm throughput: "4,000 write units or 12,000 read units, or a
+                # linear combination" (on-demand capacity mode, quotas.json).
+                # Pre-warmed out of reach, a table still serves at most its table-level maximum.
+                wru = q("dynamodb_table_wru") if "table" in lifted else q("dynamodb_new_table_wru")
+                rru = q("dynamodb_new_table_rru") * wru / q("dynamodb_new_table_wru")
+                share = write / wru + read / rru
+                methods = step.routes if stage.per_method else ("stage",) * step.api
                 if window is not None and wall("waf", len(window) + step.api > waf_limit):  # type: ignore[operator]
                     refused = "waf"
-                elif wall("stage", not stage_bucket.take(step.api)):
+                elif wall("stage", not all(stage_buckets[m].take() for m in methods)):
                     refused = "stage"
                 elif wall("account", not account.take(step.api)):
                     refused = "account"
-                elif wall("lambda", lambda_left < step.api):
-                    refused = "lambda"
-                elif wall("wru", wru_left < write):
-                    refused = "wru"
-                elif wall("rru", rru_left < read):
-                    refused = "rru"
                 else:
-                    lambda_left -= step.api
-                    wru_left -= write
-                    rru_left -= read
-                    admitted[second] += step.api
+                    while lambda_left < step.api and environments < concurrency and scaling.take():
+                        environments += 1
+                        lambda_left += per_environment * cold_share  # its first second starts cold
+                    if wall("lambda", lambda_left < step.api and environments >= concurrency):
+                        refused = "lambda"
+                    elif wall("lambda_scaling", lambda_left < step.api):
+                        refused = "lambda_scaling"
+                    elif table_left < share and ("table" not in lifted or wall("table_max", True)):
+                        refused = "table" if "table" not in lifted else "table_max"
+                    else:
+                        lambda_left -= step.api
+                        table_left -= share
+                        admitted[second] += step.api
                 if window is not None:
                     window.extend([second] * step.api)  # WAF counts what it blocks too
             if refused:
                 hit = walls.setdefault(refused, [second, 0, 0])
                 hit[1] += 1
-                if WALLS[refused].retry and attempt < RETRIES:
-                    wait = min(MAX_BACKOFF_SECONDS, 2**attempt)
-                    due[second + wait].append((person, index, attempt + 1))
+                # A SignUp whose code the sender refused has made the user: the page sends the
+                # code again (UserAccountRecovery) instead of signing up again.
+                again = "resend" if refused in _SENDER_WALLS and step.cognito == "UserCreation" else what
+                if renewing:
+                    again = "renew"
+                limit = patience.api_retries if step.api and not renewing else patience.cognito_retries
+                if refused in _SENDER_WALLS and what == "":
+                    attempt = -1  # the resend starts its own count
+                if attempt < limit:
+                    due[second + _wait(world, refused, max(attempt, 0), rng)].append(
+                        (person, index, attempt + 1, again)
+                    )
                 else:
-                    hit[2] += 1
+                    hit[2] += 1  # gave up; a renewal that gives up signs the person out
                 continue
-            if index + 1 < last:  # up to, not counting, the hourly refresh
+            if what == "renew":
+                due[second].append((person, index, 0, ""))  # the call itself, now renewed
+                continue
+            if index + 1 < len(journey):
                 next_step = journey[index + 1]
-                due[second + next_step.at - step.at].append((person, index + 1, 0))
+                due[second + next_step.at - step.at].append((person, index + 1, 0, ""))
             else:
                 finished += 1
                 done[second] += 1
     ordered = dict(sorted(((k, Hit(*v)) for k, v in walls.items()), key=lambda kv: kv[1].first_second))
-    return Outcome(ordered, finished, users, demand, admitted, done)
+    peaks = {name: max(counts) for name, counts in asked.items()}
+    return Outcome(ordered, finished, users, demand, admitted, done, peaks)
 
 
-def walls_in_order(users: int, over: int, world: World) -> list[tuple[str, Hit, Outcome]]:
-    """Every wall in the order an operator meets them: play the spike, take the first wall
-    hit, raise it out of reach, play again, until the crowd is served. Each wall comes with
-    the run in which it was first (who was served with the walls before it raised)."""
+def q_raw(quotas: Mapping[str, Any], name: str) -> float:
+    """A per-unit quota, not divided by the scale (a property of one environment, not of a crowd)."""
+    return float(quotas[name]["value"])
+
+
+class Raise(NamedTuple):
+    wall: str
+    hit: Hit  # in the run with the walls before it raised
+    alone: int  # served with only this wall raised
+    after: int  # served with it and every wall before it raised
+    outcome: Outcome  # the run with the walls before it raised
+
+
+def walls_in_order(users: int, over: int, world: World) -> tuple[Outcome, list[Raise], Outcome]:
+    """The walls in the order to raise them: each round, of the walls the crowd meets, the one
+    whose raise (with those already raised) serves the most people; ties go to the first met.
+    Each comes with what raising it alone would serve. Returns the run as packaged, the
+    raises, and the run with every one of them raised."""
+    runs: dict[frozenset[str], Outcome] = {}
+
+    def run(lifted: frozenset[str]) -> Outcome:
+        if lifted not in runs:
+            runs[lifted] = simulate(users, over, world, lifted)
+        return runs[lifted]
+
+    packaged = run(frozenset())
     lifted: frozenset[str] = frozenset()
-    found: list[tuple[str, Hit, Outcome]] = []
+    order: list[Raise] = []
+    current = packaged
     while True:
-        outcome = simulate(users, over, world, lifted)
-        fresh = [(name, hit) for name, hit in outcome.walls.items() if name not in lifted]
-        if not fresh:
-            return [*found, ("", Hit(-1, 0, 0), outcome)]
-        name, hit = fresh[0]
-        found.append((name, hit, outcome))
-        lifted |= {name}
+        met = [name for name in current.walls if name not in lifted]
+        if not met:
+            return packaged, order, current
+        best = max(met, key=lambda name: (run(lifted | {name}).served, -met.index(name)))
+        after = run(lifted | {best})
+        order.append(Raise(best, current.walls[best], run(frozenset({best})).served, after.served, current))
+        lifted |= {best}
+        current = after
 
 
 def refresh_wall(users: int, over: int, quotas: Mapping[str, Any], scale: float = 1.0) -> float:
-    """The hourly refresh (an hour after each sign-in) arrives as the sign-ins did: the
-    share of the UserAuthentication rate it needs, one hour on."""
+    """The renewals an hour on, arriving as the sign-ins did: the share of the
+    UserAuthentication rate they need (the simulation plays them; this is the headline)."""
     return (users / over) / (float(quotas["cognito_user_authentication_rps"]["value"]) / scale)
 
 
@@ -339,104 +483,161 @@ def _source(key: str, quotas: Mapping[str, Any], stage: Stage) -> tuple[str, str
     return f"{quota['value']:,} {quota['unit']} ({adjustable})", quota["source"]
 
 
+_CATEGORY_QUOTA = {
+    "UserCreation": "cognito_user_creation_rps",
+    "UserAuthentication": "cognito_user_authentication_rps",
+    "UserAccountRecovery": "cognito_user_account_recovery_rps",
+}
+
+
+def raise_cost(name: str, after: Outcome, quotas: Mapping[str, Any], prices: Mapping[str, Any]) -> str:
+    """What raising a wall costs: Cognito's categories are bought per RPS a month, for the
+    peak the crowd asked of it with the wall raised; the others as their raise says."""
+    if name in _CATEGORY_QUOTA:
+        extra = max(0, after.peaks[name] - int(quotas[_CATEGORY_QUOTA[name]]["value"]))
+        cognito = prices["cognito"]
+        return (
+            f"+{extra:,} RPS bought: ${extra * cognito['provisioned_rps_month']:,.0f} a month "
+            f"(${extra * cognito['provisioned_rps_part_month']:,.0f} for part of one; {cognito['source']})"
+        )
+    if name == "ses_rate" or name == "ses_day" or name == "ses_sandbox":
+        return "free (e-mails cost ${} per 1,000: {})".format(
+            prices["ses"]["per_thousand_emails"], prices["ses"]["source"]
+        )
+    if name == "lambda_scaling":
+        return "provisioned concurrency is billed by the GB-second while set (make cost)"
+    if name == "table":
+        return "warm throughput is billed once, by the units asked for"
+    return "nothing by itself"
+
+
+def shared_stages(stage_name: str) -> list[str]:
+    """The other stages of .chalice/config.json in the same account and Region (from their
+    pools' ARNs): they share every per-account quota this stage meets."""
+    own = stages.environment(stage_name).get("TODO_USER_POOL_ARN", "").split(":")[3:5]
+    return [
+        name
+        for name in sorted(stages.document()["stages"])
+        if name not in (stage_name, "local")
+        and stages.environment(name).get("TODO_USER_POOL_ARN", "").split(":")[3:5] == own
+    ]
+
+
 def report(
-    walls: list[tuple[str, Hit, Outcome]],
+    packaged: Outcome,
+    order: list[Raise],
+    final: Outcome,
     stage: Stage,
     stage_name: str,
     over: int,
     quotas: Mapping[str, Any],
     prices: Mapping[str, Any],
+    patience: capacity.Patience,
 ) -> str:
-    users = walls[0][2].users
+    users = packaged.users
+    sender = "Cognito default sender"
+    if stage.ses:
+        sender = "SES, account in the sandbox" if stage.ses_sandbox else "SES, production access"
     lines = [
         f"make spike: {users:,} people arriving over {over} s at stage {stage_name} as packaged "
         f"(quotas as of {quotas['as_of']}, {quotas['region']})",
-        f"stage throttle {stage.rate}/s burst {stage.burst}; WAF per address "
+        f"stage throttle {stage.rate}/s burst {stage.burst} "
+        f"({'per method, REST' if stage.per_method else 'per stage'}); WAF per address "
         f"{stage.waf_limit or 'none'}; {stage.memory_mb} MB; "
         f"reserved concurrency {stage.reserved or 'none'}, provisioned {stage.provisioned or 'none'}; "
-        f"e-mail {'through SES' if stage.ses else 'Cognito default sender'}; feature plan {stage.tier}",
+        f"e-mail: {sender}; feature plan {stage.tier}; ID tokens live {stage.token_minutes} min",
+        f"the page (chalicelib/site/app.js): retries the API {patience.api_retries} times and Cognito "
+        f"{patience.cognito_retries} times, each wait random up to {patience.first_ms / 1000:g} s "
+        f"doubling to {patience.cap_ms / 1000:g} s (after Retry-After); renews its token at the first "
+        f"call {patience.renew_before_ms / 1000:g} s before it expires",
     ]
+    if stage.ses and not stage.ses_sandbox:
+        lines.append(
+            f"assumed: SES sends {quotas['ses_per_second']['value']}/s and "
+            f"{quotas['ses_per_day']['value']:,} a day (the figures AWS gave an account leaving the "
+            "sandbox; production limits now vary by account: the SES console shows yours)"
+        )
     if not stage.ses:
         lines.append(
-            f"NOTE: stage {stage_name} keeps Cognito's default sender: 50 e-mails a day per account, "
-            "so at most 50 people a day can get a sign-up code. Fine for development; a production "
-            "stage must send through SES."
+            f"NOTE: stage {stage_name} keeps Cognito's default sender: "
+            f"{quotas['cognito_default_email_per_day']['value']} e-mails a day per account, so at most "
+            "that many people a day can get a sign-up code. A production stage must send through SES."
         )
-    lines += ["", "walls, in the order they are hit (each raised in turn to find the next):"]
-    for n, (name, hit, outcome) in enumerate(walls, 1):
-        if not name:
-            break
-        wall = WALLS[name]
+    others = shared_stages(stage_name)
+    if others:
+        lines.append(
+            f"shared: stage{'s' if len(others) > 1 else ''} {', '.join(others)} sit in the same account "
+            "and Region: Cognito's category rates, the e-mail sender, API Gateway's account bucket, "
+            "Lambda's account concurrency and Parameter Store's reads are shared with them; this model "
+            "gives all of each to this stage"
+        )
+    lines += [
+        "",
+        f"as packaged: {packaged.served:,} of {users:,} served ({packaged.served / users:.0%}), "
+        "the return an hour on included",
+        "walls, in the order to raise them (each round, the raise that serves the most):",
+    ]
+    for n, step in enumerate(order, 1):
+        wall = WALLS[step.wall]
         value, source = _source(wall.key, quotas, stage)
         lines += [
-            f"{n}. at {hit.first_second} s: {wall.layer}: {value}",
+            f"{n}. {wall.layer}: {value}",
+            f"   raising it alone: served {packaged.served:,} -> {step.alone:,} of {users:,}",
+            f"   raised in this order, with those above: {step.after:,} of {users:,} "
+            f"({step.after / users:.0%})",
+            f"   met at {step.hit.first_second} s (with those above raised): refused "
+            f"{step.hit.refused:,} times; {step.hit.gave_up:,} gave up there",
             f"   people see: {wall.sees}",
-            f"   refused {hit.refused:,} times; {hit.gave_up:,} people gave up there; "
-            f"served with it in place: {outcome.served:,} of {users:,} ({outcome.served / users:.0%})",
-            f"   raise: {wall.raise_how}",
+            f"   raise: {wall.raise_how}; takes {wall.raise_time}",
+            f"   costs: {raise_cost(step.wall, final, quotas, prices)}",
             f"   source: {source}",
         ]
-        # Walls this run met later, some only through the retries of the first: raised with it,
-        # they may not come back, so they are named here rather than lost.
-        raised = {earlier for earlier, _, _ in walls[:n]}
-        later = [
-            f"{WALLS[w].layer} at {h.first_second} s" for w, h in outcome.walls.items() if w not in raised
-        ]
-        if later:
-            lines.append(f"   also met in this run: {'; '.join(later)}")
-    if len(walls) == 1:
+    if not order:
         lines.append("none: every step of every person is served")
-    refresh = refresh_wall(users, over, quotas)
-    if refresh > 1:
-        lines.append(
-            f"then, an hour on: the ID tokens' refresh needs {refresh:.1f}x Cognito's "
-            "UserAuthentication rate (the same crowd, signing in again): raise it before then"
-        )
-    final = walls[-1][2]
     lines += [
         "",
         f"with every wall above raised: {final.served:,} of {users:,} served ({final.served / users:.0%})",
     ]
     # Not a wall: a throttled read of the runtime settings keeps the last values, nobody is
-    # refused; but the operator's levers would then take longer to act.
-    environments = stage.reserved or int(quotas["lambda_concurrency"]["value"])
+    # refused; but the operator's levers would then take longer to act. Every stage's
+    # environments in the account read the same 40 a second.
+    environments = int(quotas["lambda_concurrency"]["value"])
     reads, allowed = settings_reads(environments, stage.settings_seconds), quotas["ssm_default_throughput"]
     lines.append(
-        f"runtime settings: {environments:,} API environments at most read Parameter Store up to "
-        f"{reads:.1f} times a second (each every {stage.settings_seconds:.0f} s), "
+        f"runtime settings: the account's {environments:,} environments at most (every stage's) read "
+        f"Parameter Store up to {reads:.1f} times a second (each every {stage.settings_seconds:.0f} s), "
         f"{reads / float(allowed['value']):.0%} of its default {allowed['value']}/s shared by the account "
-        f"({allowed['source'].split(' ')[0]}); past it, reads are throttled and the last values hold"
+        f"(higher throughput: {quotas['ssm_high_throughput_by_path']['value']}/s, billed; "
+        f"{allowed['source'].split(' ')[0]}); past it, reads are throttled and the last values hold"
     )
     ses_price = prices["ses"]["per_thousand_emails"]
     lines.append(
         f"cost of the e-mail at SES's price: ${users * ses_price / 1000:,.2f} for {users:,} codes "
-        f"(${ses_price} per 1,000, {prices['ses']['source']}). Quota increases take hours to days: ask "
-        "before the launch, not at 3 AM. SES's, API Gateway's and Lambda's are free; Cognito's "
-        "category rates above the default are bought per RPS a month (its pricing page; the price "
-        "is not in benchmark/prices.json, not checked here)"
+        f"(${ses_price} per 1,000, {prices['ses']['source']})"
     )
     return "\n".join(lines)
 
 
-def chart(walls: list[tuple[str, Hit, Outcome]], path: Path) -> None:
+def chart(packaged: Outcome, order: list[Raise], final: Outcome, path: Path) -> None:
     """People through the journey over time: as packaged, then with each wall raised in turn."""
-    runs = walls[: len(plot.COLOURS)]
-    last = max(max((s for s, n in enumerate(o.finished) if n), default=1) for _, _, o in runs)
+    runs = [("as packaged", packaged)]
+    runs += [
+        (f"{WALLS[r.wall].layer} raised", o)
+        for r, o in zip(order, [*[r.outcome for r in order[1:]], final], strict=True)
+    ]
+    runs = runs[: len(plot.COLOURS)]
+    last = max(max((s for s, n in enumerate(o.finished) if n), default=1) for _, o in runs)
     seconds = list(range(last + 1))
     series: dict[str, list[float]] = {}
-    raised: list[str] = []
-    for name, _, outcome in runs:
-        label = "as packaged" if not raised else f"{raised[-1]} raised"
+    for label, outcome in runs:
         total, line = 0, []
         for s in seconds:
             total += outcome.finished[s]
             line.append(float(total))
         series[label] = line
-        if name:
-            raised.append(WALLS[name].layer)
     plot.line_chart(
         path,
-        title=f"make spike: {runs[0][2].users:,} people; through the journey as each wall is raised",
+        title=f"make spike: {packaged.users:,} people; through the journey as each wall is raised",
         x_label="seconds after the first arrival",
         x=[float(s) for s in seconds],
         left=plot.Axis("people through the journey", series),
@@ -482,11 +683,16 @@ def main(argv: list[str] | None = None) -> None:
     template, durations, units = inputs(args.package_dir, args.tune, args.stage)
     quotas = capacity.quotas()
     stage = stage_of(template)
-    walls = walls_in_order(users, over, World(stage, quotas, durations, units, per_address))
-    print(report(walls, stage, args.stage, over, quotas, tune.prices()))
+    patience = capacity.patience()
+    cold = cost.load_measured(args.tune).cold_cpu_ms
+    world = World(stage, quotas, durations, units, per_address, 1.0,
+                  tune.duration_ms(cold, 0, stage.memory_mb), patience)  # fmt: skip
+    packaged, order, final = walls_in_order(users, over, world)
+    print(report(packaged, order, final, stage, args.stage, over, quotas, tune.prices(), patience))
     if not args.no_chart:
         # The recorded chart is prod's (benchmark/README.md shows it); other stages' go to build/.
-        chart(walls, CHART if args.stage == "prod" else stages.ROOT / f"build/spike-{args.stage}.png")
+        path = CHART if args.stage == "prod" else stages.ROOT / f"build/spike-{args.stage}.png"
+        chart(packaged, order, final, path)
 
 
 if __name__ == "__main__":

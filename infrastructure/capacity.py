@@ -9,14 +9,16 @@ arithmetic: no AWS, no template.
 The journey (stated, from the web app's own calls, chalicelib/site/app.js): open the page
 (its four files: /, /site/app.js, /site/app.css, /config.json), sign up (Cognito SignUp,
 which sends the code by e-mail), type the code (ConfirmSignUp), sign in (InitiateAuth), the
-first list, three creates and two toggles a few seconds apart, and the ID token's hourly
-refresh (InitiateAuth again).
+first list, three creates and two toggles a few seconds apart, and back to the list an hour
+on, when the page renews its ID token (InitiateAuth again) at that call, as it does. How the
+page waits and retries is read from its script (`patience`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,25 +41,66 @@ def quota(name: str) -> int:
 class Step(NamedTuple):
     at: int  # seconds after the person arrives
     what: str  # in a person's words
-    api: int = 0  # requests to the stage (API Gateway, then Lambda)
-    route: str = ""  # the API route, for DynamoDB units (make cost's names)
+    routes: tuple[str, ...] = ()  # its requests to the stage, each by its method and resource
     cognito: str = ""  # the Cognito quota category of its request, if any
     emails: int = 0  # e-mails Cognito sends for it
 
+    @property
+    def api(self) -> int:
+        """Requests to the stage (API Gateway, then Lambda)."""
+        return len(self.routes)
 
+
+# The page's four files, each a method of the REST API (its throttle counts per method).
+PAGE_FILES = ("GET /", "GET /site/{name}", "GET /site/{name}", "GET /config.json")
+SIGN_IN = "sign in"  # the step after which the page holds an ID token
 JOURNEY: tuple[Step, ...] = (
-    Step(0, "open the page", api=4),
+    Step(0, "open the page", routes=PAGE_FILES),
     Step(5, "sign up", cognito="UserCreation", emails=1),
     Step(45, "confirm the e-mailed code", cognito="UserCreation"),
-    Step(47, "sign in", cognito="UserAuthentication"),
-    Step(48, "see the list", api=1, route="GET /todos"),
-    Step(55, "add a todo", api=1, route="POST /todos"),
-    Step(62, "add a todo", api=1, route="POST /todos"),
-    Step(70, "add a todo", api=1, route="POST /todos"),
-    Step(80, "tick one off", api=1, route="PATCH /todos/{id}"),
-    Step(90, "tick one off", api=1, route="PATCH /todos/{id}"),
-    Step(3600, "the hourly token refresh", cognito="UserAuthentication"),
+    Step(47, SIGN_IN, cognito="UserAuthentication"),
+    Step(48, "see the list", routes=("GET /todos",)),
+    Step(55, "add a todo", routes=("POST /todos",)),
+    Step(62, "add a todo", routes=("POST /todos",)),
+    Step(70, "add a todo", routes=("POST /todos",)),
+    Step(80, "tick one off", routes=("PATCH /todos/{id}",)),
+    Step(90, "tick one off", routes=("PATCH /todos/{id}",)),
+    # Back an hour on, in the same tab (tokens live in sessionStorage): the page renews its
+    # ID token lazily, at this first call (Patience.renew_before_ms before it expires).
+    Step(3600, "back to the list an hour on", routes=("GET /todos",)),
 )
+
+# The web app's own constants for waiting and renewing, read from its script: the model of a
+# crowd retries as the page retries, never as a copy of it says it does.
+PAGE_SCRIPT = stages.ROOT / "chalicelib/site/app.js"
+
+
+class Patience(NamedTuple):
+    api_retries: int  # after a 429 or 503 from the stage
+    cognito_retries: int  # after Cognito's TooManyRequests, LimitExceeded, CodeDeliveryFailure
+    first_ms: int  # the first wait's cap; it doubles each attempt ("full jitter")
+    cap_ms: int  # the most any one wait's cap grows to
+    renew_before_ms: int  # the ID token is renewed at the first call this close to its expiry
+
+
+def patience(script: str | None = None) -> Patience:
+    """The page's retry counts, backoff and renewal margin, from `const NAME = number;`."""
+    text = PAGE_SCRIPT.read_text() if script is None else script
+
+    def constant(name: str) -> int:
+        found = re.search(rf"^const {name} = ([0-9_]+);$", text, re.MULTILINE)
+        if found is None:
+            raise SystemExit(f"{PAGE_SCRIPT}: no `const {name} = <number>;` (make spike reads it)")
+        return int(found.group(1).replace("_", ""))
+
+    return Patience(
+        constant("API_RETRIES"),
+        constant("COGNITO_RETRIES"),
+        constant("BACKOFF_FIRST_MS"),
+        constant("BACKOFF_CAP_MS"),
+        constant("RENEW_BEFORE_MS"),
+    )
+
 
 # The crowd a stage is built for unless its config says otherwise (`spike_target`): the
 # scene this project opens with, ten thousand people in a minute.

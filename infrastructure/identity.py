@@ -31,8 +31,13 @@ USER_POOL_TIER = "ESSENTIALS"
 # Cognito's own sender: "only a limited number of emails each day" (50, infrastructure/quotas.json),
 # so sign-up 51 of the day gets no code. A stage that sends through SES names its verified
 # identity (`email` in its config); a production stage must.
-_EMAIL_KEYS = {"ses_identity_arn", "from", "reply_to"}
+_EMAIL_KEYS = {"ses_identity_arn", "from", "reply_to", "ses_account"}
 PRODUCTION_TAG = "todo-api:production"
+# Whether the SES account is still in the sandbox, said on the pool for make spike to read: a
+# sandboxed account sends 200 a day, 1 a second, to verified recipients only (quotas.json), so
+# no code reaches a real person who signs up.
+SES_ACCOUNT_TAG = "todo-api:ses-account"
+SES_ACCOUNTS = ("production", "sandbox")
 _SES_IDENTITY = re.compile(r"arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s]+")
 
 
@@ -48,9 +53,21 @@ def email_configuration(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
                 '(ses_identity_arn of a verified SES identity, "from", "reply_to") in .chalice/config.json'
             )
         return {"EmailSendingAccount": "COGNITO_DEFAULT"}
-    if set(email) != _EMAIL_KEYS or not _SES_IDENTITY.fullmatch(str(email["ses_identity_arn"])):
+    if (
+        set(email) != _EMAIL_KEYS
+        or not _SES_IDENTITY.fullmatch(str(email["ses_identity_arn"]))
+        or email["ses_account"] not in SES_ACCOUNTS
+    ):
         raise SystemExit(
-            f"stage {stage}: email needs {sorted(_EMAIL_KEYS)}, ses_identity_arn an SES identity's ARN"
+            f"stage {stage}: email needs {sorted(_EMAIL_KEYS)}, ses_identity_arn an SES identity's ARN, "
+            f"ses_account one of {', '.join(SES_ACCOUNTS)} (whether the account has SES production access)"
+        )
+    if declared.production and email["ses_account"] == "sandbox":
+        raise SystemExit(
+            f"stage {stage} is a production stage whose SES account is in the sandbox: SES then sends 200 "
+            "e-mails a day, 1 a second, to verified recipients only, so no sign-up code reaches a real "
+            "person. Request production access (SES console), then set its email.ses_account to "
+            '"production" in .chalice/config.json'
         )
     return {
         "EmailSendingAccount": "DEVELOPER",
@@ -68,9 +85,15 @@ def user_pool_settings(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
         "UserPoolTier": USER_POOL_TIER,
         "EmailConfiguration": email_configuration(stage, root),
     }
-    if stages.declared(stage, root).production:
+    tags = {}
+    declared = stages.declared(stage, root)
+    if declared.production:
         # Said on the pool itself, where the rehearsal (and an operator) can see it.
-        settings["UserPoolTags"] = {PRODUCTION_TAG: "true"}
+        tags[PRODUCTION_TAG] = "true"
+    if declared.email is not None:
+        tags[SES_ACCOUNT_TAG] = str(declared.email["ses_account"])
+    if tags:
+        settings["UserPoolTags"] = tags
     return settings
 
 

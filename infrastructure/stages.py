@@ -66,7 +66,8 @@ class Stage:
     provisioned_concurrency: int = 0  # environments kept initialized
     production: bool = False  # a production stage: held to production's rules (e-mail through SES)
     spike_target: Mapping[str, int] | None = None  # {"users", "over"}: the crowd its throttle is sized for
-    email: Mapping[str, str] | None = None  # the pool's SES sender: ses_identity_arn, from, reply_to
+    # the pool's SES sender: ses_identity_arn, from, reply_to, ses_account (production or sandbox)
+    email: Mapping[str, str] | None = None
 
 
 OUR_KEYS = frozenset(f.name for f in fields(Stage)) - {"name"}

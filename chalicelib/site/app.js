@@ -48,11 +48,17 @@ class Problem extends Error {
 // jitter"), never shorter than the Retry-After a service asked for, so that many pages refused
 // at the same moment do not all come back at the same moment.
 
+// make spike reads these five constants from this file (infrastructure/capacity.py): the model
+// of a crowd retries, waits and renews exactly as this page does.
 const API_RETRIES = 3;
 const COGNITO_RETRIES = 4;
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_CAP_MS = 16_000;
+// The ID token is renewed lazily: at the first call less than this before it expires.
+const RENEW_BEFORE_MS = 60_000;
 
 function backoff(attempt, retryAfterSeconds = 0) {
-	return retryAfterSeconds * 1000 + Math.random() * Math.min(16_000, 1000 * 2 ** attempt);
+	return retryAfterSeconds * 1000 + Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** attempt);
 }
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -191,7 +197,7 @@ async function renewed() {
 async function idToken() {
 	const current = session();
 	if (!current) return null;
-	if (current.expiresAt - Date.now() > 60_000) return current.idToken;
+	if (current.expiresAt - Date.now() > RENEW_BEFORE_MS) return current.idToken;
 	const fresh = await renewed();
 	return fresh && fresh.idToken;
 }

@@ -14,7 +14,7 @@ from chalicelib import telemetry
 from chalicelib.errors import GATEWAY_ERRORS
 from chalicelib.pages import PUBLIC_ROUTES
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
-from infrastructure import contract
+from infrastructure import contract, identity
 from infrastructure.functions import FUNCTIONS
 from tests.support import CONFIG, STAGE, copy_project
 
@@ -204,6 +204,26 @@ def test_a_production_stage_cannot_be_packaged_on_cognitos_own_sender(tmp_path: 
         merge_template("prod", root)
 
 
+def test_a_production_stage_in_the_ses_sandbox_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from infrastructure import stages as stage_config
+    from infrastructure.template import merge_template
+
+    root = copy_project(tmp_path)
+    config = stage_config.document(root)
+    config["stages"]["prod"]["email"]["ses_account"] = "sandbox"
+    stage_config.write_json(stage_config.config_path(root), config)
+    # What make package says (it builds the stack with merge_template, SystemExit: a message).
+    with pytest.raises(
+        SystemExit, match="SES account is in the sandbox: SES then sends 200 e-mails a day"
+    ) as refused:
+        merge_template("prod", root)
+    assert "to verified recipients only, so no sign-up code reaches a real person" in str(refused.value)
+    config["stages"]["prod"]["email"]["ses_account"] = "maybe"
+    stage_config.write_json(stage_config.config_path(root), config)
+    with pytest.raises(SystemExit, match="ses_account one of production, sandbox"):
+        identity.user_pool_settings("prod", root)
+
+
 def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> None:
     from infrastructure.template import merge_template
 
@@ -212,6 +232,7 @@ def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> N
     assert pool["EmailConfiguration"]["EmailSendingAccount"] == "DEVELOPER"
     assert pool["EmailConfiguration"]["SourceArn"].startswith("arn:aws:ses:")
     assert pool["UserPoolTier"] == "ESSENTIALS"
+    assert pool["UserPoolTags"]["todo-api:ses-account"] == "production"  # make spike reads it
     for alarm in ("CognitoThrottles", "AccountConcurrencyNearLimit", "Api429Rate", "TableThrottles"):
         assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm", alarm
     dev = merge_template("dev")["Resources"]
