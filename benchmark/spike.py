@@ -287,11 +287,7 @@ def simulate(
         lambda: Bucket(stage.rate / scale, stage.burst / scale)
     )
     account = Bucket(q("apigateway_account_rps"), q("apigateway_account_burst"))
-    categories = {
-        "UserCreation": per_second("cognito_user_creation_rps"),
-        "UserAuthentication": per_second("cognito_user_authentication_rps"),
-        "UserAccountRecovery": per_second("cognito_user_account_recovery_rps"),
-    }
+    categories = {name: per_second(quota) for name, quota in capacity.CATEGORY_QUOTAS.items()}
     asked: dict[str, list[int]] = {name: [0] * (horizon + 1) for name in categories}
     sandbox = stage.ses and stage.ses_sandbox
     ses_rate = per_second("ses_sandbox_per_second" if sandbox else "ses_per_second")
@@ -461,12 +457,6 @@ def walls_in_order(users: int, over: int, world: World) -> tuple[Outcome, list[R
         current = after
 
 
-def refresh_wall(users: int, over: int, quotas: Mapping[str, Any], scale: float = 1.0) -> float:
-    """The renewals an hour on, arriving as the sign-ins did: the share of the
-    UserAuthentication rate they need (the simulation plays them; this is the headline)."""
-    return (users / over) / (float(quotas["cognito_user_authentication_rps"]["value"]) / scale)
-
-
 def _source(key: str, quotas: Mapping[str, Any], stage: Stage) -> tuple[str, str]:
     if key == "stage_throttle":
         return (
@@ -483,18 +473,11 @@ def _source(key: str, quotas: Mapping[str, Any], stage: Stage) -> tuple[str, str
     return f"{quota['value']:,} {quota['unit']} ({adjustable})", quota["source"]
 
 
-_CATEGORY_QUOTA = {
-    "UserCreation": "cognito_user_creation_rps",
-    "UserAuthentication": "cognito_user_authentication_rps",
-    "UserAccountRecovery": "cognito_user_account_recovery_rps",
-}
-
-
 def raise_cost(name: str, after: Outcome, quotas: Mapping[str, Any], prices: Mapping[str, Any]) -> str:
     """What raising a wall costs: Cognito's categories are bought per RPS a month, for the
     peak the crowd asked of it with the wall raised; the others as their raise says."""
-    if name in _CATEGORY_QUOTA:
-        extra = max(0, after.peaks[name] - int(quotas[_CATEGORY_QUOTA[name]]["value"]))
+    if name in capacity.CATEGORY_QUOTAS:
+        extra = max(0, after.peaks[name] - int(quotas[capacity.CATEGORY_QUOTAS[name]]["value"]))
         cognito = prices["cognito"]
         return (
             f"+{extra:,} RPS bought: ${extra * cognito['provisioned_rps_month']:,.0f} a month "

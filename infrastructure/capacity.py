@@ -38,6 +38,15 @@ def quota(name: str) -> int:
     return int(quotas()[name]["value"])
 
 
+# Cognito's quota categories the journey meets, and each one's rate in quotas.json: one map
+# for the model (benchmark/spike.py) and the local rehearsal of them (tools/limits.py).
+CATEGORY_QUOTAS = {
+    "UserCreation": "cognito_user_creation_rps",
+    "UserAuthentication": "cognito_user_authentication_rps",
+    "UserAccountRecovery": "cognito_user_account_recovery_rps",
+}
+
+
 class Step(NamedTuple):
     at: int  # seconds after the person arrives
     what: str  # in a person's words

@@ -51,11 +51,6 @@ CATEGORIES = {
     ),
     "UserAccountRecovery": ("ResendConfirmationCode", "ForgotPassword", "ConfirmForgotPassword"),
 }
-_CATEGORY_QUOTA = {
-    "UserCreation": "cognito_user_creation_rps",
-    "UserAuthentication": "cognito_user_authentication_rps",
-    "UserAccountRecovery": "cognito_user_account_recovery_rps",
-}
 # The operations whose success sends the user an e-mail (the confirmation or reset code).
 SENDS_EMAIL = frozenset({"SignUp", "ResendConfirmationCode", "ForgotPassword"})
 # Cognito's own words for both refusals.
@@ -96,7 +91,8 @@ class CognitoQuotas:
 
     def __init__(self, app: Callable[..., Iterable[bytes]], scale: float = 1.0, ses: bool = False) -> None:
         self._app = app
-        rates = {name: float(QUOTAS[quota]["value"]) / scale for name, quota in _CATEGORY_QUOTA.items()}
+        categories = capacity.CATEGORY_QUOTAS.items()
+        rates = {name: float(QUOTAS[quota]["value"]) / scale for name, quota in categories}
         # Cognito meters a second at a time: a bucket of one second's requests.
         self._buckets = {name: TokenBucket(rate, max(rate, 1.0)) for name, rate in rates.items()}
         self._category = {op: name for name, ops in CATEGORIES.items() for op in ops}
