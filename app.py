@@ -166,9 +166,7 @@ def _store(max_todos: int, max_keys_per_day: int) -> TodoStore:
 
 
 def writable(request: Request) -> None:
-    """Writes answer 503 while an operator holds the API read-only (the `read-only` setting):
-    an answer the operator chose, so its log line is a warning and its metric is WritesHeld,
-    not a server error (the 5xx alarm must not fire on the lever meant to calm it)."""
+    """Writes answer 503 while an operator holds the API read-only: noted as held, not a 5xx."""
     if runtime_settings().current().read_only:
         web.note(request, held=True)
         raise ServiceUnavailable(READ_ONLY)

@@ -62,16 +62,8 @@ def _emf(
 _FIELDS = ("\x00request", "\x00user", "\x00time")
 
 
-# A write refused on purpose while an operator holds the API read-only (the `read-only`
-# runtime setting): an expected 503, logged as a warning and counted as WritesHeld, never
-# as a server error (the 5xx alarm subtracts it: infrastructure/observability.py).
+# A write held by the read-only setting: a WARNING, never a ServerError (observability.py).
 HELD_METRIC = "WritesHeld"
-
-
-def _level(status: int, held: bool) -> str:
-    if held:
-        return "WARNING"
-    return "ERROR" if status >= 500 else "INFO"
 
 
 @functools.lru_cache(maxsize=512)
@@ -83,7 +75,7 @@ def _request_frame(
     request encodes only its own values (the line was most of the log's cost per request)."""
     request_id, user, timestamp = (json.dumps(field) for field in _FIELDS)
     document = {
-        "level": _level(status, held),
+        "level": "WARNING" if held else "ERROR" if status >= 500 else "INFO",
         "type": "request",
         "requestId": _FIELDS[0],
         "user": _FIELDS[1],

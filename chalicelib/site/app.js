@@ -39,7 +39,7 @@ function clearNotice() {
 class Problem extends Error {
 	constructor(message, kind = "") {
 		super(message);
-		this.kind = kind; // Cognito's exception, when Cognito refused
+		this.kind = kind;
 	}
 }
 
@@ -48,13 +48,11 @@ class Problem extends Error {
 // jitter"), never shorter than the Retry-After a service asked for, so that many pages refused
 // at the same moment do not all come back at the same moment.
 
-// make spike reads these five constants from this file (infrastructure/capacity.py): the model
-// of a crowd retries, waits and renews exactly as this page does.
+// make spike reads these constants (infrastructure/capacity.py).
 const API_RETRIES = 3;
 const COGNITO_RETRIES = 4;
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_CAP_MS = 16_000;
-// The ID token is renewed lazily: at the first call less than this before it expires.
 const RENEW_BEFORE_MS = 60_000;
 
 function backoff(attempt, retryAfterSeconds = 0) {
@@ -75,17 +73,11 @@ async function loadConfig() {
 
 // --- Cognito: sign up, confirm, sign in, refresh -------------------------------------------
 
-// Cognito refuses past its per-second rates (TooManyRequestsException), past a day's e-mails
-// or attempts (LimitExceededException), and when its sender cannot keep up
-// (CodeDeliveryFailureException): the page waits, says so, and tries again. Except a SignUp
-// whose code could not be sent: Cognito has made the user already, so signing up again would
-// meet UsernameExistsException; the page sends the code again instead (ResendConfirmationCode).
+// Cognito refuses past its rates (TooManyRequestsException), a day's e-mails or attempts
+// (LimitExceededException), or when its sender lags (CodeDeliveryFailureException): the page
+// waits, says so, and tries again (a SignUp refused so made the user: its code is resent).
 const COGNITO_BUSY = new Set(["TooManyRequestsException", "LimitExceededException", "CodeDeliveryFailureException"]);
 const MADE_BUT_NOT_SENT = "CodeDeliveryFailureException";
-
-function retried(action, kind) {
-	return COGNITO_BUSY.has(kind) && !(action === "SignUp" && kind === MADE_BUT_NOT_SENT);
-}
 
 async function cognito(action, body) {
 	for (let attempt = 0; ; attempt++) {
@@ -108,7 +100,8 @@ async function cognito(action, body) {
 			return data;
 		}
 		const kind = String(data.__type || "").split("#").pop();
-		if (!retried(action, kind) || attempt >= COGNITO_RETRIES) throw new Problem(cognitoMessage(kind, data.message), kind);
+		const made = action === "SignUp" && kind === MADE_BUT_NOT_SENT;
+		if (made || !COGNITO_BUSY.has(kind) || attempt >= COGNITO_RETRIES) throw new Problem(cognitoMessage(kind, data.message), kind);
 		const wait = backoff(attempt);
 		say(`${busyWords(action)}: trying again in ${inSeconds(wait)} s. What you typed is kept.`);
 		await pause(wait);
@@ -127,8 +120,6 @@ function cognitoMessage(kind, message) {
 			return "That e-mail and password do not match.";
 		case "UserNotFoundException":
 			return "That e-mail and password do not match.";
-		case "UserNotConfirmedException":
-			return "Confirm your e-mail first: enter the code we sent, or send it again.";
 		case "UsernameExistsException":
 			return "An account with that e-mail exists: sign in instead.";
 		case "InvalidPasswordException":
@@ -631,19 +622,22 @@ async function showSignedIn() {
 	await refresh();
 }
 
+async function act(handler) {
+	clearNotice();
+	busy(+1, false);
+	try {
+		await handler();
+	} catch (problem) {
+		say(problem.message);
+	} finally {
+		busy(-1, false);
+	}
+}
+
 function form(selector, handler) {
-	$(selector).addEventListener("submit", async (event) => {
+	$(selector).addEventListener("submit", (event) => {
 		event.preventDefault();
-		clearNotice();
-		const fields = Object.fromEntries(new FormData(event.target));
-		busy(+1, false);
-		try {
-			await handler(fields);
-		} catch (problem) {
-			say(problem.message);
-		} finally {
-			busy(-1, false);
-		}
+		act(() => handler(Object.fromEntries(new FormData(event.target))));
 	});
 }
 
@@ -666,7 +660,6 @@ form("#sign-in", async ({ email, password }) => {
 	try {
 		await signIn(email.trim(), password);
 	} catch (problem) {
-		// Signed up, never confirmed (the code lost, or the tab closed): confirm here.
 		if (problem.kind !== "UserNotConfirmedException") throw problem;
 		pending = { email: email.trim(), password };
 		askForCode(`Confirm your e-mail first: enter the code we sent to ${pending.email}, or send it again.`);
@@ -685,8 +678,7 @@ form("#sign-up", async ({ email, password }) => {
 		});
 	} catch (problem) {
 		if (problem.kind !== MADE_BUT_NOT_SENT) throw problem;
-		// The account is made; only its code is missing: send it again, waiting as for any busy service.
-		askForCode(`Your account is made, but its code could not be sent yet: sending it again to ${pending.email}.`);
+		askForCode(`Your account is made; sending its code again to ${pending.email}.`);
 		await resend();
 		return;
 	}
@@ -696,21 +688,10 @@ form("#sign-up", async ({ email, password }) => {
 async function resend() {
 	if (!pending) throw new Problem("Sign up first.");
 	await cognito("ResendConfirmationCode", { Username: pending.email });
-	$("#confirm-hint").textContent = `We sent a new code to ${pending.email}.`;
-	$("#confirm-code").focus();
+	askForCode(`We sent a new code to ${pending.email}.`);
 }
 
-$("#resend").addEventListener("click", async () => {
-	clearNotice();
-	busy(+1, false);
-	try {
-		await resend();
-	} catch (problem) {
-		say(problem.message);
-	} finally {
-		busy(-1, false);
-	}
-});
+$("#resend").addEventListener("click", () => act(resend));
 
 form("#confirm", async ({ code }) => {
 	if (!pending) throw new Problem("Sign up first.");
