@@ -31,7 +31,7 @@ from benchmark.bench import write_section
 from chalicelib import schema
 from chalicelib.settings import ENVIRONMENT, SETTINGS
 from chalicelib.todos import Todo
-from infrastructure import stages
+from infrastructure import identity, stages
 
 SECONDS_A_MONTH = 30 * 24 * 3600
 # Shown in benchmark/README.md: the recorded run, like its tables (--no-write: into --out instead).
@@ -178,6 +178,7 @@ class Configuration(NamedTuple):
     access_log_bytes: int
     dashboards: int = 0
     settings_seconds: float = 60.0  # how often each environment reads the runtime settings
+    plan: str = identity.USER_POOL_TIER  # the user pool's feature plan
 
 
 def settings_seconds(function: Mapping[str, Any]) -> float:
@@ -229,6 +230,7 @@ def configuration(template: Mapping[str, Any], name: str = "as packaged") -> Con
         access_log_bytes=_access_log_bytes(log_format.get("Format", "")) if log_format else 0,
         dashboards=sum(r["Type"] == "AWS::CloudWatch::Dashboard" for r in resources.values()),
         settings_seconds=settings_seconds(function),
+        plan=str(resources["UserPool"]["Properties"]["UserPoolTier"]),
     )
 
 
@@ -274,12 +276,13 @@ CLEAR_RUNS = 30 * 24 * 60
 CLEAR_LINE_BYTES = 400
 
 
-def _tiered(count: float, tiers: Sequence[Sequence[Any]]) -> float:
-    """Price `count` requests on tiers of [up to this many, $ per million] (None: the rest)."""
+def _tiered(count: float, tiers: Sequence[Sequence[Any]], unit: float = 1e6) -> float:
+    """Price `count` on tiers of [this many more, $ per `unit`] (None: the rest): requests
+    per million, monthly active users one by one."""
     cost, left = 0.0, count
-    for size, per_million in tiers:
+    for size, price in tiers:
         part = left if size is None else min(left, size)
-        cost += part * per_million / 1e6
+        cost += part * price / unit
         left -= part
         if left <= 0:
             break
@@ -372,7 +375,7 @@ def monthly(
         reservoir = min(requests, sampling["reservoir_per_second"] * SECONDS_A_MONTH)
         traces = reservoir + sampling["rate"] * (requests - reservoir)
         lines["X-Ray"] = traces * prices["xray"]["traces_recorded_per_million"] / 1e6
-    lines["Cognito"] = profile.users * prices["cognito"]["monthly_active_user"]
+    lines["Cognito"] = _tiered(profile.users, prices["cognito"]["plans"][config.plan]["per_mau"], unit=1)
     if config.waf_rules is not None:
         # WAF logs every request it inspects to its own log group, kept as long as the rest.
         waf_log_gb = requests * WAF_LOG_BYTES / 1e9
@@ -438,7 +441,9 @@ def _money(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
-def report(config: Configuration, measured: Measured, prices: Mapping[str, Any]) -> str:
+def report(
+    config: Configuration, measured: Measured, prices: Mapping[str, Any], why: str = "", spike: str = ""
+) -> str:
     tables = {name: monthly(config, p, measured, prices) for name, p in PROFILES.items()}
     services = list(dict.fromkeys(k for t in tables.values() for k in t))
     head = " | ".join(f"{name} requests, {p.users:,} users" for name, p in PROFILES.items())
@@ -448,7 +453,8 @@ def report(config: Configuration, measured: Measured, prices: Mapping[str, Any])
         f"{config.log_retention_days} days, tracing {'on' if config.tracing else 'off'}, "
         f"provisioned concurrency {config.provisioned_concurrency}, "
         f"SnapStart {'on' if config.snapstart else 'off'}, "
-        f"WAF {'on' if config.waf_rules is not None else 'off'}, {config.alarm_metrics} alarm metrics), "
+        f"WAF {'on' if config.waf_rules is not None else 'off'}, {config.alarm_metrics} alarm metrics, "
+        f"Cognito {config.plan}), "
         f"`make tune`'s measurements and benchmark/prices.json ({prices['as_of']}, {prices['region']}, "
         "no free tier). Monthly, in USD:",
         "",
@@ -489,6 +495,7 @@ def report(config: Configuration, measured: Measured, prices: Mapping[str, Any])
         f"(with higher throughput enabled, {_money(reads / 10_000 * ssm['higher_throughput_per_10k'])} an "
         f"environment; not needed: `make spike`). {ssm['source']}.",
     ]
+    lines += plans(config, prices, why or f"the pool is on {config.plan}")
     units = operation_units()
     lines += [
         "",
@@ -497,6 +504,7 @@ def report(config: Configuration, measured: Measured, prices: Mapping[str, Any])
         f"pages of {tune.PAGE}): "
         + ", ".join(f"{n} {u.reads:g} read, {u.writes:g} write" for n, u in units.items())
         + ".",
+        *(["", spike] if spike else []),
         "",
         "![Monthly cost against traffic](../docs/cost.png)",
     ]
@@ -524,12 +532,55 @@ def chart(config: Configuration, measured: Measured, prices: Mapping[str, Any], 
     )
 
 
-def check_plan(template: Mapping[str, Any], prices: Mapping[str, Any]) -> None:
-    """The pool's feature plan is the one priced (Cognito bills each plan differently)."""
-    pool = template["Resources"].get("UserPool", {}).get("Properties", {})
-    plan, priced = pool.get("UserPoolTier"), str(prices["cognito"]["tier"]).upper()
-    if plan != priced:
-        raise SystemExit(f"the pool's feature plan is {plan}, but benchmark/prices.json prices {priced}")
+def check_plan(template: Mapping[str, Any]) -> str:
+    """The pool's feature plan is the cheapest with every feature the stack gives it (Cognito
+    bills each plan differently, and a dearer plan must earn its price). Returns why."""
+    resources = template["Resources"]
+    features = identity.plan_features(resources, "UserPool")
+    plan, cheapest = resources["UserPool"]["Properties"].get("UserPoolTier"), identity.cheapest_plan(features)
+    used = "; ".join(f"{f} ({p})" for f, p in features.items()) or f"nothing beyond {identity.PLANS[0]}"
+    if plan != cheapest:
+        raise SystemExit(
+            f"the pool's feature plan is {plan}, but it uses {used}: "
+            f"{cheapest} is the cheapest plan with that"
+        )
+    return f"the pool is on {plan}, the cheapest plan with every feature it uses ({used})"
+
+
+def plans(config: Configuration, prices: Mapping[str, Any], why: str) -> list[str]:
+    """What Cognito would cost at each profile on each feature plan."""
+    head = " | ".join(f"{p.users:,} users" for p in PROFILES.values())
+    lines = [
+        "",
+        f"Cognito's feature plans, a month ({why}; what each adds: infrastructure/identity.py):",
+        "",
+        f"| plan | {head} |",
+        "|---|" + "---|" * len(PROFILES),
+    ]
+    for plan in identity.PLANS:
+        tiers = prices["cognito"]["plans"][plan]["per_mau"]
+        mark = " (packaged)" if plan == config.plan else ""
+        lines.append(
+            f"| {plan}{mark} | "
+            + " | ".join(_money(_tiered(p.users, tiers, unit=1)) for p in PROFILES.values())
+            + " |"
+        )
+    return lines
+
+
+def spike_line(price: Any) -> str:
+    """A spike (benchmark/spike.py's Price) beside the profiles: what it adds to its month."""
+    bought = ", ".join(f"+{rps:,} {name}" for name, rps in price.bought.items() if rps) or "none"
+    return (
+        f"A spike as `make spike` plays it, on this configuration: {price.users:,} people in "
+        f"{price.over} s, {price.requests:,} API requests and {price.emails:,} e-mails "
+        f"({'through SES' if price.ses else 'Cognito sender: free, but 50 a day'}): "
+        f"{_money(price.usage)} added to its month; to serve every one at once, Cognito capacity "
+        f"above the free rates ({bought} RPS at the peaks the crowd asks for) costs "
+        f"{_money(price.capacity_part)} bought for part of a month, {_money(price.capacity_month)} "
+        "for a full one: the spike's largest cost, unless the page's retries spread it (make spike "
+        "shows who is served without it)."
+    )
 
 
 def main() -> None:
@@ -543,8 +594,11 @@ def main() -> None:
     config = configuration(template)
     measured = load_measured(args.measured)
     prices = tune.prices()
-    check_plan(template, prices)
-    text = report(config, measured, prices)
+    why = check_plan(template)
+    # (benchmark.spike builds on this module, so it is imported here, where it is used.)
+    from benchmark import spike
+
+    text = report(config, measured, prices, why, spike_line(spike.price(template, measured, prices)))
     print(text)
     chart(config, measured, prices, args.out / "cost.png" if args.no_write else CHART)
     if not args.no_write:

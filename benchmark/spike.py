@@ -45,6 +45,7 @@ WAF_WINDOW_SECONDS = capacity.WAF_WINDOW_SECONDS
 MAX_USERS = 10_000_000
 MAX_OVER = 86_400
 SEED = 3  # the jitter's: the same inputs, the same walls
+DEFAULT_USERS, DEFAULT_OVER = 10_000, 60  # the crowd `make spike` plays unless told
 
 
 # How fast Cognito's category rates rise: AWS's quotas page says capacity above a category's
@@ -627,29 +628,80 @@ def chart(packaged: Outcome, order: list[Raise], final: Outcome, path: Path) -> 
     )
 
 
-def inputs(
-    package_dir: Path, tune_json: Path, stage: str
-) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
-    """The stage's packaged template, the API's duration per route at its memory, and the
-    DynamoDB units."""
-    template = json.loads((package_dir / "sam.json").read_text())
+def world_of(
+    template: Mapping[str, Any], measured: cost.Measured, per_address: int = ASSUMED_PER_ADDRESS
+) -> World:
+    """The world a packaged template meets: its stage, AWS's quotas, `make tune`'s CPU per route
+    modelled into duration at the stage's memory (as `make cost` does), `make cost`'s DynamoDB
+    units, a cold start, and the page's patience read from its script."""
+    stage = stage_of(template)
+    durations = {
+        route: tune.duration_ms(
+            measured.cpu_ms[route], kind.round_trips, stage.memory_mb, measured.dynamodb_ms
+        )
+        for route, kind in tune.MIX.items()
+    }
+    units = {route: tuple(u) for route, u in cost.operation_units().items()}
+    cold = tune.duration_ms(measured.cold_cpu_ms, 0, stage.memory_mb)
+    return World(stage, capacity.quotas(), durations, units, per_address, 1.0, cold, capacity.patience())
+
+
+def inputs(package_dir: Path, stage: str) -> dict[str, Any]:
+    """The stage's packaged template (`make package STAGE=stage`)."""
+    template: dict[str, Any] = json.loads((package_dir / "sam.json").read_text())
     packaged = template["Resources"]["UserPool"]["Properties"]["UserPoolName"]
     if packaged != f"todo-api-{stage}":
         raise SystemExit(f"{package_dir} holds {packaged}, not stage {stage}: make package STAGE={stage}")
-    memory = stage_of(template).memory_mb
-    measured = cost.load_measured(tune_json)
-    durations = {
-        route: tune.duration_ms(measured.cpu_ms[route], kind.round_trips, memory, measured.dynamodb_ms)
-        for route, kind in tune.MIX.items()
+    return template
+
+
+class Price(NamedTuple):
+    users: int
+    over: int
+    requests: int  # API requests of the whole crowd's journey
+    emails: int
+    ses: bool  # the e-mails go through SES (billed), not Cognito's own sender (free, 50 a day)
+    usage: float  # what those requests, users and e-mails add to the month, in dollars
+    bought: dict[str, int]  # RPS above each Cognito category's free limit, to serve them all
+    capacity_month: float  # that capacity, bought for a month
+    capacity_part: float  # bought for less than a month
+
+
+def price(
+    template: Mapping[str, Any],
+    measured: cost.Measured,
+    prices: Mapping[str, Any],
+    users: int = DEFAULT_USERS,
+    over: int = DEFAULT_OVER,
+) -> Price:
+    """What a spike adds to the month on the packaged configuration: its requests, users and
+    e-mails (what `make cost` charges a month with it, less a month without), and the Cognito
+    capacity that serves every one of them at the peaks they ask for (with every wall raised)."""
+    world = world_of(template, measured)
+    served = simulate(users, over, world, lifted=frozenset(WALLS))
+    requests = users * sum(step.api for step in capacity.JOURNEY)
+    emails = users * sum(step.emails for step in capacity.JOURNEY)
+    config = cost.configuration(template)
+    quiet = cost.Profile(0, 0, 0.0, 0)
+    crowd = cost.Profile(requests, users, 1.0 / sum(step.api for step in capacity.JOURNEY), 0)
+    usage = sum(cost.monthly(config, crowd, measured, prices).values())
+    usage -= sum(cost.monthly(config, quiet, measured, prices).values())
+    if world.stage.ses:
+        usage += emails * prices["ses"]["per_thousand_emails"] / 1000
+    bought = {
+        name: max(0, served.peaks[name] - int(world.quotas[quota]["value"]))
+        for name, quota in capacity.CATEGORY_QUOTAS.items()
     }
-    return template, durations, {route: tuple(u) for route, u in cost.operation_units().items()}
+    rps, cognito = sum(bought.values()), prices["cognito"]
+    month, part = rps * cognito["provisioned_rps_month"], rps * cognito["provisioned_rps_part_month"]
+    return Price(users, over, requests, emails, world.stage.ses, usage, bought, month, part)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmark.spike")
     parser.add_argument("--stage", default="prod")
-    parser.add_argument("--users", default="10000")
-    parser.add_argument("--over", default="60")
+    parser.add_argument("--users", default=str(DEFAULT_USERS))
+    parser.add_argument("--over", default=str(DEFAULT_OVER))
     parser.add_argument("--per-address", default=str(ASSUMED_PER_ADDRESS))
     parser.add_argument("--package-dir", type=Path, default=stages.ROOT / "build/package")
     parser.add_argument("--tune", type=Path, default=stages.ROOT / "build/tune.json")
@@ -663,15 +715,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"USERS must be 1-{MAX_USERS:,}, OVER 1-{MAX_OVER:,} seconds, PER_ADDRESS at least 1"
         )
-    template, durations, units = inputs(args.package_dir, args.tune, args.stage)
-    quotas = capacity.quotas()
-    stage = stage_of(template)
-    patience = capacity.patience()
-    cold = cost.load_measured(args.tune).cold_cpu_ms
-    world = World(stage, quotas, durations, units, per_address, 1.0,
-                  tune.duration_ms(cold, 0, stage.memory_mb), patience)  # fmt: skip
+    template = inputs(args.package_dir, args.stage)
+    world = world_of(template, cost.load_measured(args.tune), per_address)
     packaged, order, final = walls_in_order(users, over, world)
-    print(report(packaged, order, final, stage, args.stage, over, quotas, tune.prices(), patience))
+    print(
+        report(
+            packaged, order, final, world.stage, args.stage, over, world.quotas, tune.prices(), world.patience
+        )
+    )
     if not args.no_chart:
         # The recorded chart is prod's (benchmark/README.md shows it); other stages' go to build/.
         path = CHART if args.stage == "prod" else stages.ROOT / f"build/spike-{args.stage}.png"

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmark import spike
+from benchmark import cost, spike
 from chalicelib.errors import RETRY_AFTER_SECONDS
 from infrastructure import capacity, stages
 
@@ -283,11 +283,10 @@ def main(argv: list[str] | None = None) -> None:
     people = round(users / scale) if scale > 0 else 0
     if not (1 <= people <= MAX_PEOPLE and 1 <= over <= 120 and scale >= 1):
         raise SystemExit(f"USERS / SCALE must be 1-{MAX_PEOPLE} people, OVER 1-120 s, SCALE at least 1")
-    template, durations, units = spike.inputs(args.package_dir, args.tune, args.stage)
-    stage = spike.stage_of(template)
-    quotas = capacity.quotas()
-    journey = fast_journey()
-    world = spike.World(stage, quotas, durations, units, scale=scale, patience=PATIENCE)
+    template = spike.inputs(args.package_dir, args.stage)
+    # Lambda is not played here (NOT_REHEARSED), so neither are its cold starts.
+    world = spike.world_of(template, cost.load_measured(args.tune))._replace(scale=scale, cold_start_ms=0.0)
+    stage, journey = world.stage, fast_journey()
     model = spike.simulate(people, over, world, lifted=NOT_REHEARSED, journey=journey)
     print(
         f"make spike LOCAL=1: {people} people over {over} s against make run like stage {args.stage}, "

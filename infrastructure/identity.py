@@ -6,6 +6,7 @@ feature plan."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,60 @@ USER_POOL_SETTINGS: dict[str, Any] = {
         }
     },
 }
-# The feature plan, explicit (a pool created without one gets whatever AWS defaults to that
-# day): Essentials, which `make cost` prices (benchmark/prices.json, cognito.tier).
-USER_POOL_TIER = "ESSENTIALS"
+# Cognito's feature plans, cheapest first. A pool can configure a feature only while its plan
+# is active ("Turning off features to change feature plans"). What a plan adds that a pool's
+# template can turn on, as AWS's pages list it (read 2026-12-07):
+# https://docs.aws.amazon.com/cognito/latest/developerguide/feature-plans-features-essentials.html
+# (access-token customization, e-mail MFA, password history, managed login's branding) and
+# .../feature-plans-features-plus.html (threat protection, user-activity log export).
+PLANS = ("LITE", "ESSENTIALS", "PLUS")
+
+
+def _pool(properties: Mapping[str, Any]) -> dict[str, str]:
+    """The plan-bound features an AWS::Cognito::UserPool's properties turn on, and the plan each needs."""
+    features = {}
+    trigger = properties.get("LambdaConfig", {}).get("PreTokenGenerationConfig", {})
+    if trigger.get("LambdaVersion", "V1_0") != "V1_0":
+        features["access-token customization (a V2_0/V3_0 pre token generation trigger)"] = "ESSENTIALS"
+    if "EMAIL_OTP" in properties.get("EnabledMfas", []):
+        features["e-mail MFA (EnabledMfas EMAIL_OTP)"] = "ESSENTIALS"
+    if properties.get("Policies", {}).get("PasswordPolicy", {}).get("PasswordHistorySize"):
+        features["password history (PasswordHistorySize)"] = "ESSENTIALS"
+    if properties.get("UserPoolAddOns", {}).get("AdvancedSecurityMode", "OFF") != "OFF":
+        features["threat protection (UserPoolAddOns AdvancedSecurityMode)"] = "PLUS"
+    return features
+
+
+def plan_features(resources: Mapping[str, Any], pool: str) -> dict[str, str]:
+    """Every plan-bound feature a template gives the pool `pool` (its own properties, its
+    managed login branding, its user-activity log export), with the plan each needs."""
+    features = _pool(resources[pool].get("Properties", {}))
+    for resource in resources.values():
+        properties = resource.get("Properties", {})
+        if properties.get("UserPoolId") != {"Ref": pool}:
+            continue
+        kind = resource["Type"]
+        if kind == "AWS::Cognito::ManagedLoginBranding" or (
+            kind == "AWS::Cognito::UserPoolDomain" and properties.get("ManagedLoginVersion") == 2
+        ):
+            features["managed login (version 2, with its branding)"] = "ESSENTIALS"
+        if kind == "AWS::Cognito::LogDeliveryConfiguration" and any(
+            c.get("EventSource") == "userAuthEvents" for c in properties.get("LogConfigurations", [])
+        ):
+            features["user-activity log export (LogDeliveryConfiguration userAuthEvents)"] = "PLUS"
+    return features
+
+
+def cheapest_plan(features: Mapping[str, str]) -> str:
+    """The cheapest plan that has every one of `features`."""
+    return PLANS[max((PLANS.index(plan) for plan in features.values()), default=0)]
+
+
+# The pool's plan, explicit (a pool created without one gets Essentials, AWS's default): the
+# cheapest that has every feature the app uses. The app signs people up and in with a password
+# and renews ID tokens (APP_CLIENT_SETTINGS): Lite has all of that; nothing Essentials or Plus
+# adds is used (plan_features; `make cost` prices all three, docs/performance-and-cost.md).
+USER_POOL_TIER = PLANS[0]
 # Cognito's own sender: "only a limited number of emails each day" (50, infrastructure/quotas.json),
 # so sign-up 51 of the day gets no code. A stage that sends through SES names its verified
 # identity (`email` in its config); a production stage must.

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure import capacity, contract
-from infrastructure.identity import PRODUCTION_TAG
+from infrastructure.identity import PLANS, PRODUCTION_TAG, plan_features
 from infrastructure.rehearsal.aws_rules import (
     NAME_LIMITS,
     Function,
@@ -193,6 +193,7 @@ def check(stack: Stack) -> list[str]:
     problems += _usage_plans_on_stages(stack)
     problems += _request_validation_api_gateway_takes(stack)
     problems += _pools_send_enough_email(stack)
+    problems += _pools_have_their_features_plan(stack)
     return problems
 
 
@@ -215,6 +216,22 @@ def _pools_send_enough_email(stack: Stack) -> list[str]:
                 f"{logical}: a production pool sends with Cognito's default sender (50 e-mails a day per "
                 "account: sign-up 51 gets no code); send through SES (the stage's `email`)"
             )
+    return problems
+
+
+def _pools_have_their_features_plan(stack: Stack) -> list[str]:
+    """Cognito configures a feature only while the pool's feature plan has it ("Turning off
+    features to change feature plans"; the plans' features: infrastructure/identity.py). A pool
+    without UserPoolTier gets Essentials, AWS's default."""
+    problems = []
+    resources = stack.created()
+    for logical, resource in resources.items():
+        if resource["Type"] != "AWS::Cognito::UserPool":
+            continue
+        plan = resource.get("Properties", {}).get("UserPoolTier", "ESSENTIALS")
+        for feature, needs in plan_features(resources, logical).items():
+            if PLANS.index(needs) > PLANS.index(plan):
+                problems.append(f"{logical}: {feature} needs the {needs} feature plan; the pool is on {plan}")
     return problems
 
 

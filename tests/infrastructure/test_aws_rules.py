@@ -197,6 +197,25 @@ def through_ses_without_an_identity(template: dict[str, Any]) -> None:
     }
 
 
+def remembering_passwords_on_lite(template: dict[str, Any]) -> None:
+    pool = template["Resources"]["UserPool"]["Properties"]
+    assert pool["UserPoolTier"] == "LITE"
+    pool["Policies"]["PasswordPolicy"]["PasswordHistorySize"] = 5
+
+
+def with_threat_protection_on_essentials(template: dict[str, Any]) -> None:
+    pool = template["Resources"]["UserPool"]["Properties"]
+    pool["UserPoolTier"] = "ESSENTIALS"
+    pool["UserPoolAddOns"] = {"AdvancedSecurityMode": "ENFORCED"}
+
+
+def with_managed_login_on_lite(template: dict[str, Any]) -> None:
+    template["Resources"]["UserPoolDomain"] = {
+        "Type": "AWS::Cognito::UserPoolDomain",
+        "Properties": {"UserPoolId": {"Ref": "UserPool"}, "Domain": "todo-dev", "ManagedLoginVersion": 2},
+    }
+
+
 def with_the_queue_open_to_any_rule(template: dict[str, Any]) -> None:
     del template["Resources"]["JobFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"][0][
         "Condition"
@@ -233,6 +252,18 @@ def reading_every_path(template: dict[str, Any]) -> None:
         ),
         (as_production_on_cognitos_sender, "a production pool sends with Cognito's default sender"),
         (through_ses_without_an_identity, "EmailSendingAccount DEVELOPER needs the SES identity's SourceArn"),
+        (
+            remembering_passwords_on_lite,
+            "UserPool: password history (PasswordHistorySize) needs the ESSENTIALS",
+        ),
+        (
+            with_threat_protection_on_essentials,
+            "threat protection (UserPoolAddOns AdvancedSecurityMode) needs the PLUS",
+        ),
+        (
+            with_managed_login_on_lite,
+            "UserPool: managed login (version 2, with its branding) needs the ESSENTIALS",
+        ),
         (without_tracing_grants, "does not allow xray:PutTraceSegments on * (active tracing)"),
         (with_the_old_log_scope, "todo-api-dev: the role does not allow logs:CreateLogStream"),
         (without_queue_grant, "does not allow sqs:SendMessage on arn:aws:sqs:us-east-1:123456789012:"),

@@ -231,7 +231,9 @@ def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> N
     pool = resources["UserPool"]["Properties"]
     assert pool["EmailConfiguration"]["EmailSendingAccount"] == "DEVELOPER"
     assert pool["EmailConfiguration"]["SourceArn"].startswith("arn:aws:ses:")
-    assert pool["UserPoolTier"] == "ESSENTIALS"
+    assert (
+        pool["UserPoolTier"] == "LITE"
+    )  # the cheapest with every feature used (benchmark/cost.py check_plan)
     assert pool["UserPoolTags"]["todo-api:ses-account"] == "production"  # make spike reads it
     for alarm in ("CognitoThrottles", "AccountConcurrencyNearLimit", "Api429Rate", "TableThrottles"):
         assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm", alarm

@@ -98,7 +98,7 @@ PRICES: dict[str, Any] = {
         "traces_recorded_per_million": 5.0,
         "default_sampling": {"reservoir_per_second": 1, "rate": 0.05},
     },
-    "cognito": {"monthly_active_user": 0.015},
+    "cognito": {"plans": {plan: {"per_mau": [[None, 0.015]]} for plan in ("LITE", "ESSENTIALS", "PLUS")}},
     "waf": {"web_acl_month": 5.0, "rule_month": 1.0, "requests_per_million": 0.6},
     "container": {
         "vcpu": 0.5,
@@ -242,15 +242,53 @@ def test_make_cost_prints_every_profile_and_draws_its_chart(
     )
     assert all(name in result.stdout for name in cost.PROFILES)
     assert "break-even" in result.stdout
+    assert "A spike as `make spike` plays it" in result.stdout
     assert (tmp_path / "cost.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_the_pools_feature_plan_is_the_one_priced(packaged: Callable[..., Path]) -> None:
+def test_the_pool_is_on_the_cheapest_plan_with_every_feature_it_uses(packaged: Callable[..., Path]) -> None:
     from benchmark.cost import check_plan
+
+    template = json.loads((packaged("prod") / "sam.json").read_text())
+    pool = template["Resources"]["UserPool"]["Properties"]
+    assert "LITE, the cheapest plan" in check_plan(template)
+    pool["UserPoolTier"] = "ESSENTIALS"  # dearer, for nothing it uses
+    with pytest.raises(SystemExit, match=r"plan is ESSENTIALS, but it uses nothing beyond LITE"):
+        check_plan(template)
+    pool["Policies"]["PasswordPolicy"]["PasswordHistorySize"] = 5  # now Essentials earns its price
+    assert "ESSENTIALS, the cheapest plan" in check_plan(template)
+    pool["UserPoolAddOns"] = {"AdvancedSecurityMode": "AUDIT"}
+    with pytest.raises(SystemExit, match=r"uses .*threat protection.*: PLUS is the cheapest"):
+        check_plan(template)
+
+
+def test_each_feature_plan_is_priced_on_its_own_tiers() -> None:
+    prices = {"cognito": {"plans": {
+        "LITE": {"per_mau": [[100, 0.5], [None, 0.25]]},
+        "ESSENTIALS": {"per_mau": [[None, 1.0]]},
+        "PLUS": {"per_mau": [[None, 2.0]]},
+    }}}  # fmt: skip
+    profile = cost.Profile(requests=0, users=300, cold_share=0.0, metric_pairs=0)
+    lite = cost.monthly(CONFIG._replace(plan="LITE"), profile, MEASURED, {**PRICES, **prices})["Cognito"]
+    plus = cost.monthly(CONFIG._replace(plan="PLUS"), profile, MEASURED, {**PRICES, **prices})["Cognito"]
+    assert (lite, plus) == (100 * 0.5 + 200 * 0.25, 600.0)
+    table = "\n".join(cost.plans(CONFIG._replace(plan="LITE"), {**PRICES, **prices}, "why"))
+    assert all(f"| {row} |" in table for row in ("LITE (packaged)", "ESSENTIALS", "PLUS"))
+
+
+def test_a_spike_is_priced_with_the_cognito_capacity_its_peaks_need(packaged: Callable[..., Path]) -> None:
+    from benchmark import spike
     from benchmark.tune import prices
 
     template = json.loads((packaged("prod") / "sam.json").read_text())
-    check_plan(template, prices())  # ESSENTIALS, as prices.json's tier
-    template["Resources"]["UserPool"]["Properties"]["UserPoolTier"] = "PLUS"
-    with pytest.raises(SystemExit, match=r"plan is PLUS, but benchmark/prices\.json prices ESSENTIALS"):
-        check_plan(template, prices())
+    world = spike.world_of(template, MEASURED)
+    peaks = spike.simulate(10_000, 60, world, lifted=frozenset(spike.WALLS)).peaks
+    crowd = spike.price(template, MEASURED, prices())
+    creation = peaks["UserCreation"] - world.quotas["cognito_user_creation_rps"]["value"]
+    assert crowd.bought["UserCreation"] == creation > 0
+    part = prices()["cognito"]["provisioned_rps_part_month"]
+    assert crowd.capacity_part == sum(crowd.bought.values()) * part
+    assert crowd.usage > 0
+    few = spike.price(template, MEASURED, prices(), users=100, over=600)
+    assert (few.bought, few.capacity_part) == (dict.fromkeys(few.bought, 0), 0)
+    assert few.usage < crowd.usage

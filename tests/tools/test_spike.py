@@ -26,7 +26,7 @@ ROOMY = spike.Stage(
     reserved=None,
     provisioned=0,
     ses=True,
-    tier="ESSENTIALS",
+    tier="LITE",
     settings_seconds=60,
 )
 FAST = {"GET /todos": 20.0, "POST /todos": 20.0}  # ms: Lambda's room is 1,000 / 0.02 s
