@@ -163,18 +163,25 @@ tune: $(STAMP)  ## Lambda memory by measurement: latency and cost, 128-3008 MB; 
 cost: $(STAMP) package  ## monthly cost at three traffic profiles and the container break-even
 	@test -f build/tune.json || $(MAKE) --no-print-directory tune
 	$(BIN)/python -m benchmark.cost
+	@# beside the profiles, the price of the crowd make spike plays, on the same configuration
+	$(BIN)/python -m benchmark.spike --price --stage $(or $(STAGE),dev)
 
 # Who the packaged stage serves when USERS people arrive over OVER seconds: every wall in
 # the order it is hit, with AWS's quotas (infrastructure/quotas.json) and what to raise. LOCAL=1:
 # played for real against make run with every quota divided by SCALE (USERS/100), beside
-# the model's prediction for the same (benchmark/spike_local.py; about two minutes).
-spike: $(STAMP)  ## the walls a spike meets, in order (STAGE=prod USERS=10000 OVER=60 API=rest|http LOCAL=1)
+# the model's prediction for the same (benchmark/spike_local.py; about two minutes). ACCOUNT=1:
+# the quotas of the account your AWS credentials name (SES's, Cognito's, Service Quotas'), read.
+spike: $(STAMP)  ## the walls a spike meets, in order (STAGE=prod USERS=10000 OVER=60 API=rest|http LOCAL=1 ACCOUNT=1)
 	@$(MAKE) --no-print-directory package STAGE=$(or $(STAGE),prod) $(if $(API),API=$(API)) >/dev/null
 	@# make tune's measurements, made first if missing (into build/ only: the recorded run stays)
 	@test -f build/tune.json || $(BIN)/python -m benchmark.tune --no-write >/dev/null
-	$(if $(LOCAL),$(BIN)/python -m benchmark.spike_local $(if $(SCALE),--scale "$(SCALE)"),$(BIN)/python -m benchmark.spike \
-		$(if $(PER_ADDRESS),--per-address "$(PER_ADDRESS)")) \
-		--stage $(or $(STAGE),prod) --users "$(or $(USERS),10000)" --over "$(or $(OVER),60)"
+	$(if $(LOCAL),$(BIN)/python -m benchmark.spike_local $(if $(SCALE),--scale "$(SCALE)"),$(if $(ACCOUNT),$(ACCOUNT_CREDENTIALS)) $(BIN)/python -m benchmark.spike \
+		$(if $(PER_ADDRESS),--per-address "$(PER_ADDRESS)") $(if $(ACCOUNT),--account)) \
+		--stage $(or $(STAGE),prod) $(if $(USERS),--users "$(USERS)") $(if $(OVER),--over "$(OVER)")
+
+# ACCOUNT=1 reads your account's quotas with your credentials: the offline defaults above
+# (fake keys, when none were set) must not stand in for them.
+ACCOUNT_CREDENTIALS = $(if $(filter testing,$(AWS_ACCESS_KEY_ID)),env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY)
 
 # The `chalice deploy` route, with your AWS credentials: the stage's table, user pool and log
 # groups (made if missing), their names and ARNs into .chalice/, then `chalice deploy`.

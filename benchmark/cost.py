@@ -87,7 +87,11 @@ def read_units(size: int, *, consistent: bool) -> float:
 
 class Units(NamedTuple):
     reads: float
-    writes: float
+    writes: float  # all of them, as billed: the table's, its local indexes' and the global one's
+    # The part of `writes` that lands on the global (purge) index, which has a warm throughput
+    # of its own; local indexes share the table's ("Local secondary indexes": they share the
+    # table's throughput, developer guide).
+    global_writes: float = 0
 
 
 def _sample(completed: bool) -> dict[str, Any]:
@@ -131,6 +135,7 @@ def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
         + write_units(purge_entry)  # into the purge index
     )
     delete_done = sum(write_units(size, transactional=True) for size in (done_size, done_size, purge_entry))
+    purged = write_units(purge_entry, transactional=True)  # of delete_done, on the purge index
     # Creates and deletes are transactions with the owner's count (schema.count_change).
     count = write_units(_count_size(), transactional=True)
     open_todo = write_units(open_size, transactional=True) * 2  # the table and `open`
@@ -138,11 +143,11 @@ def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
     return {
         "GET /todos": Units(read_units(page * open_size, consistent=True), 0),
         "POST /todos": Units(0, open_todo + count),
-        "PATCH /todos/{id}": Units(0, toggle),
+        "PATCH /todos/{id}": Units(0, toggle, write_units(purge_entry)),
         "GET /todos/{id}": Units(read_units(open_size, consistent=True), 0),
         "DELETE /todos/{id}": Units(0, open_todo + count),
         "DELETE /todos?completed=true": Units(
-            read_units(page * done_size, consistent=True), page * delete_done + chunks * count
+            read_units(page * done_size, consistent=True), page * delete_done + chunks * count, page * purged
         ),
     }
 
@@ -437,13 +442,11 @@ def variants(config: Configuration) -> list[Configuration]:
     ]
 
 
-def _money(value: float) -> str:
+def money(value: float) -> str:
     return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
 
 
-def report(
-    config: Configuration, measured: Measured, prices: Mapping[str, Any], why: str = "", spike: str = ""
-) -> str:
+def report(config: Configuration, measured: Measured, prices: Mapping[str, Any], why: str = "") -> str:
     tables = {name: monthly(config, p, measured, prices) for name, p in PROFILES.items()}
     services = list(dict.fromkeys(k for t in tables.values() for k in t))
     head = " | ".join(f"{name} requests, {p.users:,} users" for name, p in PROFILES.items())
@@ -463,15 +466,15 @@ def report(
     ]
     for service in services:
         lines.append(
-            f"| {service} | " + " | ".join(_money(t.get(service, 0.0)) for t in tables.values()) + " |"
+            f"| {service} | " + " | ".join(money(t.get(service, 0.0)) for t in tables.values()) + " |"
         )
     lines.append(
-        "| **total** | " + " | ".join(f"**{_money(sum(t.values()))}**" for t in tables.values()) + " |"
+        "| **total** | " + " | ".join(f"**{money(sum(t.values()))}**" for t in tables.values()) + " |"
     )
     lines += [
         "",
         "Other configurations, totals (the same stack with one thing changed) and the break-even "
-        f"against one always-on container ({_money(container_monthly(prices))} a month: "
+        f"against one always-on container ({money(container_monthly(prices))} a month: "
         f"{prices['container']['about']}):",
         "",
         "| configuration | " + " | ".join(PROFILES) + " | break-even vs container |",
@@ -482,17 +485,17 @@ def report(
         even = break_even(variant, measured, prices)
         lines.append(
             f"| {variant.name} | "
-            + " | ".join(_money(t) for t in totals)
+            + " | ".join(money(t) for t in totals)
             + f" | {even / 1e6:,.1f} million requests |"
         )
     ssm, reads = prices["ssm"], 30 * 86_400 / float(config.settings_seconds)
     lines += [
         "",
         f"Runtime settings (Parameter Store): {len(SETTINGS)} Standard parameters, "
-        f"{_money(len(SETTINGS) * ssm['standard_parameter_month'])} a month; each environment reads "
+        f"{money(len(SETTINGS) * ssm['standard_parameter_month'])} a month; each environment reads "
         f"them every {config.settings_seconds:g} s, {reads:,.0f} reads a month if it lives all month, "
-        f"at standard throughput {_money(reads / 10_000 * ssm['standard_throughput_per_10k'])} "
-        f"(with higher throughput enabled, {_money(reads / 10_000 * ssm['higher_throughput_per_10k'])} an "
+        f"at standard throughput {money(reads / 10_000 * ssm['standard_throughput_per_10k'])} "
+        f"(with higher throughput enabled, {money(reads / 10_000 * ssm['higher_throughput_per_10k'])} an "
         f"environment; not needed: `make spike`). {ssm['source']}.",
     ]
     lines += plans(config, prices, why or f"the pool is on {config.plan}")
@@ -504,7 +507,6 @@ def report(
         f"pages of {tune.PAGE}): "
         + ", ".join(f"{n} {u.reads:g} read, {u.writes:g} write" for n, u in units.items())
         + ".",
-        *(["", spike] if spike else []),
         "",
         "![Monthly cost against traffic](../docs/cost.png)",
     ]
@@ -562,25 +564,10 @@ def plans(config: Configuration, prices: Mapping[str, Any], why: str) -> list[st
         mark = " (packaged)" if plan == config.plan else ""
         lines.append(
             f"| {plan}{mark} | "
-            + " | ".join(_money(_tiered(p.users, tiers, unit=1)) for p in PROFILES.values())
+            + " | ".join(money(_tiered(p.users, tiers, unit=1)) for p in PROFILES.values())
             + " |"
         )
     return lines
-
-
-def spike_line(price: Any) -> str:
-    """A spike (benchmark/spike.py's Price) beside the profiles: what it adds to its month."""
-    bought = ", ".join(f"+{rps:,} {name}" for name, rps in price.bought.items() if rps) or "none"
-    return (
-        f"A spike as `make spike` plays it, on this configuration: {price.users:,} people in "
-        f"{price.over} s, {price.requests:,} API requests and {price.emails:,} e-mails "
-        f"({'through SES' if price.ses else 'Cognito sender: free, but 50 a day'}): "
-        f"{_money(price.usage)} added to its month; to serve every one at once, Cognito capacity "
-        f"above the free rates ({bought} RPS at the peaks the crowd asks for) costs "
-        f"{_money(price.capacity_part)} bought for part of a month, {_money(price.capacity_month)} "
-        "for a full one: the spike's largest cost, unless the page's retries spread it (make spike "
-        "shows who is served without it)."
-    )
 
 
 def main() -> None:
@@ -594,11 +581,7 @@ def main() -> None:
     config = configuration(template)
     measured = load_measured(args.measured)
     prices = tune.prices()
-    why = check_plan(template)
-    # (benchmark.spike builds on this module, so it is imported here, where it is used.)
-    from benchmark import spike
-
-    text = report(config, measured, prices, why, spike_line(spike.price(template, measured, prices)))
+    text = report(config, measured, prices, check_plan(template))
     print(text)
     chart(config, measured, prices, args.out / "cost.png" if args.no_write else CHART)
     if not args.no_write:

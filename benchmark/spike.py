@@ -31,12 +31,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmark import cost, plot, tune
+from benchmark.bench import write_section
 from chalicelib.errors import RETRY_AFTER_SECONDS
 from infrastructure import capacity, stages
 from infrastructure.firewall import RATE_BLOCKED_SECONDS
 from infrastructure.identity import SES_ACCOUNT_TAG
 
 CHART = stages.ROOT / "docs/spike.png"
+# make cost's section of benchmark/README.md for a spike's price, after its own.
+PRICE_MARKERS = ("<!-- spike-price:start -->", "<!-- spike-price:end -->")
 # People of the crowd who share one public address (a carrier NAT, a campus), as the model
 # plays them: stated, PER_ADDRESS= plays another. (The firewall's rule is sized for more,
 # capacity.PEOPLE_PER_ADDRESS: the most it serves behind one address.)
@@ -48,9 +51,19 @@ SEED = 3  # the jitter's: the same inputs, the same walls
 DEFAULT_USERS, DEFAULT_OVER = 10_000, 60  # the crowd `make spike` plays unless told
 
 
-# How fast Cognito's category rates rise: AWS's quotas page says capacity above a category's
-# default is purchased in the Service Quotas console; how soon it applies, it does not say.
-COGNITO_RAISE_TIME = "bought in Service Quotas (Cognito's quotas page); how soon it applies is not documented"
+# How fast Cognito's category rates rise: UpdateProvisionedLimit "sets the provisioned limit
+# for a specific API category. The value must be between the default limit and your
+# account-level maximum limit in Service Quotas" (Cognito API reference, read 2026-12-07): at
+# once up to that maximum; past it, a Service Quotas request, whose time AWS does not state.
+COGNITO_RAISE = (
+    "aws cognito-idp update-provisioned-limit --limit-definition "
+    "'LimitClass=API_CATEGORY,Attributes={{Category={}}}' --requested-limit-value RPS "
+    "(bought per RPS a month)"
+)
+COGNITO_RAISE_TIME = (
+    "effect at once up to the account's maximum in Service Quotas; past it, a Service Quotas "
+    "request (how long, AWS does not say)"
+)
 
 
 class Wall(NamedTuple):
@@ -82,17 +95,17 @@ WALLS: dict[str, Wall] = {
     "UserCreation": Wall("cognito_user_creation_rps", "Cognito UserCreation",
                          "sign-up or confirm refused: 400 TooManyRequestsException; "
                          "the page says so and tries again", True,
-                         "Service Quotas: Rate of UserCreation requests (bought per RPS a month)",
+                         COGNITO_RAISE.format("UserCreation"),
                          COGNITO_RAISE_TIME),
     "UserAuthentication": Wall("cognito_user_authentication_rps", "Cognito UserAuthentication",
                                "sign-in or token renewal refused: 400 TooManyRequestsException; "
                                "the page tries again; a renewal that gives up signs the person out", True,
-                               "Service Quotas: Rate of UserAuthentication requests (bought per RPS a month)",
+                               COGNITO_RAISE.format("UserAuthentication"),
                                COGNITO_RAISE_TIME),
     "UserAccountRecovery": Wall("cognito_user_account_recovery_rps", "Cognito UserAccountRecovery",
                                 "sending the code again refused: 400 TooManyRequestsException; "
                                 "the page tries again", True,
-                                "Service Quotas: Rate of UserAccountRecovery requests (bought per RPS)",
+                                COGNITO_RAISE.format("UserAccountRecovery"),
                                 COGNITO_RAISE_TIME),
     "waf": Wall("waf_rate_limit", "WAF per-address rule",
                 "429 TooManyRequests (Retry-After: 60) from the firewall for everyone behind that "
@@ -117,8 +130,8 @@ WALLS: dict[str, Wall] = {
                    "hours to days"),
     "table": Wall("dynamodb_new_table_wru", "DynamoDB (a new on-demand table)",
                   "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
-                  "pre-warm the table and each of its indexes (WarmThroughput on the table and on "
-                  "every GSI), billed once", "minutes"),
+                  "pre-warm the table and its global index (WarmThroughput on both; the local "
+                  "indexes share the table's), billed once", "minutes"),
     "table_max": Wall("dynamodb_table_wru", "DynamoDB's table-level maximum",
                       "503 ServiceUnavailable with Retry-After once the SDK's retries are spent", True,
                       "Service Quotas: Table-level write throughput limit", "hours to days"),
@@ -313,7 +326,7 @@ def simulate(
         for bucket in (*stage_buckets.values(), account, ses_rate, scaling, *categories.values()):
             bucket.refill()
         lambda_left = environments * per_environment
-        table_left = 1.0  # the share of a second's warm throughput still unused
+        table_left = index_left = 1.0  # the share of a second's warm throughput still unused
         for person, index, attempt, what in due.pop(second, []):
             step = journey[index]
             refused = ""
@@ -355,14 +368,17 @@ def simulate(
                 if window is not None:
                     while window and window[0] <= second - WAF_WINDOW_SECONDS:
                         window.popleft()
-                read = sum(float(units.get(r, (0.0, 0))[0]) for r in step.routes)
-                write = sum(float(units.get(r, (0.0, 0))[1]) for r in step.routes)
+                read, write, global_write = (
+                    sum(float((*units.get(r, ()), 0.0, 0.0, 0.0)[n]) for r in step.routes) for n in range(3)
+                )
                 # DynamoDB's warm throughput: "4,000 write units or 12,000 read units, or a
-                # linear combination" (on-demand capacity mode, quotas.json).
-                # Pre-warmed out of reach, a table still serves at most its table-level maximum.
+                # linear combination" (on-demand capacity mode, quotas.json), for the table (its
+                # local indexes share it) and, on its own, for each global index, which a new
+                # table's index starts with too; a write waits for both. Pre-warmed out of
+                # reach, each still serves at most the table-level maximum.
                 wru = q("dynamodb_table_wru") if "table" in lifted else q("dynamodb_new_table_wru")
                 rru = q("dynamodb_new_table_rru") * wru / q("dynamodb_new_table_wru")
-                share = write / wru + read / rru
+                share, global_share = (write - global_write) / wru + read / rru, global_write / wru
                 methods = step.routes if stage.per_method else ("stage",) * step.api
                 if window is not None and wall("waf", len(window) + step.api > waf_limit):  # type: ignore[operator]
                     refused = "waf"
@@ -378,11 +394,14 @@ def simulate(
                         refused = "lambda"
                     elif wall("lambda_scaling", lambda_left < step.api):
                         refused = "lambda_scaling"
-                    elif table_left < share and ("table" not in lifted or wall("table_max", True)):
+                    elif (table_left < share or index_left < global_share) and (
+                        "table" not in lifted or wall("table_max", True)
+                    ):
                         refused = "table" if "table" not in lifted else "table_max"
                     else:
                         lambda_left -= step.api
                         table_left -= share
+                        index_left -= global_share
                         admitted[second] += step.api
                 if window is not None:
                     window.extend([second] * step.api)  # WAF counts what it blocks too
@@ -655,6 +674,72 @@ def inputs(package_dir: Path, stage: str) -> dict[str, Any]:
     return template
 
 
+# `make spike ACCOUNT=1`: quotas.json's documented defaults replaced by the figures of the account
+# your AWS credentials name, where its services say them: SES's own (sesv2 GetAccount: whether it
+# has production access, its sending quota and rate), Cognito's enforced category rates
+# (GetProvisionedLimit) and the applied quotas Service Quotas lists, found by quotas.json's
+# quota_name (ListServiceQuotas lists only quotas whose applied value it has).
+SERVICE_QUOTAS = {"lambda_concurrency": "lambda", "apigateway_account_rps": "apigateway",
+                  "dynamodb_table_wru": "dynamodb"}  # fmt: skip
+
+
+def _read(quotas: dict[str, Any], key: str, value: float, where: str) -> str:
+    quotas[key] = {**quotas[key], "value": value, "source": f"{where}, read from the account"}
+    return f"{key}: {value:,g} ({where})"
+
+
+def account_quotas(
+    quotas: Mapping[str, Any], ses: Any, cognito: Any, service_quotas: Any
+) -> tuple[dict[str, Any], bool, list[str]]:
+    """The quotas with the account's own figures, whether its SES is in the sandbox, and a line
+    per figure read (those not read stay the documented defaults, and say so)."""
+    read = {key: dict(value) if isinstance(value, dict) else value for key, value in quotas.items()}
+    lines = []
+    account = ses.get_account()
+    sandbox = not account.get("ProductionAccessEnabled", False)
+    send = account.get("SendQuota", {})
+    prefix = "ses_sandbox" if sandbox else "ses"
+    lines.append(f"SES: {'in the sandbox' if sandbox else 'production access'} (sesv2 GetAccount)")
+    if "Max24HourSend" in send:
+        lines.append(_read(read, f"{prefix}_per_day", float(send["Max24HourSend"]), "sesv2 GetAccount"))
+    if "MaxSendRate" in send:
+        lines.append(_read(read, f"{prefix}_per_second", float(send["MaxSendRate"]), "sesv2 GetAccount"))
+    for category, key in capacity.CATEGORY_QUOTAS.items():
+        limit = cognito.get_provisioned_limit(
+            LimitDefinition={"LimitClass": "API_CATEGORY", "Attributes": {"Category": category}}
+        )["Limit"]
+        lines.append(
+            _read(read, key, float(limit["ProvisionedLimitValue"]), "cognito-idp GetProvisionedLimit")
+        )
+    for key, service in SERVICE_QUOTAS.items():
+        pages = service_quotas.get_paginator("list_service_quotas").paginate(ServiceCode=service)
+        applied = [q for page in pages for q in page["Quotas"] if q["QuotaName"] == quotas[key]["quota_name"]]
+        if applied:
+            lines.append(_read(read, key, float(applied[0]["Value"]), f"Service Quotas, {service}"))
+        else:
+            lines.append(
+                f"{key}: {quotas[key]['value']:,} (not listed by Service Quotas: the documented default)"
+            )
+    return read, sandbox, lines
+
+
+def read_account(quotas: Mapping[str, Any]) -> tuple[dict[str, Any], bool, list[str]]:
+    """account_quotas, with clients of the account your AWS credentials name; a clear message,
+    not a traceback, when they cannot read it."""
+    import boto3
+    import botocore.exceptions
+
+    session = boto3.session.Session()
+    try:
+        return account_quotas(
+            quotas, session.client("sesv2"), session.client("cognito-idp"), session.client("service-quotas")
+        )
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise SystemExit(
+            f"ACCOUNT=1 reads your account's quotas with your AWS credentials, and could not: {exc}"
+        ) from None
+
+
 class Price(NamedTuple):
     users: int
     over: int
@@ -697,6 +782,21 @@ def price(
     return Price(users, over, requests, emails, world.stage.ses, usage, bought, month, part)
 
 
+def price_line(price: Price) -> str:
+    """A spike's price, for `make cost` to show beside its profiles: what it adds to its month."""
+    bought = ", ".join(f"+{rps:,} {name}" for name, rps in price.bought.items() if rps) or "none"
+    return (
+        f"A spike as `make spike` plays it, on this configuration: {price.users:,} people in "
+        f"{price.over} s, {price.requests:,} API requests and {price.emails:,} e-mails "
+        f"({'through SES' if price.ses else 'Cognito sender: free, but 50 a day'}): "
+        f"{cost.money(price.usage)} added to its month; to serve every one at once, Cognito capacity "
+        f"above the free rates ({bought} RPS at the peaks the crowd asks for) costs "
+        f"{cost.money(price.capacity_part)} bought for part of a month, {cost.money(price.capacity_month)} "
+        "for a full one: the spike's largest cost, unless the page's retries spread it (make spike "
+        "shows who is served without it)."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmark.spike")
     parser.add_argument("--stage", default="prod")
@@ -706,6 +806,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--package-dir", type=Path, default=stages.ROOT / "build/package")
     parser.add_argument("--tune", type=Path, default=stages.ROOT / "build/tune.json")
     parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--account", action="store_true", help="read the quotas of your AWS account")
+    parser.add_argument("--price", action="store_true", help="print the crowd's price only (make cost)")
+    parser.add_argument(
+        "--no-write", action="store_true", help="with --price: leave benchmark/README.md alone"
+    )
     args = parser.parse_args(argv)
     try:
         users, over, per_address = int(args.users), int(args.over), int(args.per_address)
@@ -716,7 +821,22 @@ def main(argv: list[str] | None = None) -> None:
             f"USERS must be 1-{MAX_USERS:,}, OVER 1-{MAX_OVER:,} seconds, PER_ADDRESS at least 1"
         )
     template = inputs(args.package_dir, args.stage)
+    if args.price:  # make cost's: this crowd's price on the packaged configuration
+        text = price_line(price(template, cost.load_measured(args.tune), tune.prices(), users, over))
+        print(text)
+        if not args.no_write:
+            write_section(stages.ROOT / "benchmark" / "README.md", PRICE_MARKERS, text)
+        return
     world = world_of(template, cost.load_measured(args.tune), per_address)
+    if args.account:
+        quotas, sandbox, read = read_account(world.quotas)
+        print("read from your account (the rest: infrastructure/quotas.json's documented defaults):")
+        print("\n".join(f"  {line}" for line in read))
+        if sandbox and world.stage.ses and not world.stage.ses_sandbox:
+            print(
+                f"  NOTE: stage {args.stage} says its SES account has production access; the account says not"
+            )
+        world = world._replace(quotas=quotas, stage=world.stage._replace(ses_sandbox=sandbox))
     packaged, order, final = walls_in_order(users, over, world)
     print(
         report(

@@ -7,8 +7,9 @@ e-mail sender at that scale (tools/limits.py), and each person, a thread here, w
 journey (infrastructure/capacity.py) three times faster than a person would (so the run stays near
 two minutes): the page's four files, SignUp, ConfirmSignUp and InitiateAuth sent to the
 embedded pool as the page sends them, the list, three creates (each with an
-Idempotency-Key) and two toggles. A refused step waits as the model's people wait (1, 2, 4,
-8, 16 s) and tries again, at most five times.
+Idempotency-Key) and two toggles. A refused step waits and tries again as the page does and
+as the model's people do: its retry count for the service, waits of full jitter under a cap
+that doubles, after Retry-After (the page's own constants, infrastructure/capacity.py patience).
 
 The model (benchmark/spike.py) plays the same people, journey and scaled quotas, with the walls
 `make run` does not enforce (the account's gateway bucket, Lambda, DynamoDB, the firewall)
@@ -269,8 +270,8 @@ def rehearse(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmark.spike_local")
     parser.add_argument("--stage", default="prod")
-    parser.add_argument("--users", default="10000")
-    parser.add_argument("--over", default="60")
+    parser.add_argument("--users", default=str(spike.DEFAULT_USERS))
+    parser.add_argument("--over", default=str(spike.DEFAULT_OVER))
     parser.add_argument("--scale", default="")
     parser.add_argument("--package-dir", type=Path, default=stages.ROOT / "build/package")
     parser.add_argument("--tune", type=Path, default=stages.ROOT / "build/tune.json")

@@ -149,6 +149,19 @@ def test_dynamodb_reads_and_writes_share_one_warm_throughput() -> None:
     assert "table" in spike.simulate(1, 1, world._replace(units=more), journey=journey).walls
 
 
+def test_the_global_index_has_a_warm_throughput_of_its_own() -> None:
+    # Writes that land on the purge index count against its 4,000 a second, not the table's:
+    # 3,000 table writes and 3,000 index writes both fit; 4,001 index writes do not.
+    world = spike.World(ROOMY, quotas(ses_per_second=1000), FAST, {"PATCH /todos/{id}": (0.0, 6000, 3000)})
+    journey = (capacity.Step(0, "toggle", routes=("PATCH /todos/{id}",)),)
+    assert spike.simulate(1, 1, world, journey=journey).walls == {}
+    over = world._replace(units={"PATCH /todos/{id}": (0.0, 4001, 4001)})
+    assert "table" in spike.simulate(1, 1, over, journey=journey).walls
+    # Charged to the table alone, as before, 6,000 writes would not have fit.
+    alone = world._replace(units={"PATCH /todos/{id}": (0.0, 6000)})
+    assert "table" in spike.simulate(1, 1, alone, journey=journey).walls
+
+
 def test_the_return_an_hour_on_renews_the_token_at_cognitos_rate() -> None:
     # The page renews its ID token at the first call after 59 minutes: the crowd's renewals
     # meet UserAuthentication an hour on, and a renewal that gives up loses the person.
@@ -249,3 +262,97 @@ def test_bad_arguments_are_a_message_not_a_traceback() -> None:
         assert result.returncode != 0
         assert "Traceback" not in result.stderr
         assert "USERS" in result.stderr
+
+
+def _stubbed(service: str, answers: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> Any:
+    """A client of `service` that answers as botocore's model of the service says it may (moto
+    has neither sesv2's GetAccount, Cognito's GetProvisionedLimit nor these Service Quotas):
+    each request and answer is checked against the service's own shapes; nothing is sent."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client(service, region_name="us-east-1")
+    stubber = Stubber(client)
+    for operation, answer, expected in answers:
+        stubber.add_response(operation, answer, expected)
+    stubber.activate()
+    return client
+
+
+def test_account_reads_the_accounts_own_quotas_in_place_of_the_documented_defaults() -> None:
+    ses = _stubbed("sesv2", [("get_account", {
+        "ProductionAccessEnabled": False,
+        "SendQuota": {"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 0.0},
+    }, {})])  # fmt: skip
+    cognito = _stubbed("cognito-idp", [
+        ("get_provisioned_limit", {"Limit": {
+            "LimitDefinition": {"LimitClass": "API_CATEGORY", "Attributes": {"Category": category}},
+            "FreeLimitValue": int(QUOTAS[key]["value"]),
+            "ProvisionedLimitValue": int(QUOTAS[key]["value"]) * 3,
+        }}, {"LimitDefinition": {"LimitClass": "API_CATEGORY", "Attributes": {"Category": category}}})
+        for category, key in capacity.CATEGORY_QUOTAS.items()
+    ])  # fmt: skip
+    listed = {"lambda": [("Concurrent executions", 3000.0)], "apigateway": [("Throttle rate", 20000.0)],
+              "dynamodb": [("Some other quota", 1.0)]}  # fmt: skip
+    service_quotas = _stubbed("service-quotas", [
+        ("list_service_quotas", {"Quotas": [
+            {"ServiceCode": service, "QuotaName": name, "QuotaCode": "L-0000000" + str(n), "Value": value}
+            for n, (name, value) in enumerate(quotas_listed)
+        ]}, {"ServiceCode": service})
+        for service, quotas_listed in listed.items()
+    ])  # fmt: skip
+    read, sandbox, lines = spike.account_quotas(QUOTAS, ses, cognito, service_quotas)
+    assert sandbox
+    assert (read["ses_sandbox_per_day"]["value"], read["ses_sandbox_per_second"]["value"]) == (200.0, 1.0)
+    assert read["cognito_user_creation_rps"]["value"] == 3 * QUOTAS["cognito_user_creation_rps"]["value"]
+    assert read["lambda_concurrency"]["value"] == 3000.0
+    assert read["apigateway_account_rps"]["value"] == 20000.0
+    assert read["dynamodb_table_wru"] == QUOTAS["dynamodb_table_wru"]  # not listed: the default stays
+    assert any("not listed by Service Quotas" in line for line in lines)
+    assert QUOTAS["lambda_concurrency"]["value"] == 1000  # the documented defaults are left alone
+    # Read this way, a crowd meets the account's rates: three times the sign-ups a second.
+    world = spike.World(ROOMY, read, FAST, UNITS)
+    assert spike.simulate(150, 1, world).walls.keys().isdisjoint({"UserCreation"})
+    assert "UserCreation" in spike.simulate(150, 1, world._replace(quotas=QUOTAS)).walls
+
+
+def test_account_without_credentials_is_a_message_not_a_traceback(
+    packaged: Callable[..., Path], tmp_path: Path
+) -> None:
+    import os
+
+    tune_json = tmp_path / "tune.json"
+    tune_json.write_text(json.dumps({
+        "measured": {"warm_ms": dict.fromkeys(capacity_routes(), 2.0), "cold_ms": 300.0, "log_bytes": {}},
+        "dynamodb_ms": 5.0,
+    }))  # fmt: skip
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+    env = {k: v for k, v in os.environ.items() if k not in keys}
+    env |= {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-m", "benchmark.spike", "--account", "--no-chart",
+         f"--package-dir={packaged('prod')}", f"--tune={tune_json}"],
+        cwd=ROOT, capture_output=True, text=True, check=False, env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "ACCOUNT=1 reads your account's quotas with your AWS credentials, and could not" in result.stderr
+
+
+def test_make_cost_shows_the_spikes_price(packaged: Callable[..., Path], tmp_path: Path) -> None:
+    tune_json = tmp_path / "tune.json"
+    tune_json.write_text(json.dumps({
+        "measured": {"warm_ms": dict.fromkeys(capacity_routes(), 2.0), "cold_ms": 300.0,
+                     "log_bytes": dict.fromkeys(capacity_routes(), 200)},
+        "dynamodb_ms": 5.0,
+    }))  # fmt: skip
+    readme = (ROOT / "benchmark/README.md").read_text()
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "-m", "benchmark.spike", "--price", "--no-write", "--stage=prod",
+         f"--package-dir={packaged('prod')}", f"--tune={tune_json}"],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert result.stdout.startswith("A spike as `make spike` plays it, on this configuration: 10,000 people")
+    assert re.search(r"\+\d[\d,]* UserCreation", result.stdout)
+    assert (ROOT / "benchmark/README.md").read_text() == readme  # --no-write
