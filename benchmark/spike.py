@@ -150,7 +150,6 @@ class Stage(NamedTuple):
     ses: bool
     tier: str
     settings_seconds: float  # how often each environment reads the runtime settings
-    per_method: bool = True  # a REST stage's throttle applies to each method on its own
     ses_sandbox: bool = False  # the pool's SES account is still in the sandbox
     token_minutes: int = 60  # the ID token's lifetime (the app client's IdTokenValidity)
 
@@ -159,13 +158,12 @@ def stage_of(template: Mapping[str, Any]) -> Stage:
     resources = template["Resources"]
     function = resources["APIHandler"]["Properties"]
     settings: dict[str, Any] = {}
-    per_method = True
     for resource in resources.values():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Api":
             settings = properties["MethodSettings"][0]
         elif resource["Type"] == "AWS::Serverless::HttpApi":
-            settings, per_method = properties["DefaultRouteSettings"], False
+            settings = properties["DefaultRouteSettings"]
     acls = [r for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACL"]
     limits = [
         rule["Statement"]["RateBasedStatement"]["Limit"]
@@ -187,7 +185,6 @@ def stage_of(template: Mapping[str, Any]) -> Stage:
         ses=pool.get("EmailConfiguration", {}).get("EmailSendingAccount") == "DEVELOPER",
         tier=str(pool.get("UserPoolTier", "not set")),
         settings_seconds=cost.settings_seconds(function),
-        per_method=per_method,
         ses_sandbox=pool.get("UserPoolTags", {}).get(SES_ACCOUNT_TAG) == "sandbox",
         token_minutes=int(client.get("IdTokenValidity", 60)),
     )
@@ -296,7 +293,9 @@ def simulate(
     due: dict[int, list[tuple[int, int, int, str]]] = collections.defaultdict(list)
     for person in range(users):
         due[person * over // users].append((person, 0, 0, ""))
-    # A REST stage's throttle applies to each method on its own (MethodSettings "/*/*").
+    # The stage's throttle applies to each route on its own: a REST stage's MethodSettings
+    # "/*/*" to each method, an HTTP API's DefaultRouteSettings to each route ("Route-level
+    # throttling", developer guide: Throttling requests to your HTTP API, read 2026-12-07).
     stage_buckets: dict[str, Bucket] = collections.defaultdict(
         lambda: Bucket(stage.rate / scale, stage.burst / scale)
     )
@@ -379,10 +378,9 @@ def simulate(
                 wru = q("dynamodb_table_wru") if "table" in lifted else q("dynamodb_new_table_wru")
                 rru = q("dynamodb_new_table_rru") * wru / q("dynamodb_new_table_wru")
                 share, global_share = (write - global_write) / wru + read / rru, global_write / wru
-                methods = step.routes if stage.per_method else ("stage",) * step.api
                 if window is not None and wall("waf", len(window) + step.api > waf_limit):  # type: ignore[operator]
                     refused = "waf"
-                elif wall("stage", not all(stage_buckets[m].take() for m in methods)):
+                elif wall("stage", not all(stage_buckets[route].take() for route in step.routes)):
                     refused = "stage"
                 elif wall("account", not account.take(step.api)):
                     refused = "account"
@@ -545,7 +543,7 @@ def report(
         f"make spike: {users:,} people arriving over {over} s at stage {stage_name} as packaged "
         f"(quotas as of {quotas['as_of']}, {quotas['region']})",
         f"stage throttle {stage.rate}/s burst {stage.burst} "
-        f"({'per method, REST' if stage.per_method else 'per stage'}); WAF per address "
+        "(each route on its own); WAF per address "
         f"{stage.waf_limit or 'none'}; {stage.memory_mb} MB; "
         f"reserved concurrency {stage.reserved or 'none'}, provisioned {stage.provisioned or 'none'}; "
         f"e-mail: {sender}; feature plan {stage.tier}; ID tokens live {stage.token_minutes} min",
