@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,9 +32,24 @@ PAGE_CACHE = "no-cache"
 ASSET_CACHE = "public, max-age=300"
 
 
+# What a browser needs of a file, without what only its readers need: a script's whole-line
+# comments and a style sheet's comments (but one opening `/*!`: the attribution its licence
+# asks for). `make package` ships the files so and `make run` serves them so: one page.
+_COMMENTS = {
+    ".js": re.compile(r"^[ \t]*//.*\n", re.MULTILINE),
+    ".css": re.compile(r"/\*(?!!).*?\*/", re.DOTALL),
+}
+
+
+def served(name: str, text: str) -> str:
+    """The file `name` as it is served: its comments out (see _COMMENTS)."""
+    pattern = _COMMENTS.get(Path(name).suffix)
+    return pattern.sub("", text) if pattern else text
+
+
 @functools.cache
 def _read(name: str) -> str:
-    return (SITE / name).read_text(encoding="utf-8")
+    return served(name, (SITE / name).read_text(encoding="utf-8"))
 
 
 def asset(name: str) -> tuple[str, str]:

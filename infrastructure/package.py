@@ -25,6 +25,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from chalicelib.pages import served
 from infrastructure import stages
 from infrastructure.stages import ROOT
 
@@ -89,6 +90,8 @@ def to_bytecode(zip_path: Path, runtime: str) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
         for info, data in entries:
+            if info.filename.startswith("chalicelib/site/"):  # as the page is served
+                data = served(info.filename, data.decode()).encode()
             if not info.filename.endswith(".py"):
                 target.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
                 continue

@@ -90,6 +90,35 @@ class Person:
         )
         return held
 
+    def hold_changes(self) -> list[Any]:
+        """Hold each change of one todo (PATCH or DELETE) the page sends, as a slow connection
+        would, until the test lets it go (`let_go`): the page's other requests go at once."""
+        held: list[Any] = []
+        self.page.route(
+            "**/todos/*",
+            lambda route: (
+                held.append(route) if route.request.method in ("PATCH", "DELETE") else route.continue_()
+            ),
+        )
+        return held
+
+    def let_go(self, held: list[Any], count: int) -> None:
+        """Let `count` held requests go, one at a time: each the moment the page has sent it
+        (the page sends a todo's next change only once the one before it is answered)."""
+        for sent in range(count):
+            for _ in range(400):  # the page's own pace: it has not sent the next one yet
+                if len(held) > sent:
+                    break
+                self.page.wait_for_timeout(25)
+            held[sent].continue_()
+        self.page.unroute("**/todos/*")
+        self.settled()
+
+    def shows(self, route: str) -> None:
+        """Wait for the page's own signal that it shows the filter `route` (a hash route): the
+        render that marks its link selected is the one that lists its todos."""
+        self.page.locator(f'.filters a.selected[href="{route}"]').wait_for(state="attached")
+
     def titles(self) -> list[str]:
         return [str(t) for t in self.page.locator(".todo-list li label").all_text_contents()]
 

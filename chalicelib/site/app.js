@@ -205,7 +205,9 @@ function signOut(message) {
 // --- the API ---------------------------------------------------------------------------------
 
 // Changes go out one at a time, in the order they were made: a change that waits for a busy
-// server holds the ones after it, which stay shown and queued rather than overtaking it.
+// server holds the ones after it, which stay shown and queued rather than overtaking it. A
+// write's options may be a function, called when its turn comes: a change's If-Match is then
+// the ETag the change before it was answered with, not the one there was when it was made.
 let writes = Promise.resolve();
 
 async function call(method, url, options = {}) {
@@ -213,7 +215,11 @@ async function call(method, url, options = {}) {
 	busy(+1, write);
 	try {
 		if (!write) return await send(method, url, options);
-		const turn = writes.then(() => send(method, url, options));
+		const turn = writes.then(async () => {
+			const response = await send(method, url, typeof options === "function" ? await options() : options);
+			tag(url, response);
+			return response;
+		});
 		writes = turn.catch(() => {});
 		return await turn;
 	} finally {
@@ -268,8 +274,17 @@ async function errorOf(response) {
 	return new Problem(body.Message ? `Not saved: ${body.Message}.` : `Not saved (HTTP ${response.status}).`);
 }
 
-function withEtag(todo, response) {
-	return { ...todo, etag: response.headers.get("ETag") };
+// Each todo's ETag, by its url: the one its last answer came with (a listing carries none).
+const tags = new Map();
+
+function tag(url, response) {
+	const etag = response.headers.get("ETag");
+	if (etag && response.ok) tags.set(url, etag);
+}
+
+function tagged(todo, response) {
+	tag(todo.url, response);
+	return todo;
 }
 
 function nextLink(response) {
@@ -287,21 +302,24 @@ async function loadAll() {
 		loaded.push(...(await response.json()));
 		url = nextLink(response);
 	}
-	return loaded.map((todo) => ({ ...todo, etag: null }));
+	tags.clear(); // what the listing shows is what a change is made to
+	return loaded;
 }
 
-// An ETag comes with GET and PATCH of one todo, and with a create, not with a listing: a
-// listed todo gets its tag when first changed (a GET). If that todo is no longer what the
-// page shows, someone changed it since the listing: STALE, and the change is not sent.
+// The If-Match of a change to `todo`, made when the change's turn comes. A listed todo gets
+// its tag when first changed (a GET). If that todo is no longer what the page showed, someone
+// changed it since the listing: STALE is thrown, and the change is not sent.
 const STALE = Symbol("stale");
 
-async function etagOf(todo) {
-	if (todo.etag) return todo.etag;
-	const response = await call("GET", todo.url);
-	if (!response.ok) return null; // gone: the change itself meets the 404
-	const current = await response.json();
-	const same = current.title === todo.title && current.completed === todo.completed && current.order === todo.order;
-	return same ? response.headers.get("ETag") : STALE;
+async function ifMatch(todo) {
+	if (!tags.has(todo.url)) {
+		const response = await call("GET", todo.url);
+		if (!response.ok) return {}; // gone: the change itself meets the 404
+		const current = await response.json();
+		if (current.title !== todo.title || current.completed !== todo.completed || current.order !== todo.order) throw STALE;
+		tag(todo.url, response);
+	}
+	return { "If-Match": tags.get(todo.url) };
 }
 
 // --- state and rendering ---------------------------------------------------------------------
@@ -449,7 +467,7 @@ const saving = new Map();
 
 async function add(title) {
 	clearNotice(); // a new change: what was said of the last one is old news
-	const temporary = keyed({ id: `new-${crypto.randomUUID()}`, title, completed: false, url: null, etag: null });
+	const temporary = keyed({ id: `new-${crypto.randomUUID()}`, title, completed: false, url: null });
 	todos = [...todos, temporary];
 	render();
 	const key = crypto.randomUUID();
@@ -473,7 +491,7 @@ async function add(title) {
 			}
 		}
 		if (response.status !== 201) throw await errorOf(response);
-		saved = withEtag(await response.json(), response);
+		saved = tagged(await response.json(), response);
 		replace(temporary.id, saved);
 		render();
 	} catch (problem) {
@@ -491,6 +509,10 @@ function failed(problem) {
 	if (problem.message !== "signed out") say(problem.message);
 }
 
+// The last change made to each todo, by id: only its answer is shown, so a quick second change
+// is never undone on screen by the first one's answer, whichever arrives last.
+const latest = new Map();
+
 async function change(id, fields) {
 	clearNotice();
 	const before = todos.find((todo) => todo.id === id);
@@ -503,22 +525,24 @@ async function change(id, fields) {
 	if (!before || !before.url) return;
 	replace(id, { ...before, ...fields });
 	render();
+	const mine = {};
+	latest.set(id, mine);
+	busy(+1); // until what the page shows is final, not only until the answer's headers
 	try {
-		const etag = await etagOf(before);
-		if (etag === STALE) return await reloadOne(before, "changed elsewhere");
-		const response = await call("PATCH", before.url, {
-			body: fields,
-			headers: etag ? { "If-Match": etag } : {},
-		});
-		if (response.status === 412) return await reloadOne(before, "changed elsewhere");
+		const response = await call("PATCH", before.url, async () => ({ body: fields, headers: await ifMatch(before) }));
+		if (response.status === 412) throw STALE;
 		if (response.status === 404) return gone(id);
 		if (!response.ok) throw await errorOf(response);
-		replace(id, withEtag(await response.json(), response));
+		const saved = tagged(await response.json(), response);
+		if (latest.get(id) === mine) replace(id, saved);
 		render();
 	} catch (problem) {
-		replace(id, before);
+		if (problem === STALE) return await reloadOne(before, "changed elsewhere").catch(failed);
+		if (latest.get(id) === mine) replace(id, before);
 		render();
 		failed(problem);
+	} finally {
+		busy(-1);
 	}
 }
 
@@ -526,7 +550,7 @@ async function reloadOne(todo, why) {
 	const response = await call("GET", todo.url);
 	if (response.status === 404) return gone(todo.id);
 	if (!response.ok) throw await errorOf(response);
-	const current = withEtag(await response.json(), response);
+	const current = tagged(await response.json(), response);
 	replace(todo.id, current);
 	render();
 	say(`“${current.title}” was ${why}: it now shows its latest version, and your change was not applied.`);
@@ -547,26 +571,22 @@ async function remove(id) {
 	render();
 	if (saving.has(id)) {
 		const saved = await saving.get(id); // no longer shown: its create's answer changes nothing
-		if (saved) await call("DELETE", saved.url, { headers: { "If-Match": saved.etag ?? "*" } }).catch(failed);
+		if (saved) await call("DELETE", saved.url, async () => ({ headers: await ifMatch(saved) })).catch(failed);
 		return;
 	}
 	if (!before.url) return;
+	busy(+1);
 	try {
-		const etag = await etagOf(before);
-		if (etag === STALE) {
-			todos.splice(index, 0, before);
-			return await reloadOne(before, "changed elsewhere");
-		}
-		const response = await call("DELETE", before.url, { headers: etag ? { "If-Match": etag } : {} });
-		if (response.status === 412) {
-			todos.splice(index, 0, before);
-			return await reloadOne(before, "changed elsewhere");
-		}
+		const response = await call("DELETE", before.url, async () => ({ headers: await ifMatch(before) }));
+		if (response.status === 412) throw STALE;
 		if (!response.ok && response.status !== 404) throw await errorOf(response);
 	} catch (problem) {
 		todos.splice(Math.min(index, todos.length), 0, before);
+		if (problem === STALE) return await reloadOne(before, "changed elsewhere").catch(failed);
 		render();
 		failed(problem);
+	} finally {
+		busy(-1);
 	}
 }
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browsers import Person
+from tests.browsers import RECORD_NOTICES, Person
 
 pytestmark = pytest.mark.server
 
@@ -32,11 +32,14 @@ def test_sign_up_and_every_todomvc_behaviour(person: Callable[[], Person]) -> No
     assert "completed" in (page.get_attribute(".todo-list li:nth-child(1)", "class") or "")
     # Filters follow the URL hash.
     page.click('.filters a[href="#/active"]')
+    ann.shows("#/active")
     assert ann.titles() == ["walk the dog"]
     assert page.url.endswith("#/active")
     page.click('.filters a[href="#/completed"]')
+    ann.shows("#/completed")
     assert ann.titles() == ["buy milk"]
     page.click('.filters a[href="#/"]')
+    ann.shows("#/")
     # Edit: double-click, Enter saves; Escape cancels; blur saves; empty deletes.
     page.dblclick(".todo-list li:nth-child(2) label")
     page.fill(".todo-list li.editing .edit", "  walk the cat ")
@@ -163,6 +166,52 @@ def test_a_concurrent_edit_is_a_412_shown_to_the_person(person: Callable[[], Per
     assert "changed elsewhere" in ann.notice()
     assert ann.titles() == ["renamed again"]
     assert ann.stored()[0]["completed"] is False
+
+
+def test_quick_changes_to_one_todo_all_land_as_the_person_last_asked(person: Callable[[], Person]) -> None:
+    """On a slow connection (each change held back until the test lets it go), changes to one
+    todo made in quick succession go out one at a time, each with the version the one before it
+    produced: none is a conflict, and the todo ends as the person last asked, shown and stored."""
+    ann = person()
+    ann.page.add_init_script(RECORD_NOTICES)
+    ann.sign_up()
+    ann.add("once")
+    page = ann.page
+    toggle = page.locator(".todo-list li:nth-child(1) .toggle")
+    # Fresh from its create (the page holds its ETag), then after reloads (from the listing,
+    # which carries none): 2, 3, 4 and 10 toggles, each clicked before any is answered.
+    for clicks in (2, 3, 4, 10):
+        held = ann.hold_changes()
+        asked = ann.stored()[0]["completed"]
+        for _ in range(clicks):
+            toggle.click()
+            asked = not asked
+        assert toggle.is_checked() is asked  # shown at once
+        ann.let_go(held, clicks)
+        assert toggle.is_checked() is asked
+        assert ann.stored()[0]["completed"] is asked
+        assert ann.notice() == ""
+        page.reload()
+        ann.signed_in()
+    # Two quick edits, the second made while the first is on its way.
+    held = ann.hold_changes()
+    for title in ("first edit", "second edit"):
+        page.dblclick(".todo-list li:nth-child(1) label")
+        page.fill(".todo-list li:nth-child(1) .edit", title)
+        page.press(".todo-list li:nth-child(1) .edit", "Enter")
+    assert ann.titles() == ["second edit"]
+    ann.let_go(held, 2)
+    assert ann.titles() == ["second edit"]
+    assert [t["title"] for t in ann.stored()] == ["second edit"]
+    # A delete right behind a toggle carries the toggle's version: it deletes, no conflict.
+    held = ann.hold_changes()
+    toggle.click()
+    page.locator(".todo-list li:nth-child(1)").hover()
+    page.locator(".todo-list li:nth-child(1) .destroy").click()
+    ann.let_go(held, 2)
+    assert ann.titles() == []
+    assert ann.stored() == []
+    assert page.evaluate("window.__notices") == []  # not one notice, at any moment
 
 
 def test_an_expired_id_token_is_renewed_with_the_refresh_token(person: Callable[[], Person]) -> None:
@@ -336,9 +385,11 @@ def test_what_todomvcs_own_suite_expects_beyond_the_spec(person: Callable[[], Pe
     page.click('.filters a[href="#/active"]')
     page.click('.filters a[href="#/completed"]')
     page.go_back()
+    ann.shows("#/active")
     assert page.url.endswith("#/active")
     assert page.get_attribute('.filters a[href="#/active"]', "class") == "selected"
     page.click('.filters a[href="#/"]')
+    ann.shows("#/")
     # What the page showed is saved: away to about:blank at once, and straight back.
     page.check(".todo-list li:nth-child(2) .toggle")
     page.goto("about:blank")

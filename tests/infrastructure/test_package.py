@@ -38,6 +38,31 @@ def test_the_zip_holds_our_code_and_chalices_runtime_only(built: Path) -> None:
     assert (built / "deployment.zip").stat().st_size <= PACKAGE_BUDGET_BYTES
 
 
+def test_the_zip_holds_the_page_as_it_is_served(built: Path) -> None:
+    # The same bytes make run serves and the browser tests use: the comments out, the
+    # licence's attribution and every line of code in.
+    from chalicelib import pages
+
+    with zipfile.ZipFile(built / "deployment.zip") as archive:
+        for name in ("app.js", "app.css", "index.html"):
+            shipped = archive.read(f"chalicelib/site/{name}").decode()
+            source = (pages.SITE / name).read_text()
+            assert shipped == pages.served(name, source)
+    script = archive_text(built, "app.js")
+    source = (pages.SITE / "app.js").read_text().splitlines()
+    assert script.splitlines() == [line for line in source if not line.lstrip().startswith("//")]
+    # A line starting `//` inside a template literal would be code, not a comment: none spans lines.
+    assert all(line.count("`") % 2 == 0 for line in (pages.SITE / "app.js").read_text().splitlines())
+    assert archive_text(built, "app.css").startswith("/*! todomvc-app-css 2.4.3 (npm), by Sindre Sorhus")
+    assert "/* Mobile Safari */" not in archive_text(built, "app.css")
+    assert pages.asset("app.js")[0] == script  # what the function answers
+
+
+def archive_text(built: Path, name: str) -> str:
+    with zipfile.ZipFile(built / "deployment.zip") as archive:
+        return archive.read(f"chalicelib/site/{name}").decode()
+
+
 def test_caches_a_local_run_left_in_chalicelib_are_not_shipped(tmp_path: Path) -> None:
     # Chalice zips chalicelib/ as it finds it; a run without PYTHONDONTWRITEBYTECODE leaves
     # __pycache__ there (it once took the zip from 91 KB to 144 KB).
