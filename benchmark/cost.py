@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from benchmark import plot, tune
 from benchmark.bench import write_section
 from chalicelib import schema
-from chalicelib.settings import ENVIRONMENT, SETTINGS
+from chalicelib.settings import SETTINGS
 from chalicelib.todos import Todo
 from infrastructure import identity, stages
 
@@ -188,9 +188,8 @@ class Configuration(NamedTuple):
 
 def settings_seconds(function: Mapping[str, Any]) -> float:
     """A packaged function's period of reading the runtime settings (chalicelib/settings.py)."""
-    declared = next(v.default for v in ENVIRONMENT if v.name == "TODO_SETTINGS_SECONDS")
     variables = function.get("Environment", {}).get("Variables", {})
-    return float(variables.get("TODO_SETTINGS_SECONDS") or str(declared))
+    return float(stages.variable(variables, "TODO_SETTINGS_SECONDS"))
 
 
 def _access_log_bytes(log_format: str) -> int:

@@ -12,8 +12,9 @@ from typing import Any
 from chalicelib import errors
 from chalicelib.errors import GATEWAY_ERRORS, RETRY_AFTER_SECONDS, TooManyRequests, gateway_message
 from chalicelib.web import HSTS, SECURITY_HEADERS
-from infrastructure import contract
+from infrastructure import capacity, contract
 from infrastructure.checkov import CMK_LOGS
+from infrastructure.stage import Stage
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
     "RestAPI": [
@@ -58,8 +59,9 @@ def gateway_responses() -> dict[str, Any]:
     return responses
 
 
-def resources(retention: int, throttle: dict[str, int]) -> dict[str, Any]:
+def resources(stage: Stage) -> dict[str, Any]:
     """The REST API's stage: tracing, throttling, access logs, gateway responses."""
+    throttle = capacity.throttling(stage.spike_target)
     return {
         "Resources": {
             "RestAPI": {
@@ -83,7 +85,7 @@ def resources(retention: int, throttle: dict[str, int]) -> dict[str, Any]:
             },
             "ApiAccessLogs": {
                 "Type": "AWS::Logs::LogGroup",
-                "Properties": {"RetentionInDays": retention},
+                "Properties": {"RetentionInDays": stage.log_retention_days},
             },
         }
     }

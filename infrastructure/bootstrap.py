@@ -27,7 +27,7 @@ from chalicelib.schema import TABLE_DEFINITION
 from infrastructure import runtime_settings
 from infrastructure.functions import FUNCTIONS, function_name
 from infrastructure.identity import APP_CLIENT_SETTINGS, user_pool_settings
-from infrastructure.stages import log_retention_days
+from infrastructure.stage import Stage
 from infrastructure.table import table_properties
 
 
@@ -155,13 +155,13 @@ def ensure_log_groups(logs: Any, stage: str, days: int) -> list[str]:
     return names
 
 
-def bootstrap(session: Any, stage: str) -> StatefulResources:
-    name = f"todo-api-{stage}"
+def bootstrap(session: Any, stage: Stage) -> StatefulResources:
+    name = f"todo-api-{stage.name}"
     dynamodb = session.create_client("dynamodb")
     cognito = session.create_client("cognito-idp")
     table_arn = ensure_table(dynamodb, name)
     pool_id, pool_arn = ensure_user_pool(cognito, name, user_pool_settings(stage))
     client_id = ensure_app_client(cognito, pool_id, name)
-    ensure_log_groups(session.create_client("logs"), stage, log_retention_days(stage))
-    runtime_settings.ensure(session.create_client("ssm"), stage)
+    ensure_log_groups(session.create_client("logs"), stage.name, stage.log_retention_days)
+    runtime_settings.ensure(session.create_client("ssm"), stage.environment["TODO_SETTINGS_PATH"])
     return StatefulResources(name, table_arn, pool_id, pool_arn, client_id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -156,19 +157,9 @@ def per_address_limit(people: int = PEOPLE_PER_ADDRESS) -> int:
     return people * sum(step.api for step in JOURNEY if step.at < WAF_WINDOW_SECONDS)
 
 
-def spike_target(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
-    """The crowd the stage is built for (`spike_target`: users arriving over seconds)."""
-    target = stages.declared(stage, root).spike_target or DEFAULT_TARGET
-    if set(target) != {"users", "over"} or not all(isinstance(v, int) and v >= 1 for v in target.values()):
-        raise SystemExit(
-            f'stage {stage}: spike_target needs "users" and "over" (seconds), whole numbers >= 1'
-        )
-    return dict(target)
-
-
-def throttling(stage: str, root: Path = stages.ROOT) -> dict[str, int]:
-    """Stage-wide throttling (both API types), sized by infrastructure/capacity.py for the stage's
-    target: that crowd is served, and a runaway client still meets 429s, not the table."""
-    target = spike_target(stage, root)
+def throttling(target: Mapping[str, int] | None) -> dict[str, int]:
+    """Stage-wide throttling (both API types), sized for the stage's `spike_target` (DEFAULT_TARGET
+    when it sets none): that crowd is served, and a runaway client still meets 429s, not the table."""
+    target = target or DEFAULT_TARGET
     rate, burst = stage_throttle(target["users"], target["over"])
     return {"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate}

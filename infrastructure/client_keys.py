@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
+
+from infrastructure.stage import Stage
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9]{1,40}")
 _PLAN_KEYS = {"rate", "burst", "quota", "period"}
 
 
-def resources(stage: str, plans: Mapping[str, Any]) -> dict[str, Any]:
+def resources(settings: Stage) -> dict[str, Any]:
     """API keys and usage plans (a stage's `usage_plans`, off when absent): one plan and one
     key per client application (`{"web": {"rate": 20, "burst": 40, "quota": 100000,
     "period": "DAY"}}`), and every route requires a key as well as a Cognito ID token.
@@ -18,9 +19,9 @@ def resources(stage: str, plans: Mapping[str, Any]) -> dict[str, Any]:
     A key names the client application that calls (the web app, a mobile app, a partner)
     so that each can be metered and throttled apart; it is not a secret (it ships inside
     those clients) and grants nothing: Cognito remains the only authorization."""
+    stage, plans = settings.name, settings.usage_plans
     if not plans:
         return {}
-    from app import app  # the routes (importing the app touches no network)
 
     resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
@@ -62,7 +63,7 @@ def resources(stage: str, plans: Mapping[str, Any]) -> dict[str, Any]:
     security: list[dict[str, list[str]]] = [{"TodoUsers": [], "api_key": []}]
     paths = {
         path: {method.lower(): {"security": security} for method in methods}
-        for path, methods in app.routes.items()
+        for path, methods in settings.app.routes.items()
     }
     resources["RestAPI"] = {
         "Properties": {

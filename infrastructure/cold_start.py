@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure import stages
+from infrastructure.stage import Stage
 
 # The alias the API invokes when a cold-start option is on (SAM's AutoPublishAlias makes
 # it, as APIHandlerAlias<name>, with a new version for each code or configuration change).
@@ -15,7 +15,7 @@ _INVOKE_ALIAS = {
 }
 
 
-def resources(settings: stages.Stage) -> dict[str, Any]:
+def resources(settings: Stage) -> dict[str, Any]:
     """The stage's cold-start options, off by default: `snapstart` (restore from a snapshot
     of the initialized function) or `provisioned_concurrency` (N environments kept warm).
 
@@ -33,13 +33,11 @@ def resources(settings: stages.Stage) -> dict[str, Any]:
         properties["SnapStart"] = {"ApplyOn": "PublishedVersions"}
     else:
         properties["ProvisionedConcurrencyConfig"] = {"ProvisionedConcurrentExecutions": concurrency}
-    from app import app  # the routes Chalice integrates (importing the app touches no network)
-
     paths = {
         path: {
             method.lower(): {"x-amazon-apigateway-integration": {"uri": _INVOKE_ALIAS}} for method in methods
         }
-        for path, methods in app.routes.items()
+        for path, methods in settings.app.routes.items()
     }
     return {
         "Resources": {

@@ -9,6 +9,7 @@ from chalicelib import errors
 from chalicelib.errors import TooManyRequests
 from infrastructure import capacity
 from infrastructure.checkov import CMK_LOGS
+from infrastructure.stage import Stage
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {"WebACLLogs": [CMK_LOGS]}
 
@@ -60,10 +61,13 @@ def _visibility(name: str) -> dict[str, Any]:
 _WAF_LOG_GROUP_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${WebACLLogs}"
 
 
-def resources(stage: str, retention: int) -> dict[str, Any]:
+def resources(settings: Stage) -> dict[str, Any]:
     """A regional web ACL on the REST stage (API Gateway takes regional ACLs, even for an
-    edge-optimized API): AWS's common and known-bad-inputs rule groups, a rate rule per
-    client IP, and its logs, kept as long as the stage's other logs."""
+    edge-optimized API), if the stage sets `waf`: AWS's common and known-bad-inputs rule
+    groups, a rate rule per client IP, and its logs, kept as long as the stage's other logs."""
+    if not settings.waf:
+        return {}
+    stage, retention = settings.name, settings.log_retention_days
     return {
         "Resources": {
             "WebACL": {

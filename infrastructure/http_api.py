@@ -23,13 +23,13 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-from infrastructure import dashboard, stages
-from infrastructure.capacity import throttling
+from infrastructure import capacity, dashboard
+from infrastructure.identity import TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN
+from infrastructure.inventory import Inventory
 from infrastructure.observability import server_errors_alarm
-from infrastructure.template import TRUSTED_CLIENT_ID, TRUSTED_POOL_ARN
+from infrastructure.stage import Stage
 
 API = "HttpAPI"
 AUTHORIZER = "TodoUsers"
@@ -58,11 +58,9 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
-def _cors() -> dict[str, Any]:
+def _cors(app: Inventory) -> dict[str, Any]:
     """The app's CORSConfig, as the headers Chalice sends, in the HTTP API's terms."""
-    from app import app, cors
-
-    headers = cors.get_access_control_headers()
+    headers = app.cors
     methods = sorted({method for route in app.routes.values() for method in route})
     return {
         "AllowOrigins": [headers["Access-Control-Allow-Origin"]],
@@ -73,12 +71,10 @@ def _cors() -> dict[str, Any]:
     }
 
 
-def _events() -> dict[str, Any]:
-    from app import app
-
+def _events(app: Inventory) -> dict[str, Any]:
     events = {}
     for path, methods in app.routes.items():
-        for method, entry in methods.items():
+        for method in methods:
             name = re.sub(r"[^A-Za-z0-9]", "", path.title()) + method.title()
             properties: dict[str, Any] = {
                 "ApiId": {"Ref": API},
@@ -86,13 +82,13 @@ def _events() -> dict[str, Any]:
                 "Method": method,
                 "PayloadFormatVersion": "1.0",
             }
-            if entry.authorizer is None:  # the web app's public files, as on the REST API
+            if (path, method) in app.public:  # the web app's public files, as on the REST API
                 properties["Auth"] = {"Authorizer": "NONE"}
             events[f"Http{name}"] = {"Type": "HttpApi", "Properties": properties}
     return events
 
 
-def to_http_api(template: dict[str, Any], stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
+def to_http_api(template: dict[str, Any], settings: Stage) -> dict[str, Any]:
     """`template` (Chalice's packaged SAM, resources merged) with an HTTP API for its REST API."""
     out = copy.deepcopy(template)
     resources = out["Resources"]
@@ -115,22 +111,22 @@ def to_http_api(template: dict[str, Any], stage: str, root: Path = stages.ROOT) 
                     }
                 },
             },
-            "CorsConfiguration": _cors(),
+            "CorsConfiguration": _cors(settings.app),
             "AccessLogSettings": {
                 "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
                 "Format": ACCESS_LOG_FORMAT,
             },
-            "DefaultRouteSettings": throttling(stage, root),
+            "DefaultRouteSettings": capacity.throttling(settings.spike_target),
         },
     }
-    resources["APIHandler"]["Properties"]["Events"] = _events()
-    resources["Dashboard"] = dashboard.resource(stage, api="http")
+    resources["APIHandler"]["Properties"]["Events"] = _events(settings.app)
+    resources["Dashboard"] = dashboard.resource(settings.name, api="http")
     # The HTTP API's own metrics (AWS/ApiGateway `5xx` and `Count`, by ApiId and Stage).
     dimensions: list[dict[str, Any]] = [
         {"Name": "ApiId", "Value": {"Ref": API}},
         {"Name": "Stage", "Value": STAGE},
     ]
-    resources["Api5xxRate"] = server_errors_alarm(stage, "5xx", dimensions)
+    resources["Api5xxRate"] = server_errors_alarm(settings.name, "5xx", dimensions)
     for metric in resources["Api429Rate"]["Properties"]["Metrics"]:
         if metric["Id"] == "whole":  # the requests, as an HTTP API counts them
             metric["MetricStat"]["Metric"]["Dimensions"] = dimensions

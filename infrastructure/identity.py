@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from infrastructure import stages
+from infrastructure.stage import Stage
 
 # The user pool and its app client, in the names both CloudFormation and the Cognito API
 # use: the packaged stack and `make deploy`'s bootstrap (tools/deploy.py) share them.
@@ -93,10 +92,9 @@ SES_ACCOUNTS = ("production", "sandbox")
 _SES_IDENTITY = re.compile(r"arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s]+")
 
 
-def email_configuration(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
+def email_configuration(declared: Stage) -> dict[str, Any]:
     """The pool's EmailConfiguration for the stage: through SES where its config says so."""
-    declared = stages.declared(stage, root)
-    email = declared.email
+    stage, email = declared.name, declared.email
     if email is None:
         if declared.production:
             raise SystemExit(
@@ -129,16 +127,15 @@ def email_configuration(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
     }
 
 
-def user_pool_settings(stage: str, root: Path = stages.ROOT) -> dict[str, Any]:
+def user_pool_settings(declared: Stage) -> dict[str, Any]:
     """Everything a stage's pool is created with, by both deploy routes (CloudFormation's
     and the Cognito API's names agree for these)."""
     settings = {
         **USER_POOL_SETTINGS,
         "UserPoolTier": USER_POOL_TIER,
-        "EmailConfiguration": email_configuration(stage, root),
+        "EmailConfiguration": email_configuration(declared),
     }
     tags = {}
-    declared = stages.declared(stage, root)
     if declared.production:
         # Said on the pool itself, where the rehearsal (and an operator) can see it.
         tags[PRODUCTION_TAG] = "true"
@@ -158,3 +155,92 @@ APP_CLIENT_SETTINGS: dict[str, Any] = {
     "IdTokenValidity": 60,
     "TokenValidityUnits": {"IdToken": "minutes"},
 }
+
+
+# The pool the API trusts: this stack's own, or the one ExistingUserPoolArn names.
+TRUSTED_POOL_ARN = {
+    "Fn::If": ["CreateUserPool", {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "ExistingUserPoolArn"}]
+}
+
+
+# Its app client: this stack's own, or the one ExistingUserPoolClientId names.
+TRUSTED_CLIENT_ID = {
+    "Fn::If": ["CreateUserPool", {"Ref": "UserPoolClient"}, {"Ref": "ExistingUserPoolClientId"}]
+}
+
+
+def resources(stage: Stage) -> dict[str, Any]:
+    """A Cognito user pool and app client, and the authorizer's trust in a pool.
+
+    A stack can bring its own pool (one `make deploy` bootstrapped, or one shared with
+    other services): then it creates none and the authorizer trusts that one."""
+    return {
+        "Parameters": {
+            "ExistingUserPoolArn": {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": r"^$|^arn:aws[\w-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+$",
+                "Description": "The ARN of an existing Cognito user pool to trust; empty: create one",
+            },
+            "ExistingUserPoolClientId": {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": r"^$|^[\w+]{1,128}$",
+                "Description": "With ExistingUserPoolArn: its app client, which the web app signs in with",
+            },
+        },
+        "Conditions": {"CreateUserPool": {"Fn::Equals": [{"Ref": "ExistingUserPoolArn"}, ""]}},
+        "Resources": {
+            "UserPool": {
+                "Type": "AWS::Cognito::UserPool",
+                "Condition": "CreateUserPool",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "UserPoolName": f"todo-api-{stage.name}",
+                    "DeletionProtection": "ACTIVE",
+                    "MfaConfiguration": "OPTIONAL",
+                    "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+                    **user_pool_settings(stage),
+                },
+            },
+            "UserPoolClient": {
+                "Type": "AWS::Cognito::UserPoolClient",
+                "Condition": "CreateUserPool",
+                "Properties": {
+                    "UserPoolId": {"Ref": "UserPool"},
+                    "ClientName": f"todo-api-{stage.name}",
+                    **APP_CLIENT_SETTINGS,
+                },
+            },
+            # The function verifies nothing itself in Lambda, but its web app's config says
+            # which pool and client to sign in with: the stack's, not the stage config's.
+            "APIHandler": {
+                "Properties": {
+                    "Environment": {
+                        "Variables": {
+                            "TODO_USER_POOL_ARN": TRUSTED_POOL_ARN,
+                            "TODO_COGNITO_CLIENT_ID": TRUSTED_CLIENT_ID,
+                        }
+                    }
+                }
+            },
+            "RestAPI": {
+                "Properties": {
+                    # The authorizer trusts this stack's pool, not the ARN in the stage config.
+                    "DefinitionBody": {
+                        "securityDefinitions": {
+                            "TodoUsers": {
+                                "x-amazon-apigateway-authorizer": {"providerARNs": [TRUSTED_POOL_ARN]}
+                            }
+                        }
+                    }
+                }
+            },
+        },
+        "Outputs": {
+            "UserPoolArn": {"Value": TRUSTED_POOL_ARN},
+            "UserPoolId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPool"}},
+            "UserPoolClientId": {"Condition": "CreateUserPool", "Value": {"Ref": "UserPoolClient"}},
+        },
+    }

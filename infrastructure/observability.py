@@ -9,7 +9,8 @@ from typing import Any
 from chalicelib.telemetry import HELD_METRIC
 from infrastructure import capacity, dashboard
 from infrastructure.checkov import CMK_LOGS
-from infrastructure.functions import FUNCTIONS, SCHEDULED_JOBS, function_name
+from infrastructure.functions import SCHEDULED_JOBS, function_name
+from infrastructure.stage import Stage
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
     "APIHandlerLogs": [CMK_LOGS],
@@ -223,8 +224,9 @@ def _spike_alarms(stage: str) -> dict[str, Any]:
     }
 
 
-def resources(stage: str, retention: int) -> dict[str, Any]:
+def resources(settings: Stage) -> dict[str, Any]:
     """The functions' names and log groups, and the alarms with the topic they notify."""
+    stage, retention = settings.name, settings.log_retention_days
     resources: dict[str, Any] = {
         **_spike_alarms(stage),
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
@@ -267,7 +269,7 @@ def resources(stage: str, retention: int) -> dict[str, Any]:
         ),
     }
     resources["Dashboard"] = dashboard.resource(stage)
-    for logical, name in FUNCTIONS.items():
+    for logical, name in settings.app.functions.items():
         resources[logical] = {"Properties": {"FunctionName": function_name(stage, name)}}
         resources[f"{logical}Logs"] = {
             "Type": "AWS::Logs::LogGroup",

@@ -117,13 +117,14 @@ def package(
     from infrastructure.policies import exact_arns
     from infrastructure.template import merge_template
 
-    api = api or stages.api_type(stage, root)
+    loaded = stages.load(stage, root)  # the one read of the stage, handed to every builder
+    api = api or loaded.api
 
     out.mkdir(parents=True, exist_ok=True)
     resources = out.parent / f"{out.name}-resources.json"
-    resources.write_text(json.dumps(merge_template(stage, root), indent=2))
+    resources.write_text(json.dumps(merge_template(loaded), indent=2))
     chalice_package(stage, out, resources, root)
-    runtime, wanted = runtime_of(out / "sam.json"), stages.lambda_runtime(root)
+    runtime, wanted = runtime_of(out / "sam.json"), loaded.runtime
     if runtime != wanted:
         raise SystemExit(
             f"chalice packaged for {runtime} (the Python it runs on), but lambda_runtime is {wanted}: "
@@ -132,7 +133,7 @@ def package(
     template = out / "sam.json"
     packaged = exact_arns(json.loads(template.read_text()))
     if api == "http":
-        packaged = to_http_api(packaged, stage, root)
+        packaged = to_http_api(packaged, loaded)
     else:  # the REST API validates bodies and serves the contract (the HTTP API can do neither)
         packaged = at_the_edge(packaged, root / "openapi.yaml")
     template.write_text(json.dumps(packaged, indent=2))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure.functions import FAILURE_QUEUE, SCHEDULED_JOBS
+from infrastructure.functions import FAILURE_QUEUE
+from infrastructure.stage import Stage
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
     "JobFailures": [
@@ -20,15 +21,16 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def resources(stage: str) -> dict[str, Any]:
+def resources(stage: Stage) -> dict[str, Any]:
     """Where the scheduled jobs' failed runs go: retries, then a queue (and an alarm on it)."""
+    jobs = stage.app.jobs
     resources: dict[str, Any] = {
         "JobFailures": {
             "Type": "AWS::SQS::Queue",
             # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
             "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
             "Properties": {
-                "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage),
+                "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage.name),
                 "MessageRetentionPeriod": 1209600,
                 "SqsManagedSseEnabled": True,
             },
@@ -54,7 +56,7 @@ def resources(stage: str) -> dict[str, Any]:
                                 "ArnEquals": {
                                     "aws:SourceArn": [
                                         {"Fn::GetAtt": [f"{logical}{logical}Event", "Arn"]}
-                                        for logical in SCHEDULED_JOBS
+                                        for logical in jobs
                                     ]
                                 }
                             },
@@ -65,7 +67,7 @@ def resources(stage: str) -> dict[str, Any]:
         },
     }
     failures = {"Fn::GetAtt": ["JobFailures", "Arn"]}
-    for logical in SCHEDULED_JOBS:
+    for logical in jobs:
         resources[logical] = {
             "Properties": {
                 # Lambda retries a failed scheduled run twice, then records it here; a

@@ -9,35 +9,25 @@ import contextlib
 from typing import Any
 
 from chalicelib.settings import SETTINGS
-from infrastructure import stages
-
-
-def path(stage: str) -> str:
-    """The stage's path (its TODO_SETTINGS_PATH)."""
-    return stages.environment(stage)["TODO_SETTINGS_PATH"]
-
-
-def path_arn(stage: str, *, region: str = "${AWS::Region}", account: str = "${AWS::AccountId}") -> str:
-    """The path's ARN, which IAM checks GetParametersByPath against (not the parameters it
-    returns: "How Parameter Store authorizes parameter retrieval", Systems Manager guide)."""
-    return f"arn:aws:ssm:{region}:{account}:parameter{path(stage)}"
+from infrastructure.stage import Stage
 
 
 def logical_id(name: str) -> str:
     return "Setting" + "".join(part.capitalize() for part in name.split("-"))
 
 
-def resources(stage: str) -> dict[str, Any]:
+def resources(stage: Stage) -> dict[str, Any]:
+    path = stage.environment["TODO_SETTINGS_PATH"]
     return {
         "Resources": {
             logical_id(setting.name): {
                 "Type": "AWS::SSM::Parameter",
                 "Properties": {
-                    "Name": f"{path(stage)}/{setting.name}",
+                    "Name": f"{path}/{setting.name}",
                     "Type": "String",
                     "Tier": "Standard",
                     "Value": setting.text,
-                    "Description": f"todo-api {stage}: {setting.meaning} (make settings)",
+                    "Description": f"todo-api {stage.name}: {setting.meaning} (make settings)",
                 },
             }
             for setting in SETTINGS
@@ -45,12 +35,13 @@ def resources(stage: str) -> dict[str, Any]:
     }
 
 
-def ensure(ssm: Any, stage: str) -> list[str]:
-    """The chalice deploy route's (and the local stage's) parameters, each created with its
-    default if missing; one an operator has set is kept. The names created."""
+def ensure(ssm: Any, path: str) -> list[str]:
+    """The chalice deploy route's (and the local stage's) parameters under `path` (the stage's
+    TODO_SETTINGS_PATH), each created with its default if missing; one an operator has set is
+    kept. The names created."""
     made = []
     for setting in SETTINGS:
-        name = f"{path(stage)}/{setting.name}"
+        name = f"{path}/{setting.name}"
         with contextlib.suppress(ssm.exceptions.ParameterAlreadyExists):
             ssm.put_parameter(Name=name, Value=setting.text, Type="String", Tier="Standard", Overwrite=False)
             made.append(name)

@@ -1,21 +1,26 @@
 """The stages of .chalice/config.json, read (and, by `make deploy`, written) in one place
 for every tool: a stage's settings, its environment variables, and a function's settings
-as Chalice itself resolves them (function, then stage, then top level)."""
+as Chalice itself resolves them (function, then stage, then top level).
+
+`load` makes the one value a build hands down: the stage's own keys, checked, with its
+environment, the API handler's settings as Chalice resolves them, the Lambda runtime and the
+app's inventory, read once. Every template builder takes it (`resources(stage)`) and reads
+neither this file's config nor the app again."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from chalice.config import Config
 
+from infrastructure.stage import Stage
+
 ROOT = Path(__file__).resolve().parent.parent
-# Our own key: Chalice's `log_retention_in_days` names the API handler's log group
-# wrongly and breaks `chalice package` (aws/chalice#2079).
-DEFAULT_LOG_RETENTION_DAYS = 14
 
 
 def config_path(root: Path = ROOT) -> Path:
@@ -30,7 +35,11 @@ def document(root: Path = ROOT) -> dict[str, Any]:
 
 def settings(stage: str, root: Path = ROOT) -> dict[str, Any]:
     """The stage's own block of the config file."""
-    known = document(root)["stages"]
+    return _stage_block(stage, document(root))
+
+
+def _stage_block(stage: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    known = config["stages"]
     if stage not in known:
         stages = ", ".join(sorted(known))
         raise SystemExit(f"no stage {stage!r} in .chalice/config.json: the stages are {stages}")
@@ -51,33 +60,36 @@ CHALICE_KEYS = frozenset(
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Stage:
-    """A stage's own settings (beside Chalice's), declared: read once, checked, passed down
-    to the builders. An unknown key is refused, so a misspelt one cannot quietly turn a
-    feature off."""
-
-    name: str
-    api: str = "rest"  # "rest" (Chalice's) or "http" (make package API=http)
-    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
-    waf: bool = False  # a web application firewall on the REST stage
-    usage_plans: Mapping[str, Any] = field(default_factory=dict)  # API keys and usage plans per client
-    snapstart: bool = False  # cold starts restored from a snapshot
-    provisioned_concurrency: int = 0  # environments kept initialized
-    production: bool = False  # a production stage: held to production's rules (e-mail through SES)
-    spike_target: Mapping[str, int] | None = None  # {"users", "over"}: the crowd its throttle is sized for
-    # the pool's SES sender: ses_identity_arn, from, reply_to, ses_account (production or sandbox)
-    email: Mapping[str, str] | None = None
-
-
-OUR_KEYS = frozenset(f.name for f in fields(Stage)) - {"name"}
+HANDED_DOWN = frozenset({"environment", "reserved_concurrency", "runtime", "inventory"})
+OUR_KEYS = frozenset(f.name for f in fields(Stage)) - {"name"} - HANDED_DOWN
 _TYPES = {f.name: f.type for f in fields(Stage)}
 
 
+def load(stage: str, root: Path = ROOT) -> Stage:
+    """The stage as a build hands it down, from one read of the config file (see the module)."""
+    from infrastructure import inventory
+
+    config = document(root)
+    found = _declared(stage, config)
+    handler = Config(chalice_stage=stage, function_name="api_handler", config_from_disk=config)
+    return dataclasses.replace(
+        found,
+        environment=dict(_stage_block(stage, config)["environment_variables"]),
+        reserved_concurrency=handler.reserved_concurrency,
+        runtime=str(config["lambda_runtime"]),
+        inventory=inventory.read(),
+    )
+
+
 def declared(stage: str, root: Path = ROOT) -> Stage:
+    """The stage's own settings, checked (for a tool that needs only those)."""
+    return _declared(stage, document(root))
+
+
+def _declared(stage: str, config: Mapping[str, Any]) -> Stage:
     """The stage's own settings, checked: every key is Chalice's or one of OUR_KEYS, each of
     ours of its type."""
-    raw = settings(stage, root)
+    raw = _stage_block(stage, config)
     unknown = sorted(set(raw) - CHALICE_KEYS - OUR_KEYS)
     if unknown:
         raise SystemExit(
@@ -92,6 +104,15 @@ def declared(stage: str, root: Path = ROOT) -> Stage:
             raise SystemExit(f"stage {stage}: {key} must be a {wanted.__name__}, not {value!r}")
     if ours.get("api", "rest") not in API_TYPES:
         raise SystemExit(f"stage {stage}: api must be one of {', '.join(API_TYPES)}, not {ours['api']!r}")
+    target = ours.get("spike_target")
+    if target is not None and (
+        not isinstance(target, dict)
+        or set(target) != {"users", "over"}
+        or not all(type(v) is int and v >= 1 for v in target.values())
+    ):
+        raise SystemExit(
+            f'stage {stage}: spike_target needs "users" and "over" (seconds), whole numbers >= 1'
+        )
     check_environment(stage, raw.get("environment_variables", {}))
     return Stage(name=stage, **ours)
 
@@ -108,11 +129,20 @@ def check_environment(stage: str, variables: Mapping[str, str]) -> None:
             f"The runtime's: {', '.join(sorted(listed))} (chalicelib/settings.py; the levers an "
             "operator changes at run time are Parameter Store settings: make settings)."
         )
-    seconds = variables.get("TODO_SETTINGS_SECONDS", "60")
+    seconds = variable(variables, "TODO_SETTINGS_SECONDS")
     if not seconds.isdigit():
         raise SystemExit(
             f"stage {stage}: TODO_SETTINGS_SECONDS must be a whole number of seconds, not {seconds!r}"
         )
+
+
+def variable(variables: Mapping[str, str], name: str) -> str:
+    """A TODO_* variable's value in a stage's environment_variables, or the runtime's default
+    for it (chalicelib/settings.py ENVIRONMENT: the one place defaults are typed)."""
+    from chalicelib.settings import ENVIRONMENT
+
+    default = next(v.default for v in ENVIRONMENT if v.name == name)
+    return variables.get(name) or default or ""
 
 
 def environment(stage: str, root: Path = ROOT) -> dict[str, str]:

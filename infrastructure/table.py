@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
+from infrastructure.stage import Stage
 
 
 def table_properties(name: str) -> dict[str, Any]:
@@ -18,4 +19,19 @@ def table_properties(name: str) -> dict[str, Any]:
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
         "DeletionProtectionEnabled": True,
+    }
+
+
+def resources(stage: Stage) -> dict[str, Any]:
+    """The stage's table (its TODO_TABLE), kept on delete and replace."""
+    return {
+        "Resources": {
+            "TodoTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": table_properties(stage.environment["TODO_TABLE"]),
+            },
+        },
+        "Outputs": {"TableName": {"Value": {"Ref": "TodoTable"}}},
     }

@@ -114,7 +114,9 @@ def create_table() -> None:
     """The local stage's table and runtime settings, made as `make deploy` makes a stage's
     (tools/deploy.py)."""
     ensure_table(boto3.client("dynamodb", region_name=_region()), stage_settings()["TODO_TABLE"])
-    runtime_settings.ensure(boto3.client("ssm", region_name=_region()), STAGE)
+    runtime_settings.ensure(
+        boto3.client("ssm", region_name=_region()), stage_settings()["TODO_SETTINGS_PATH"]
+    )
 
 
 def user_pool() -> tuple[str, str]:
@@ -439,7 +441,7 @@ def serve_app(
 def stage_throttle(scale: float = 1.0, like: str = STAGE) -> TokenBucket:
     """The throttle of stage `like` (the local stage's own by default), as the packaged
     stage gets it (infrastructure/capacity.py), scaled."""
-    settings = throttling(like)
+    settings = throttling(stages.declared(like).spike_target)
     return TokenBucket(settings["ThrottlingRateLimit"] / scale, settings["ThrottlingBurstLimit"] / scale)
 
 
@@ -452,8 +454,8 @@ def run(
     shell = {name: os.environ.get(name) for name in _SHELL_POOL}
     with contextlib.ExitStack() as stack:
         try:
+            ses = email_configuration(stages.declared(like))["EmailSendingAccount"] == "DEVELOPER"
             if embedded:
-                ses = email_configuration(like)["EmailSendingAccount"] == "DEVELOPER"
                 url = stack.enter_context(embedded_backend(backend_port, limits, scale, ses))
                 provision()
                 environment: dict[str, str] = {"TODO_LOCAL_BACKEND": url}
@@ -467,7 +469,7 @@ def run(
             throttle = stage_throttle(scale, like) if limits else None
             sender = (
                 "SES's quotas"
-                if email_configuration(like)["EmailSendingAccount"] == "DEVELOPER"
+                if ses
                 else (f"{QUOTAS['cognito_default_email_per_day']['value'] / scale:g} e-mails a day")
             )
             _banner(port, backend_port, embedded, throttle, sender)

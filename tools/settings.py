@@ -19,7 +19,6 @@ from typing import Any
 
 from chalicelib import settings
 from infrastructure import stages
-from infrastructure.runtime_settings import path
 
 LOCAL = "local"
 
@@ -48,9 +47,14 @@ def client(stage: str) -> Any:
     return session.create_client("ssm", region_name=region, config=config)
 
 
+def path(stage: str) -> str:
+    """The stage's runtime settings' path in Parameter Store (its TODO_SETTINGS_PATH)."""
+    return stages.environment(stage)["TODO_SETTINGS_PATH"]
+
+
 def show(stage: str, stored: dict[str, str]) -> str:
     reading = settings.choose(stored, settings.DEFAULTS)
-    seconds = stages.environment(stage).get("TODO_SETTINGS_SECONDS", "60")
+    seconds = stages.variable(stages.environment(stage), "TODO_SETTINGS_SECONDS")
     lines = [f"{stage}: {path(stage)} (changes apply within {seconds} s)"]
     for setting in settings.SETTINGS:
         value = getattr(reading.values, setting.name.replace("-", "_"))

@@ -18,6 +18,7 @@ from infrastructure.cold_start import ALIAS
 from infrastructure.package import package
 from infrastructure.rehearsal.aws_rules import Stack
 from infrastructure.rehearsal.rehearse import check, offline_aws, transform
+from infrastructure.stages import load as load_stage
 from infrastructure.template import merge_template
 from tests.support import copy_project
 
@@ -129,4 +130,4 @@ def test_a_stage_cannot_have_both(tmp_path: Path) -> None:
     config["stages"]["prod"].update({"snapstart": True, "provisioned_concurrency": 1})
     stages.write_json(stages.config_path(project), config)
     with pytest.raises(SystemExit, match="not both"):
-        merge_template("prod", project)
+        merge_template(load_stage("prod", project))

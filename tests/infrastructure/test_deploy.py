@@ -40,7 +40,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_bootstrap_makes_the_table_and_pool_protected_and_in_the_declared_shape(session: Any) -> None:
-    made = bootstrap(session, "dev")
+    made = bootstrap(session, stages.load("dev"))
     dynamodb = session.create_client("dynamodb")
     table = dynamodb.describe_table(TableName="todo-api-dev")["Table"]
     assert made.table_arn == table["TableArn"]
@@ -119,7 +119,7 @@ def test_the_bootstrapped_table_is_the_packaged_table(
 ) -> None:
     # Two routes, one table: what `make deploy` creates, read back from DynamoDB, equals
     # what the packaged stack declares, deletion protection and all.
-    bootstrap(session, stage)
+    bootstrap(session, stages.load(stage))
     template = json.loads((packaged(stage) / "sam.json").read_text())
     declared = template["Resources"]["TodoTable"]["Properties"]
     live = described_as_cloudformation(session.create_client("dynamodb"), f"todo-api-{stage}")
@@ -130,12 +130,12 @@ def test_the_bootstrapped_table_is_the_packaged_table(
 def test_bootstrap_protects_an_older_unprotected_table(session: Any) -> None:
     dynamodb = session.create_client("dynamodb")
     dynamodb.create_table(TableName="todo-api-dev", **TABLE_DEFINITION)
-    bootstrap(session, "dev")
+    bootstrap(session, stages.load("dev"))
     assert dynamodb.describe_table(TableName="todo-api-dev")["Table"]["DeletionProtectionEnabled"] is True
 
 
 def test_bootstrap_gives_the_functions_log_groups_a_retention(session: Any) -> None:
-    bootstrap(session, "dev")
+    bootstrap(session, stages.load("dev"))
     groups = session.create_client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/todo-api-dev")
     # The names Lambda uses for Chalice's functions: the API handler is plain `APP-STAGE`.
     assert {(g["logGroupName"], g["retentionInDays"]) for g in groups["logGroups"]} == {
@@ -146,12 +146,12 @@ def test_bootstrap_gives_the_functions_log_groups_a_retention(session: Any) -> N
 
 
 def test_bootstrap_again_finds_what_it_made(session: Any) -> None:
-    first = bootstrap(session, "dev")
-    assert bootstrap(session, "dev") == first
+    first = bootstrap(session, stages.load("dev"))
+    assert bootstrap(session, stages.load("dev")) == first
     cognito = session.create_client("cognito-idp")
     assert len(cognito.list_user_pools(MaxResults=60)["UserPools"]) == 1
     assert len(cognito.list_user_pool_clients(UserPoolId=first.user_pool_id)["UserPoolClients"]) == 1
-    assert bootstrap(session, "prod").table_name == "todo-api-prod"  # stages never share
+    assert bootstrap(session, stages.load("prod")).table_name == "todo-api-prod"  # stages never share
 
 
 def test_bootstrap_refuses_an_existing_table_with_other_keys(session: Any) -> None:
@@ -162,11 +162,11 @@ def test_bootstrap_refuses_an_existing_table_with_other_keys(session: Any) -> No
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
     )
     with pytest.raises(SystemExit, match="another key schema"):
-        bootstrap(session, "dev")
+        bootstrap(session, stages.load("dev"))
 
 
 def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, session: Any) -> None:
-    made = bootstrap(session, "prod")
+    made = bootstrap(session, stages.load("prod"))
     changed = configure(project, "prod", made)
     chalice_dir = project / ".chalice"
     assert sorted(p.name for p in changed) == [
@@ -192,7 +192,7 @@ def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, se
 
 
 def test_chalice_reads_the_configured_stage_as_deploy_would(project: Path, session: Any) -> None:
-    made = bootstrap(session, "dev")
+    made = bootstrap(session, stages.load("dev"))
     configure(project, "dev", made)
     out = project / "out"
     subprocess.run(
@@ -253,7 +253,7 @@ def test_bootstrap_adds_the_global_index_a_table_from_an_older_version_lacks(ses
         if a["AttributeName"] in {"owner", "id", "openId", "doneId"}
     ]
     dynamodb.create_table(TableName="todo-api-dev", **older)
-    bootstrap(session, "dev")
+    bootstrap(session, stages.load("dev"))
     table = dynamodb.describe_table(TableName="todo-api-dev")["Table"]
     assert [(i["IndexName"], i["IndexStatus"]) for i in table["GlobalSecondaryIndexes"]] == [
         ("completed-by-time", "ACTIVE")
@@ -266,7 +266,7 @@ def test_bootstrap_refuses_a_table_without_the_local_indexes(session: Any) -> No
     bare["AttributeDefinitions"] = TABLE_DEFINITION["AttributeDefinitions"][:2]
     dynamodb.create_table(TableName="todo-api-dev", **bare)
     with pytest.raises(SystemExit, match="lacks local indexes"):
-        bootstrap(session, "dev")
+        bootstrap(session, stages.load("dev"))
 
 
 def test_bootstrap_waits_until_a_new_table_can_take_backups(session: Any) -> None:

@@ -217,7 +217,7 @@ def test_both_deploy_routes_make_the_stages_settings_with_their_defaults(
     with mock_aws():
         ssm = boto3.client("ssm", region_name="us-east-1")
         ssm.put_parameter(Name=f"/todo-api/{STAGE}/read-only", Value="true", Type="String")
-        made = runtime_settings.ensure(ssm, STAGE)
+        made = runtime_settings.ensure(ssm, f"/todo-api/{STAGE}")
         stored = {
             p["Name"]: p["Value"] for p in ssm.get_parameters_by_path(Path=f"/todo-api/{STAGE}")["Parameters"]
         }

@@ -63,6 +63,29 @@ def archive_text(built: Path, name: str) -> str:
         return archive.read(f"chalicelib/site/{name}").decode()
 
 
+# Run in a process of its own: every open() of the stage config while `make package
+# STAGE=prod` builds (Python's audit hook sees each; `chalice package`, a child process of
+# its own, reads it apart, as Chalice does).
+_COUNT_CONFIG_READS = """
+import sys
+from pathlib import Path
+reads = []
+sys.addaudithook(lambda event, args: reads.append(1) if event == "open"
+                 and str(args[0]).endswith(".chalice/config.json") else None)
+from infrastructure.package import package
+package("prod", Path(sys.argv[1]), bytecode=False)
+print(len(reads))
+"""
+
+
+def test_make_package_reads_the_stage_config_once(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _COUNT_CONFIG_READS, str(tmp_path / "package")],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    assert result.stdout.split()[-1] == "1", result.stdout
+
+
 def test_caches_a_local_run_left_in_chalicelib_are_not_shipped(tmp_path: Path) -> None:
     # Chalice zips chalicelib/ as it finds it; a run without PYTHONDONTWRITEBYTECODE leaves
     # __pycache__ there (it once took the zip from 91 KB to 144 KB).

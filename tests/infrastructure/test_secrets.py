@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from infrastructure.stages import load as load_stage
 from infrastructure.template import merge_template
 from tests.support import CONFIG, ROOT
 
@@ -58,7 +59,7 @@ def test_stage_settings_are_names_arns_and_numbers(stage: str) -> None:
 
 def test_the_app_client_has_no_secret() -> None:
     # A browser or CLI client cannot keep one: the page's sign-in needs none.
-    client = merge_template("dev")["Resources"]["UserPoolClient"]["Properties"]
+    client = merge_template(load_stage("dev"))["Resources"]["UserPoolClient"]["Properties"]
     assert client["GenerateSecret"] is False
 
 

@@ -16,6 +16,7 @@ from chalicelib.pages import PUBLIC_ROUTES
 from chalicelib.schema import TABLE_DEFINITION, TIME_TO_LIVE
 from infrastructure import contract, identity
 from infrastructure.functions import FUNCTIONS
+from infrastructure.stages import load as load_stage
 from tests.support import CONFIG, STAGE, copy_project
 
 
@@ -201,7 +202,7 @@ def test_a_production_stage_cannot_be_packaged_on_cognitos_own_sender(tmp_path: 
     del config["stages"]["prod"]["email"]
     stage_config.write_json(stage_config.config_path(root), config)
     with pytest.raises(SystemExit, match="50 a day per account: sign-up 51 would get no code"):
-        merge_template("prod", root)
+        merge_template(load_stage("prod", root))
 
 
 def test_a_production_stage_in_the_ses_sandbox_is_refused_with_the_reason(tmp_path: Path) -> None:
@@ -216,18 +217,18 @@ def test_a_production_stage_in_the_ses_sandbox_is_refused_with_the_reason(tmp_pa
     with pytest.raises(
         SystemExit, match="SES account is in the sandbox: SES then sends 200 e-mails a day"
     ) as refused:
-        merge_template("prod", root)
+        merge_template(load_stage("prod", root))
     assert "to verified recipients only, so no sign-up code reaches a real person" in str(refused.value)
     config["stages"]["prod"]["email"]["ses_account"] = "maybe"
     stage_config.write_json(stage_config.config_path(root), config)
     with pytest.raises(SystemExit, match="ses_account one of production, sandbox"):
-        identity.user_pool_settings("prod", root)
+        identity.user_pool_settings(stage_config.declared("prod", root))
 
 
 def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> None:
     from infrastructure.template import merge_template
 
-    resources = merge_template("prod")["Resources"]
+    resources = merge_template(load_stage("prod"))["Resources"]
     pool = resources["UserPool"]["Properties"]
     assert pool["EmailConfiguration"]["EmailSendingAccount"] == "DEVELOPER"
     assert pool["EmailConfiguration"]["SourceArn"].startswith("arn:aws:ses:")
@@ -237,7 +238,7 @@ def test_prod_sends_through_ses_on_an_explicit_plan_with_the_spike_alarms() -> N
     assert pool["UserPoolTags"]["todo-api:ses-account"] == "production"  # make spike reads it
     for alarm in ("CognitoThrottles", "AccountConcurrencyNearLimit", "Api429Rate", "TableThrottles"):
         assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm", alarm
-    dev = merge_template("dev")["Resources"]
+    dev = merge_template(load_stage("dev"))["Resources"]
     assert dev["UserPool"]["Properties"]["EmailConfiguration"] == {"EmailSendingAccount": "COGNITO_DEFAULT"}
 
 
@@ -249,7 +250,13 @@ def test_prods_reserved_concurrency_is_its_throttles_and_both_routes_apply_it(
 
     # Chalice's own setting, so that `chalice deploy` and the packaged stack both reserve it.
     configured = stages.chalice_config("prod", "api_handler").reserved_concurrency
-    assert configured == reserved_concurrency(capacity.throttling("prod")["ThrottlingRateLimit"]) == 250
+    assert (
+        configured
+        == reserved_concurrency(
+            capacity.throttling(stages.declared("prod").spike_target)["ThrottlingRateLimit"]
+        )
+        == 250
+    )
     assert 0 < configured <= 1000 - 100  # AWS keeps 100 of the account's default 1,000 unreserved
     prod = json.loads((packaged("prod") / "sam.json").read_text())["Resources"]
     assert prod["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == configured
@@ -266,12 +273,12 @@ def test_a_misspelt_stage_key_stops_make_package_naming_the_known_ones(tmp_path:
     config["stages"]["dev"]["wafx"] = True
     stage_config.write_json(stage_config.config_path(root), config)
     with pytest.raises(SystemExit, match=r"unknown key\(s\) wafx\. The project's keys: api, email, "):
-        merge_template("dev", root)
+        merge_template(load_stage("dev", root))
     config["stages"]["dev"].pop("wafx")
     config["stages"]["dev"]["waf"] = "yes"
     stage_config.write_json(stage_config.config_path(root), config)
     with pytest.raises(SystemExit, match="waf must be a bool, not 'yes'"):
-        merge_template("dev", root)
+        merge_template(load_stage("dev", root))
 
 
 @pytest.mark.parametrize("api", ["rest", "http"])
@@ -315,4 +322,4 @@ def test_a_stage_variable_the_runtime_does_not_list_or_cannot_read_stops_make_pa
     config["stages"]["dev"]["environment_variables"][variable] = value
     stage_config.write_json(stage_config.config_path(root), config)
     with pytest.raises(SystemExit, match=refusal):
-        merge_template("dev", root)
+        merge_template(load_stage("dev", root))

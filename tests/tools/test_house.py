@@ -87,3 +87,19 @@ def test_make_run_and_make_load_reach_no_stack_builder() -> None:
 def test_no_circle() -> None:
     for name in GRAPH:
         assert name not in reaches(name), f"{name} imports itself through {sorted(reaches(name))}"
+
+
+def test_every_builder_is_handed_the_stage_and_reads_neither_the_config_nor_the_app() -> None:
+    import inspect
+
+    from infrastructure.template import BUILDERS as COMPOSED
+
+    builders = {builder.__module__ for builder in COMPOSED} | {"infrastructure.http_api"}
+    for name in builders:
+        assert not GRAPH[name] & {"app", "infrastructure.stages"}, (name, GRAPH[name])
+    for builder in COMPOSED:  # one way: resources(stage) -> fragment
+        (parameter,) = inspect.signature(builder).parameters.values()
+        assert parameter.annotation == "Stage", builder
+    # Only the inventory imports the app, in infrastructure/ and tools/.
+    readers = {n for n, t in GRAPH.items() if n.startswith(("infrastructure", "tools")) and "app" in t}
+    assert readers == {"infrastructure.inventory"}
