@@ -131,7 +131,7 @@ check: lint typecheck contract test  ## lint, typecheck, the contract's breaking
 # break a client fails unless info.version is a new major one. RELEASE=1 records the release.
 contract: $(RUN_STAMP)  ## the breaking-change gate: openapi.yaml against releases/openapi.yaml (RELEASE=1 records it)
 	@case "$(RELEASE)" in ""|1) ;; *) echo "RELEASE must be 1, or left out" >&2; exit 2;; esac
-	$(BIN)/python -m tools.contract $(if $(RELEASE),--release)
+	$(BIN)/python -m tools.contract_gate $(if $(RELEASE),--release)
 
 # CloudFormation (SAM) and the Lambda zip, with bytecode for the runtime, in build/package.
 package: $(RUN_STAMP)  ## CloudFormation (SAM) and the Lambda zip in build/package (STAGE=dev, API=rest|http)

@@ -138,7 +138,7 @@ WALLS: dict[str, Wall] = {
 }  # fmt: skip
 
 
-class Stage(NamedTuple):
+class Packaged(NamedTuple):
     """What the packaged template says, for the walls it sets itself."""
 
     rate: int
@@ -154,7 +154,7 @@ class Stage(NamedTuple):
     token_minutes: int = 60  # the ID token's lifetime (the app client's IdTokenValidity)
 
 
-def stage_of(template: Mapping[str, Any]) -> Stage:
+def stage_of(template: Mapping[str, Any]) -> Packaged:
     resources = template["Resources"]
     function = resources["APIHandler"]["Properties"]
     settings: dict[str, Any] = {}
@@ -173,7 +173,7 @@ def stage_of(template: Mapping[str, Any]) -> Stage:
     ]
     pool = resources["UserPool"]["Properties"]
     client = resources["UserPoolClient"]["Properties"]
-    return Stage(
+    return Packaged(
         rate=int(settings["ThrottlingRateLimit"]),
         burst=int(settings["ThrottlingBurstLimit"]),
         waf_limit=min(limits) if limits else None,
@@ -234,7 +234,7 @@ class World(NamedTuple):
     duration per route (ms), a cold start (ms), DynamoDB units per route, how the page waits
     (its own constants), and how many people share an address."""
 
-    stage: Stage
+    stage: Packaged
     quotas: Mapping[str, Any]
     durations_ms: Mapping[str, float]
     units: Mapping[str, Any]
@@ -475,7 +475,7 @@ def walls_in_order(users: int, over: int, world: World) -> tuple[Outcome, list[R
         current = after
 
 
-def _source(key: str, quotas: Mapping[str, Any], stage: Stage) -> tuple[str, str]:
+def _source(key: str, quotas: Mapping[str, Any], stage: Packaged) -> tuple[str, str]:
     if key == "stage_throttle":
         return (
             f"{stage.rate}/s, burst {stage.burst} (the packaged stage)",
@@ -528,7 +528,7 @@ def report(
     packaged: Outcome,
     order: list[Raise],
     final: Outcome,
-    stage: Stage,
+    stage: Packaged,
     stage_name: str,
     over: int,
     quotas: Mapping[str, Any],

@@ -33,8 +33,8 @@ def document(root: Path = ROOT) -> dict[str, Any]:
     return loaded
 
 
-def settings(stage: str, root: Path = ROOT) -> dict[str, Any]:
-    """The stage's own block of the config file."""
+def raw(stage: str, root: Path = ROOT) -> dict[str, Any]:
+    """The stage's own block of the config file, as written."""
     return _stage_block(stage, document(root))
 
 
@@ -147,7 +147,7 @@ def variable(variables: Mapping[str, str], name: str) -> str:
 
 def environment(stage: str, root: Path = ROOT) -> dict[str, str]:
     """The stage's environment_variables."""
-    variables: dict[str, str] = settings(stage, root)["environment_variables"]
+    variables: dict[str, str] = raw(stage, root)["environment_variables"]
     return variables
 
 

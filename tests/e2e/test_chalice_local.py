@@ -167,7 +167,7 @@ def jwks_server(key: RsaKey) -> Iterator[str]:
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_chalice_local_verifies_tokens_against_the_stages_pool(stage: str) -> None:
-    settings = stages.settings(stage)
+    settings = stages.raw(stage)
     pool_arn = settings["environment_variables"]["TODO_USER_POOL_ARN"]
     region, pool_id = pool_arn.split(":")[3], pool_arn.rsplit("/", 1)[1]
     issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"

@@ -54,7 +54,7 @@ def integration_targets(stack: Stack) -> set[str]:
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_both_options_are_off_by_default(packaged: Callable[[str], Path], stage: str) -> None:
-    settings = stages.settings(stage)
+    settings = stages.raw(stage)
     assert (settings.get("snapstart", False), settings.get("provisioned_concurrency", 0)) == (False, 0)
     function = json.loads((packaged(stage) / "sam.json").read_text())["Resources"]["APIHandler"]["Properties"]
     assert not {"AutoPublishAlias", "SnapStart", "ProvisionedConcurrencyConfig"} & set(function)

@@ -40,8 +40,8 @@ def transformed(template: dict[str, Any]) -> Stack:
 
 
 def test_on_for_prod_off_for_dev(prod: dict[str, Any], packaged: Packaged) -> None:
-    assert stages.settings("prod")["waf"] is True
-    assert stages.settings("dev")["waf"] is False
+    assert stages.raw("prod")["waf"] is True
+    assert stages.raw("dev")["waf"] is False
     assert prod["Resources"]["WebACL"]["Type"] == "AWS::WAFv2::WebACL"
     dev = json.loads((packaged("dev") / "sam.json").read_text())["Resources"]
     assert not [r for r in dev.values() if r["Type"].startswith("AWS::WAFv2::")]

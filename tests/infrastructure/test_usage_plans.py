@@ -40,7 +40,7 @@ def operations(template: dict[str, Any]) -> dict[tuple[str, str], Any]:
 
 def test_off_by_default(packaged: Callable[..., Path]) -> None:
     for stage in ("dev", "prod"):
-        assert not stages.settings(stage).get("usage_plans")
+        assert not stages.raw(stage).get("usage_plans")
         template = json.loads((packaged(stage) / "sam.json").read_text())
         kinds = {r["Type"] for r in template["Resources"].values()}
         assert not kinds & {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey"}

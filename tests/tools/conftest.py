@@ -1,3 +1,2 @@
-"""What people run: the Makefile's targets and arguments, the docs' links and targets, the
-house's import directions, and the models behind `make cost`, `make tune`, `make spike` and
-`make bench`, on hand-computed cases."""
+"""What people run from tools/ that no server is needed for: the contract's breaking-change gate.
+(`make run` and the operators' commands against it are tested over real HTTP in tests/e2e/.)"""

@@ -16,7 +16,7 @@ import yaml
 
 from infrastructure import contract
 from tests.support import ROOT, SPEC
-from tools import contract as gate
+from tools import contract_gate as gate
 
 pytestmark = pytest.mark.no_moto
 

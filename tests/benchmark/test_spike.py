@@ -18,7 +18,7 @@ from tests.support import ROOT
 
 QUOTAS: dict[str, Any] = capacity.quotas()
 # A minute of the stage as prod packages it: room for everyone at the gateway.
-ROOMY = spike.Stage(
+ROOMY = spike.Packaged(
     rate=10_000,
     burst=5_000,
     waf_limit=None,
