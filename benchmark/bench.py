@@ -34,15 +34,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from infrastructure import names
 from infrastructure.events import scheduled_event
-from infrastructure.package import package
+from infrastructure.package import BUDGET_BYTES, package
 from infrastructure.stages import ROOT
 
-TABLE = "todo-api-dev"
+TABLE = names.of("dev")
 TODO_ID = "01ARYZ6S41TSV4RRFFQ69G5FAV"
 SUB = "6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
-TARGETS = {"cold": 1.00, "warm": 1.10, "zip_kb": 100}
+TARGETS = {"cold": 1.00, "warm": 1.10, "zip_kb": BUDGET_BYTES // 1024}
 
 ITEM = {
     "owner": {"S": SUB},
@@ -239,8 +240,8 @@ def run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str,
         "TODO_KEEP_COMPLETED_DAYS": "30",
         # As deployed: the runtime settings are read from Parameter Store (at a random moment
         # of each environment's first minute, so rarely within a measured cold start).
-        "TODO_SETTINGS_PATH": "/todo-api/bench",
-        "AWS_LAMBDA_FUNCTION_NAME": "todo-api-bench",  # as in Lambda: API Gateway verified the token
+        "TODO_SETTINGS_PATH": f"/{names.APP}/bench",
+        "AWS_LAMBDA_FUNCTION_NAME": names.of("bench"),  # as in Lambda: API Gateway verified the token
         "PYTHONDONTWRITEBYTECODE": "1",  # like Lambda's read-only /var/task: no caching between runs
         **extra,
     }
@@ -389,7 +390,7 @@ def dynamodb_requests() -> dict[str, list[str]]:
         "Content-Type": "application/json",
     }
     # As in Lambda, behind API Gateway's authorizer, which verified the (here unsigned) token.
-    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "todo-api-bench"
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = names.of("bench")
     with mock_aws():
         todo_app.dynamodb_client.cache_clear()
         todo_app.runtime_settings.cache_clear()

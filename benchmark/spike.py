@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from benchmark import cost, plot, tune
 from benchmark.bench import write_section
 from chalicelib.errors import RETRY_AFTER_SECONDS
-from infrastructure import capacity, stages
+from infrastructure import capacity, names, stages
 from infrastructure.firewall import RATE_BLOCKED_SECONDS
 from infrastructure.identity import SES_ACCOUNT_TAG
 
@@ -667,7 +667,7 @@ def inputs(package_dir: Path, stage: str) -> dict[str, Any]:
     """The stage's packaged template (`make package STAGE=stage`)."""
     template: dict[str, Any] = json.loads((package_dir / "sam.json").read_text())
     packaged = template["Resources"]["UserPool"]["Properties"]["UserPoolName"]
-    if packaged != f"todo-api-{stage}":
+    if packaged != names.of(stage):
         raise SystemExit(f"{package_dir} holds {packaged}, not stage {stage}: make package STAGE={stage}")
     return template
 

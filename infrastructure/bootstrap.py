@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.schema import TABLE_DEFINITION
-from infrastructure import runtime_settings
-from infrastructure.functions import FUNCTIONS, function_name
+from infrastructure import names, runtime_settings
+from infrastructure.functions import FUNCTIONS
 from infrastructure.identity import APP_CLIENT_SETTINGS, user_pool_settings
 from infrastructure.stage import Stage
 from infrastructure.table import table_properties
@@ -147,16 +147,16 @@ def ensure_log_groups(logs: Any, stage: str, days: int) -> list[str]:
 
     Chalice's own `log_retention_in_days` would name the API handler's group wrongly
     (`...-api_handler`; the function is `todo-api-STAGE`), so the groups are made here."""
-    names = [f"/aws/lambda/{function_name(stage, function)}" for function in FUNCTIONS.values()]
-    for name in names:
+    groups = [f"/aws/lambda/{names.function(stage, function)}" for function in FUNCTIONS.values()]
+    for group in groups:
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_group(logGroupName=name)
-        logs.put_retention_policy(logGroupName=name, retentionInDays=days)
-    return names
+            logs.create_log_group(logGroupName=group)
+        logs.put_retention_policy(logGroupName=group, retentionInDays=days)
+    return groups
 
 
 def bootstrap(session: Any, stage: Stage) -> StatefulResources:
-    name = f"todo-api-{stage.name}"
+    name = names.of(stage.name)
     dynamodb = session.create_client("dynamodb")
     cognito = session.create_client("cognito-idp")
     table_arn = ensure_table(dynamodb, name)

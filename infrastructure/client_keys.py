@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from infrastructure import names
 from infrastructure.stage import Stage
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9]{1,40}")
@@ -30,7 +31,7 @@ def resources(settings: Stage) -> dict[str, Any]:
             raise SystemExit(
                 f"usage_plans: {client!r} needs a name of letters and digits and {sorted(_PLAN_KEYS)}"
             )
-        name = f"todo-api-{stage}-{client}"
+        name = names.of(stage, client)
         resources[f"UsagePlan{client}"] = {
             "Type": "AWS::ApiGateway::UsagePlan",
             "Properties": {

@@ -22,6 +22,7 @@ from chalice.app import ChaliceViewError
 
 from chalicelib import errors
 from chalicelib.telemetry import NAMESPACE
+from infrastructure import names
 from infrastructure.functions import FUNCTIONS, SCHEDULED_JOBS
 
 PERIOD = 300
@@ -51,7 +52,7 @@ def _api_metrics(stage: str, api: str) -> dict[str, Any]:
             "5xx": "5xx",
         }
     return {
-        "dimensions": ["ApiName", "todo-api", "Stage", stage],
+        "dimensions": ["ApiName", names.APP, "Stage", stage],
         "count": "Count",
         "4xx": "4XXError",
         "5xx": "5XXError",
@@ -138,7 +139,7 @@ def body(stage: str, api: str = "rest") -> dict[str, Any]:
                     "Sum",
                 ),
                 ["AWS/Lambda", "ClaimedAccountConcurrency", {"stat": "Maximum"}],
-                [f"todo-api/{stage}", "GatewayThrottled"],
+                [names.gateway_namespace(stage), "GatewayThrottled"],
             ],
             x=0,
             y=30,
@@ -184,7 +185,7 @@ def resource(stage: str, api: str = "rest") -> dict[str, Any]:
     return {
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {
-            "DashboardName": f"todo-api-{stage}",
+            "DashboardName": names.of(stage),
             "DashboardBody": {"Fn::Sub": json.dumps(body(stage, api), separators=(",", ":"))},
         },
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.errors import TooManyRequests
-from infrastructure import capacity
+from infrastructure import capacity, names
 from infrastructure.checkov import CMK_LOGS
 from infrastructure.stage import Stage
 
@@ -73,10 +73,10 @@ def resources(settings: Stage) -> dict[str, Any]:
             "WebACL": {
                 "Type": "AWS::WAFv2::WebACL",
                 "Properties": {
-                    "Name": f"todo-api-{stage}",
+                    "Name": names.of(stage),
                     "Scope": "REGIONAL",
                     "DefaultAction": {"Allow": {}},
-                    "VisibilityConfig": _visibility(f"todo-api-{stage}"),
+                    "VisibilityConfig": _visibility(names.of(stage)),
                     "CustomResponseBodies": {
                         "TooManyRequests": {
                             "ContentType": "APPLICATION_JSON",
@@ -114,7 +114,7 @@ def resources(settings: Stage) -> dict[str, Any]:
             "WebACLLogs": {
                 "Type": "AWS::Logs::LogGroup",
                 "Properties": {
-                    "LogGroupName": f"aws-waf-logs-todo-api-{stage}",
+                    "LogGroupName": names.waf_logs(stage),
                     "RetentionInDays": retention,
                 },
             },

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from infrastructure import names
 from infrastructure.stage import Stage
 
 # The user pool and its app client, in the names both CloudFormation and the Cognito API
@@ -83,11 +84,11 @@ USER_POOL_TIER = PLANS[0]
 # so sign-up 51 of the day gets no code. A stage that sends through SES names its verified
 # identity (`email` in its config); a production stage must.
 _EMAIL_KEYS = {"ses_identity_arn", "from", "reply_to", "ses_account"}
-PRODUCTION_TAG = "todo-api:production"
+PRODUCTION_TAG = names.tag("production")
 # Whether the SES account is still in the sandbox, said on the pool for make spike to read: a
 # sandboxed account sends 200 a day, 1 a second, to verified recipients only (quotas.json), so
 # no code reaches a real person who signs up.
-SES_ACCOUNT_TAG = "todo-api:ses-account"
+SES_ACCOUNT_TAG = names.tag("ses-account")
 SES_ACCOUNTS = ("production", "sandbox")
 _SES_IDENTITY = re.compile(r"arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s]+")
 
@@ -197,7 +198,7 @@ def resources(stage: Stage) -> dict[str, Any]:
                 "DeletionPolicy": "Retain",
                 "UpdateReplacePolicy": "Retain",
                 "Properties": {
-                    "UserPoolName": f"todo-api-{stage.name}",
+                    "UserPoolName": names.of(stage.name),
                     "DeletionProtection": "ACTIVE",
                     "MfaConfiguration": "OPTIONAL",
                     "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
@@ -209,7 +210,7 @@ def resources(stage: Stage) -> dict[str, Any]:
                 "Condition": "CreateUserPool",
                 "Properties": {
                     "UserPoolId": {"Ref": "UserPool"},
-                    "ClientName": f"todo-api-{stage.name}",
+                    "ClientName": names.of(stage.name),
                     **APP_CLIENT_SETTINGS,
                 },
             },

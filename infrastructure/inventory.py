@@ -17,6 +17,7 @@ from chalice.utils import to_cfn_resource_name
 
 @dataclass(frozen=True)
 class Inventory:
+    name: str  # the app's name (Chalice(app_name=...)), which every resource name starts with
     routes: Mapping[str, tuple[str, ...]]  # path -> its methods, as app.routes has them
     public: frozenset[tuple[str, str]]  # (path, method) of the routes without the authorizer
     jobs: Mapping[str, str]  # logical id (as Chalice's template names it) -> the function's name
@@ -33,6 +34,7 @@ def read() -> Inventory:
     from app import app, cors
 
     return Inventory(
+        name=app.app_name,
         routes={path: tuple(methods) for path, methods in app.routes.items()},
         public=frozenset(
             (path, method)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from chalicelib.telemetry import HELD_METRIC
-from infrastructure import capacity, dashboard
+from chalicelib.telemetry import HELD_METRIC, NAMESPACE
+from infrastructure import capacity, dashboard, names
 from infrastructure.checkov import CMK_LOGS
-from infrastructure.functions import SCHEDULED_JOBS, function_name
+from infrastructure.functions import SCHEDULED_JOBS
 from infrastructure.stage import Stage
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
@@ -45,7 +45,6 @@ def _lambda_metric(name: str, function: str) -> dict[str, Any]:
 
 # The namespace of the metrics a stage derives from its own logs (one per stage: a metric
 # filter's dimensions can only come from the log line).
-GATEWAY_NAMESPACE = "todo-api/{stage}"
 # A share of the account's concurrency (infrastructure/quotas.json: 1,000 by default) at which the
 # account is near its wall: every function in the Region, ours or not, is then at risk.
 ACCOUNT_CONCURRENCY = capacity.quota("lambda_concurrency")
@@ -106,7 +105,7 @@ def server_errors_alarm(stage: str, errors: str, dimensions: list[dict[str, Any]
     )
     alarm = _alarm(description, {}, 0.01)
     gateway = {"Namespace": "AWS/ApiGateway", "Dimensions": dimensions}
-    held = {"Namespace": GATEWAY_NAMESPACE.format(stage=stage), "MetricName": HELD_METRIC}
+    held = {"Namespace": names.gateway_namespace(stage), "MetricName": HELD_METRIC}
     alarm["Properties"]["Metrics"] = [
         {"Id": i, "MetricStat": {"Metric": m, "Period": 300, "Stat": "Sum"}, "ReturnData": False}
         for i, m in (
@@ -131,7 +130,7 @@ def _read_only(stage: str) -> dict[str, Any]:
     WritesHeld) counted per stage, and an alarm that speaks when writes start being held and
     again when they stop (alarm actions fire on state changes only), so a lever left on is
     seen."""
-    metric = {"Namespace": GATEWAY_NAMESPACE.format(stage=stage), "MetricName": HELD_METRIC}
+    metric = {"Namespace": names.gateway_namespace(stage), "MetricName": HELD_METRIC}
     return {
         "ApiWritesHeldCount": {
             "Type": "AWS::Logs::MetricFilter",
@@ -171,7 +170,7 @@ def _spike_alarms(stage: str) -> dict[str, Any]:
         0,
     )  # fmt: skip
     cognito["Condition"] = "CreateUserPool"  # an existing pool is watched where it is owned
-    gateway = [{"Name": "ApiName", "Value": "todo-api"}, {"Name": "Stage", "Value": stage}]
+    gateway = [{"Name": "ApiName", "Value": names.APP}, {"Name": "Stage", "Value": stage}]
     return {
         "CognitoThrottles": cognito,
         "AccountConcurrencyNearLimit": _alarm(
@@ -188,7 +187,7 @@ def _spike_alarms(stage: str) -> dict[str, Any]:
         "Api429Rate": _ratio_alarm(
             "More than 1% of API requests were throttled (429) over 5 minutes",
             {
-                "Namespace": GATEWAY_NAMESPACE.format(stage=stage),
+                "Namespace": names.gateway_namespace(stage),
                 "MetricName": THROTTLED_METRIC,
             },
             {"Namespace": "AWS/ApiGateway", "MetricName": "Count", "Dimensions": gateway},
@@ -201,7 +200,7 @@ def _spike_alarms(stage: str) -> dict[str, Any]:
                 "FilterPattern": '{ $.status = "429" }',
                 "MetricTransformations": [
                     {
-                        "MetricNamespace": GATEWAY_NAMESPACE.format(stage=stage),
+                        "MetricNamespace": names.gateway_namespace(stage),
                         "MetricName": THROTTLED_METRIC,
                         "MetricValue": "1",
                         "DefaultValue": 0,
@@ -231,13 +230,13 @@ def resources(settings: Stage) -> dict[str, Any]:
         **_spike_alarms(stage),
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
         "Api5xxRate": server_errors_alarm(
-            stage, "5XXError", [{"Name": "ApiName", "Value": "todo-api"}, {"Name": "Stage", "Value": stage}]
+            stage, "5XXError", [{"Name": "ApiName", "Value": names.APP}, {"Name": "Stage", "Value": stage}]
         ),
         **_read_only(stage),
         "PurgeBehind": _alarm(
             "purge_completed ended three hourly runs in a row with work left (from its EMF metrics)",
             {
-                "Namespace": "todo-api",
+                "Namespace": NAMESPACE,
                 "MetricName": "RunsBehind",
                 "Statistic": "Sum",
                 "Dimensions": [{"Name": "Job", "Value": "purge_completed"}],
@@ -249,7 +248,7 @@ def resources(settings: Stage) -> dict[str, Any]:
         "ClearsBehind": _alarm(
             "finish_clears ended over 3 runs in 15 minutes with bulk deletes left (from its EMF metrics)",
             {
-                "Namespace": "todo-api",
+                "Namespace": NAMESPACE,
                 "MetricName": "RunsBehind",
                 "Statistic": "Sum",
                 "Dimensions": [{"Name": "Job", "Value": "finish_clears"}],
@@ -270,7 +269,7 @@ def resources(settings: Stage) -> dict[str, Any]:
     }
     resources["Dashboard"] = dashboard.resource(stage)
     for logical, name in settings.app.functions.items():
-        resources[logical] = {"Properties": {"FunctionName": function_name(stage, name)}}
+        resources[logical] = {"Properties": {"FunctionName": names.function(stage, name)}}
         resources[f"{logical}Logs"] = {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {

@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infrastructure.functions import FAILURE_QUEUE, function_name
+from infrastructure import names
+from infrastructure.functions import FAILURE_QUEUED
 from infrastructure.stages import ROOT, chalice_config, write_json
 
 DEPLOYED_STAGES = ("dev", "prod")
@@ -94,14 +95,14 @@ def policy(stage: str, function: str, *, table_arn: str | None = None, root: Pat
             [f"arn:aws:ssm:{region}:{account}:parameter{settings_path}"],
         )
     )
-    if function in FAILURE_QUEUE:
-        queue = FAILURE_QUEUE[function].format(stage=stage)
+    if function in FAILURE_QUEUED:
+        queue = names.failure_queue(stage)
         statements.append(
             _statement("RecordFailedRuns", ["sqs:SendMessage"], [f"arn:aws:sqs:{region}:{account}:{queue}"])
         )
     if config.xray_enabled:
         statements.append(_statement("Tracing", XRAY_WRITES, ["*"]))
-    group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function_name(stage, function)}"
+    group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{names.function(stage, function)}"
     statements.append(
         _statement(
             "OwnLogs",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure.functions import FAILURE_QUEUE
+from infrastructure import names
 from infrastructure.stage import Stage
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
@@ -30,7 +30,7 @@ def resources(stage: Stage) -> dict[str, Any]:
             # It is itself the dead-letter queue: a redrive policy would have nowhere to go.
             "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["ES6000"]}}},
             "Properties": {
-                "QueueName": FAILURE_QUEUE["purge_completed"].format(stage=stage.name),
+                "QueueName": names.failure_queue(stage.name),
                 "MessageRetentionPeriod": 1209600,
                 "SqsManagedSseEnabled": True,
             },

@@ -9,6 +9,7 @@ import contextlib
 from typing import Any
 
 from chalicelib.settings import SETTINGS
+from infrastructure import names
 from infrastructure.stage import Stage
 
 
@@ -27,7 +28,7 @@ def resources(stage: Stage) -> dict[str, Any]:
                     "Type": "String",
                     "Tier": "Standard",
                     "Value": setting.text,
-                    "Description": f"todo-api {stage.name}: {setting.meaning} (make settings)",
+                    "Description": f"{names.APP} {stage.name}: {setting.meaning} (make settings)",
                 },
             }
             for setting in SETTINGS

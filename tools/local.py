@@ -60,7 +60,7 @@ from chalicelib.errors import (
     gateway_message,
 )
 from chalicelib.web import HSTS, SECURITY_HEADERS, allowed_methods
-from infrastructure import contract, runtime_settings, stages
+from infrastructure import contract, names, runtime_settings, stages
 from infrastructure.bootstrap import ensure_table
 from infrastructure.capacity import throttling
 from infrastructure.events import scheduled_event
@@ -72,8 +72,7 @@ from tools.limits import QUOTAS, CognitoQuotas, TokenBucket
 
 STAGE = "local"
 REGION = "us-east-1"
-POOL_NAME = "todo-api-local"
-CLIENT_NAME = "todo-api-local"
+POOL_NAME = CLIENT_NAME = names.of(STAGE)
 DEFAULT_BACKEND_PORT = 8001
 MAX_AUTHORIZATION_CHARS = 8 * 1024
 _USER = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
@@ -363,7 +362,7 @@ def _stop(signum: int, frame: Any) -> NoReturn:
 
 
 def _stop_now() -> None:
-    print(f"todo-api local: stopped after {STOP_GRACE_SECONDS:g} s; local data discarded", flush=True)
+    print(f"{names.APP} local: stopped after {STOP_GRACE_SECONDS:g} s; local data discarded", flush=True)
     os._exit(0)  # the listening sockets close with the process
 
 
@@ -392,7 +391,7 @@ def backend(port: int, limits: bool = True, scale: float = 1.0) -> None:
             print(
                 "\n".join(
                     [
-                        f"todo-api local backend (moto: DynamoDB, Cognito, Parameter Store) on {url}",
+                        f"{names.APP} local backend (moto: DynamoDB, Cognito, Parameter Store) on {url}",
                         f"table {settings['TODO_TABLE']}, user pool {pool}",
                         "data: kept in memory only; it is gone when this process stops",
                         "serve the API: .venv/bin/chalice local --stage local",
@@ -405,7 +404,7 @@ def backend(port: int, limits: bool = True, scale: float = 1.0) -> None:
             while True:
                 time.sleep(3600)
         finally:
-            print("todo-api local backend: stopped; local data discarded", flush=True)
+            print(f"{names.APP} local backend: stopped; local data discarded", flush=True)
 
 
 def serve_app(
@@ -475,7 +474,7 @@ def run(
             _banner(port, backend_port, embedded, throttle, sender)
             serve_app(port, environment, unset, throttle)
         finally:
-            print("todo-api local: stopped" + ("; local data discarded" if embedded else ""), flush=True)
+            print(f"{names.APP} local: stopped" + ("; local data discarded" if embedded else ""), flush=True)
 
 
 def _banner(port: int, backend_port: int, embedded: bool, throttle: TokenBucket | None, sender: str) -> None:
@@ -485,7 +484,7 @@ def _banner(port: int, backend_port: int, embedded: bool, throttle: TokenBucket 
         else f"your AWS configuration (endpoint: {os.environ.get('AWS_ENDPOINT_URL', 'AWS')})"
     )
     lines = [
-        f"todo-api (stage {STAGE}) on http://127.0.0.1:{port}",
+        f"{names.APP} (stage {STAGE}) on http://127.0.0.1:{port}",
         f"web app:  http://127.0.0.1:{port}/ (sign up there"
         + ("; this pool sends no e-mail: any confirmation code will do)" if embedded else ")"),
         f"backend: {where}",

@@ -503,7 +503,9 @@ def function_problems(function: Function) -> list[str]:
     if not trusts_lambda(function.trust_policy):
         problems.append(f"{function.name}: its role does not trust lambda.amazonaws.com")
     # Least privilege (our rule): its own stage's settings, and no other path's.
-    for path in ("/", "/todo-api", "/todo-api/another-stage"):
+    own = str(function.environment.get("TODO_SETTINGS_PATH") or "/")
+    parent = own.rsplit("/", 1)[0] or "/"
+    for path in dict.fromkeys(("/", parent, f"{parent.rstrip('/')}/another-stage")):
         if allows(function.policies, "ssm:GetParametersByPath", _parameter_arn(function, path)):
             problems.append(f"{function.name}: the role may read parameters under {path}, beyond its own")
     if not _FUNCTION_NAME.fullmatch(function.name):

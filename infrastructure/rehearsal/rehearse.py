@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infrastructure import capacity, contract
+from infrastructure import capacity, contract, names
 from infrastructure.identity import PLANS, PRODUCTION_TAG, plan_features
 from infrastructure.rehearsal.aws_rules import (
     NAME_LIMITS,
@@ -57,7 +57,7 @@ from infrastructure.rehearsal.aws_rules import (
 )
 from infrastructure.stages import ROOT
 
-BUCKET = "todo-api-rehearsal-artifacts"
+BUCKET = f"{names.APP}-rehearsal-artifacts"
 # What moto's CloudFormation cannot create (it logs "No Moto CloudFormation support").
 LEFT_OUT = {
     "AWS::Cognito::UserPool": "moto's CloudFormation has no Cognito (the bootstrap's API calls are tested)",
@@ -257,7 +257,7 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
             source = stack.resolve(properties["SourceArn"]) if "SourceArn" in properties else "*"
             permissions.append((named if named.startswith("arn:") else prefix + named, str(source)))
     problems = []
-    names = {function.name for function in functions}
+    function_names = {function.name for function in functions}
     for logical, resource in created.items():
         if resource["Type"] not in ("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api"):
             continue
@@ -269,7 +269,7 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
             for method, operation in operations.items():
                 uri = json.dumps(operation.get("x-amazon-apigateway-integration", {}).get("uri", ""))
                 for target in _INTEGRATION_TARGET.findall(uri):
-                    if target.split(":")[6] not in names:
+                    if target.split(":")[6] not in function_names:
                         continue
                     concrete = re.sub(r"\{[^}]+\}", "x", path)
                     account = f"{stack.region}:{stack.account}"
@@ -686,7 +686,7 @@ def rehearse(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infrastructure.rehearsal.rehearse")
     parser.add_argument("--package-dir", type=Path, default=ROOT / "build" / "package")
-    parser.add_argument("--stack-name", default="todo-api-dev")
+    parser.add_argument("--stack-name", default=names.of("dev"))
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     parameters = dict(p.split("=", 1) for p in args.parameter)

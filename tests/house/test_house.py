@@ -103,3 +103,14 @@ def test_every_builder_is_handed_the_stage_and_reads_neither_the_config_nor_the_
     # Only the inventory imports the app, in infrastructure/ and tools/.
     readers = {n for n, t in GRAPH.items() if n.startswith(("infrastructure", "tools")) and "app" in t}
     assert readers == {"infrastructure.inventory"}
+
+
+def test_the_stack_names_things_in_one_place() -> None:
+    # The app's name is app.py's (read through the inventory): infrastructure/, tools/ and
+    # benchmark/ name what they make through infrastructure/names.py, never by a literal.
+    literal = '"' + "todo-api"  # (split, so that this line is no such literal)
+    for name, path in modules().items():
+        if not name.startswith(("infrastructure", "tools", "benchmark")) or "handlers" in name:
+            continue
+        code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+        assert not any(literal in line or 'f"todo-api' in line for line in code), name

@@ -16,10 +16,8 @@ from chalice.deploy import models
 from chalice.deploy.appgraph import ApplicationGraphBuilder
 
 from infrastructure import stages
-from infrastructure.package import to_bytecode
+from infrastructure.package import BUDGET_BYTES, to_bytecode
 from tests.support import ROOT, lambda_env, unpack
-
-PACKAGE_BUDGET_BYTES = 100 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +33,7 @@ def test_the_zip_holds_our_code_and_chalices_runtime_only(built: Path) -> None:
     assert site == ["chalicelib/site/app.css", "chalicelib/site/app.js", "chalicelib/site/index.html"]
     code = [n for n in names if n not in site]
     assert all(n.endswith(".pyc") for n in code), "sources should be replaced by bytecode"
-    assert (built / "deployment.zip").stat().st_size <= PACKAGE_BUDGET_BYTES
+    assert (built / "deployment.zip").stat().st_size <= BUDGET_BYTES
 
 
 def test_the_zip_holds_the_page_as_it_is_served(built: Path) -> None:

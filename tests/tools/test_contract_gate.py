@@ -117,7 +117,7 @@ def write(path: Path, document: dict[str, Any]) -> Path:
 
 def run(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(ROOT / ".venv/bin/python"), "-m", "tools.contract", *arguments],
+        [str(ROOT / ".venv/bin/python"), "-m", "tools.contract_gate", *arguments],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
