@@ -123,7 +123,7 @@ lint: $(STAMP)  ## ruff check and ruff format --check
 
 typecheck: $(STAMP)  ## mypy --strict over app.py, chalicelib, infrastructure, tools, benchmark
 	$(BIN)/mypy
-	$(BIN)/mypy $(patsubst %,-m %,$(basename $(notdir $(wildcard benchmark/handlers/*.py))))
+	$(BIN)/mypy $(patsubst %,-m %,$(basename $(notdir $(wildcard benchmark/handlers/*.py benchmark/children/*.py))))
 
 check: lint typecheck contract test  ## lint, typecheck, the contract's breaking-change gate and test: what CI runs
 

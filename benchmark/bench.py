@@ -22,7 +22,6 @@ import random
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,110 +29,26 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from benchmark import harness
+from benchmark.harness import (
+    EVENT,
+    SCHEDULED,
+    SUB,
+    TABLE,
+    canned_dynamodb,
+    run_child,
+    unpacked,
+    write_section,
+)
 from infrastructure import names
-from infrastructure.events import scheduled_event
 from infrastructure.package import BUDGET_BYTES, package
 from infrastructure.stages import ROOT
 
-TABLE = names.of("dev")
-TODO_ID = "01ARYZ6S41TSV4RRFFQ69G5FAV"
-SUB = "6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 TARGETS = {"cold": 1.00, "warm": 1.10, "zip_kb": BUDGET_BYTES // 1024}
-
-ITEM = {
-    "owner": {"S": SUB},
-    "id": {"S": TODO_ID},
-    "title": {"S": "buy milk"},
-    "completed": {"BOOL": False},
-    "order": {"N": "1"},
-    "createdAt": {"S": "2026-11-27T12:00:00.000Z"},
-    "updatedAt": {"S": "2026-11-27T12:00:00.000Z"},
-    "version": {"N": "1"},
-    "openId": {"S": TODO_ID},
-}
-CANNED = {
-    "DynamoDB_20120810.GetItem": {"Item": ITEM},
-    "DynamoDB_20120810.Query": {"Items": [], "Count": 0, "ScannedCount": 0},
-}
-
-# The API Gateway proxy event for GET /todos/{id}, as the Cognito authorizer passes it on.
-EVENT: dict[str, Any] = {
-    "resource": "/todos/{todo_id}",
-    "path": f"/todos/{TODO_ID}",
-    "httpMethod": "GET",
-    "headers": {"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Proto": "https"},
-    "multiValueQueryStringParameters": None,
-    "pathParameters": {"todo_id": TODO_ID},
-    "stageVariables": None,
-    "requestContext": {
-        "resourcePath": "/todos/{todo_id}",
-        "httpMethod": "GET",
-        "path": f"/dev/todos/{TODO_ID}",
-        "stage": "dev",
-        "authorizer": {"claims": {"sub": SUB, "cognito:username": "alice"}},
-    },
-    "body": None,
-    "isBase64Encoded": False,
-}
-SCHEDULED = scheduled_event("purge_completed", when=datetime(2026, 11, 27, 12, tzinfo=UTC))
-
-# What a child process passes as the handler's context: the two members the app reads.
-CONTEXT = """
-class Context:
-    aws_request_id = "bench"
-    def get_remaining_time_in_millis(self):
-        return 15_000
-"""
-
-# What Lambda does on a cold start: import the handler's module, then invoke it. Time
-# runs from before the import to after the first response; the interpreter's own
-# start-up is the same for every variant and not counted.
-CHILD_COLD = """
-import json, os, resource, sys, time
-t0 = time.perf_counter()
-sys.path.insert(0, os.environ["BENCH_TASK"])
-{import_handler}
-{context}
-response = handler(json.loads(os.environ["BENCH_EVENT"]), Context())
-t1 = time.perf_counter()
-print(json.dumps({{
-    "cold_ms": (t1 - t0) * 1000,
-    "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    "response": response,
-}}))
-"""
-
-# Warm: every handler in one fresh process, called in turn (a new order each round), CPU
-# time summed per handler, so that whatever slows this process down slows all alike.
-CHILD_WARM = """
-import importlib, json, os, random, sys, time
-sys.path.insert(0, os.environ["BENCH_TASK"])
-sys.path.insert(0, os.environ["BENCH_BARE"])
-from app import app
-CONTEXT
-event = json.loads(os.environ["BENCH_EVENT"])
-handlers = {"api": app}
-for name, module in json.loads(os.environ["BENCH_HANDLERS"]).items():
-    handlers[name] = importlib.import_module(module).handler
-spent = dict.fromkeys(handlers, 0.0)
-for name, handler in handlers.items():
-    response = handler(event, Context())
-    assert response["statusCode"] == 200, (name, response)
-calls = int(os.environ["BENCH_WARM"])
-order = list(handlers)
-for i in range(calls):
-    random.shuffle(order)
-    for name in order:
-        c0 = time.process_time()
-        handlers[name](event, Context())
-        spent[name] += time.process_time() - c0
-print(json.dumps({name: seconds / calls * 1e6 for name, seconds in spent.items()}))
-""".replace("CONTEXT", CONTEXT)
 
 # The handlers timed besides the API (benchmark/handlers/, real modules that ruff and mypy
 # check): the framework-less baselines (the same DynamoDB calls with a boto3 client, nothing
@@ -151,53 +66,6 @@ PEERS = {
 }
 
 
-def _canned_handler(canned: dict[str, Any]) -> type[BaseHTTPRequestHandler]:
-    class Canned(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body leave in separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK add ~40 ms to every request, drowning what we measure.
-        disable_nagle_algorithm = True
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps(canned.get(self.headers.get("X-Amz-Target", ""), {})).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("x-amzn-RequestId", "bench")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    return Canned
-
-
-@contextmanager
-def canned_dynamodb(canned: dict[str, Any] = CANNED) -> Iterator[str]:
-    """A loopback DynamoDB that answers each operation (X-Amz-Target) with `canned`'s
-    response, or `{}`: the SDK's full cost, none of a database's."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _canned_handler(canned))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def unpacked(work: Path, *, bytecode: bool = True) -> Path:
-    """The dev stage's zip as `make package` builds it, unpacked as Lambda unpacks it."""
-    out = package("dev", work / "package", bytecode=bytecode)
-    task = work / "task"
-    with zipfile.ZipFile(out / "deployment.zip") as archive:
-        archive.extractall(task)
-    return task
-
-
 def _variants(work: Path, peers: bool) -> dict[str, dict[str, Any]]:
     """Each variant: a task directory (what Lambda would unpack), how to get the handler, the event."""
     tasks = {
@@ -208,48 +76,18 @@ def _variants(work: Path, peers: bool) -> dict[str, dict[str, Any]]:
     bare.mkdir()
     for module in (*BASELINES, *(PEERS.values() if peers else ())):
         shutil.copy(HANDLERS / f"{module}.py", bare / f"{module}.py")
-    api = "from app import app as handler"
-    job = "from app import app\nhandler = app.handler_map['purge_completed']"
+    # Each handler as `module:attribute.path` (benchmark/children/cold.py finds it so).
+    api, job = "app:app", "app:app.handler_map.purge_completed"
     variants = {
-        "bare": {"task": bare, "import": "from bare_api import handler", "event": EVENT},
-        "api": {"task": tasks["zip"], "import": api, "event": EVENT},
-        "api-source": {"task": tasks["zip-as-chalice-ships"], "import": api, "event": EVENT},
-        "bare-job": {"task": bare, "import": "from bare_job import handler", "event": SCHEDULED},
-        "job": {"task": tasks["zip"], "import": job, "event": SCHEDULED},
+        "bare": {"task": bare, "handler": "bare_api:handler", "event": EVENT},
+        "api": {"task": tasks["zip"], "handler": api, "event": EVENT},
+        "api-source": {"task": tasks["zip-as-chalice-ships"], "handler": api, "event": EVENT},
+        "bare-job": {"task": bare, "handler": "bare_job:handler", "event": SCHEDULED},
+        "job": {"task": tasks["zip"], "handler": job, "event": SCHEDULED},
     }
     for name, module in PEERS.items() if peers else ():
-        variants[name] = {"task": bare, "import": f"from {module} import handler", "event": EVENT}
+        variants[name] = {"task": bare, "handler": f"{module}:handler", "event": EVENT}
     return variants
-
-
-# Every timed process runs on this interpreter: `make bench` gives .venv-bench's (the same
-# Python, with the peers installed beside the same boto3 and botocore).
-PYTHON = sys.executable
-
-
-def run_child(script: str, task: Path, endpoint: str, **extra: str) -> dict[str, Any]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "BENCH_TASK": str(task),
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TODO_TABLE": TABLE,
-        "TODO_KEEP_COMPLETED_DAYS": "30",
-        # As deployed: the runtime settings are read from Parameter Store (at a random moment
-        # of each environment's first minute, so rarely within a measured cold start).
-        "TODO_SETTINGS_PATH": f"/{names.APP}/bench",
-        "AWS_LAMBDA_FUNCTION_NAME": names.of("bench"),  # as in Lambda: API Gateway verified the token
-        "PYTHONDONTWRITEBYTECODE": "1",  # like Lambda's read-only /var/task: no caching between runs
-        **extra,
-    }
-    result = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [PYTHON, "-c", script], env=env, capture_output=True, text=True, check=True, timeout=300
-    )
-    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return measured
 
 
 @contextmanager
@@ -305,14 +143,16 @@ def measure_processes(rounds: int, warm: int, peers: bool = False) -> dict[str, 
                         **({} if name == "warm" else traced),
                     }
                     runs = warm_runs if name == "warm" else traced_runs
-                    runs.append(run_child(CHILD_WARM, variants["api"]["task"], endpoint, **extra))
+                    runs.append(run_child("warm", variants["api"]["task"], endpoint, **extra))
                     continue
                 variant = variants[name]
-                script = CHILD_COLD.format(import_handler=variant["import"], context=CONTEXT)
                 event = json.dumps(variant["event"])
                 cold[name].append(
-                    run_child(script, variant["task"], endpoint, BENCH_EVENT=event, **variant.get("env", {}))
-                )
+                    run_child(
+                        "cold", variant["task"], endpoint,
+                        BENCH_EVENT=event, BENCH_HANDLER=variant["handler"], **variant.get("env", {}),
+                    )
+                )  # fmt: skip
         for name, runs in cold.items():  # a timing of an error would mean nothing
             response = runs[0]["response"]
             if "job" not in name and response["statusCode"] != 200:
@@ -527,19 +367,8 @@ def report(
 ROUNDS = 15
 
 
-def write_section(path: Path, markers: tuple[str, str], text: str) -> None:
-    """Put `text` between `markers` in `path` (at the end, if they are not there yet): the
-    rest of the file is prose kept by hand."""
-    current = path.read_text() if path.exists() else ""
-    if markers[0] not in current:
-        current = f"{current.rstrip()}\n\n{markers[0]}\n{markers[1]}\n"
-    head, _, rest = current.partition(markers[0])
-    _, _, tail = rest.partition(markers[1])
-    path.write_text(f"{head}{markers[0]}\n{text}\n{markers[1]}{tail}")
-
-
 def main() -> None:
-    global ROUNDS, PYTHON
+    global ROUNDS
     parser = argparse.ArgumentParser(prog="python -m benchmark.bench")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="fresh processes per variant (>= 15)")
     parser.add_argument(
@@ -551,7 +380,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave benchmark/README.md alone")
     args = parser.parse_args()
     ROUNDS = args.rounds
-    PYTHON = args.peers_python or sys.executable
+    harness.PYTHON = args.peers_python or sys.executable
     processes = measure_processes(args.rounds, args.warm, peers=bool(args.peers_python))
     sizes = zip_sizes()
     with contextlib.redirect_stdout(io.StringIO()):  # the app's own log lines, on moto

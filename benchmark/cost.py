@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmark import plot, tune
-from benchmark.bench import write_section
+from benchmark.harness import write_section
 from chalicelib import schema
 from chalicelib.settings import SETTINGS
 from chalicelib.todos import Todo

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmark import cost, plot, tune
-from benchmark.bench import write_section
+from benchmark.harness import write_section
 from chalicelib.errors import RETRY_AFTER_SECONDS
 from infrastructure import capacity, names, stages
 from infrastructure.firewall import RATE_BLOCKED_SECONDS

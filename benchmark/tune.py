@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmark import plot
-from benchmark.bench import CONTEXT, EVENT, ITEM, TODO_ID, canned_dynamodb, run_child, unpacked, write_section
+from benchmark.harness import EVENT, ITEM, TODO_ID, canned_dynamodb, run_child, unpacked, write_section
 from infrastructure import stages
 
 MEMORY_SIZES = (128, 256, 384, 512, 640, 768, 1024, 1280, 1536, 1769, 2048, 3008)
@@ -101,35 +101,6 @@ def event(kind: Kind) -> dict[str, Any]:
     }
 
 
-# One fresh process: CPU time of the import and the first request (the cold start), then
-# of each kind, called in turn, and the bytes each writes to the log.
-CHILD = """
-import io, json, os, sys, time
-t0 = time.process_time()
-sys.path.insert(0, os.environ["BENCH_TASK"])
-from app import app
-CONTEXT
-events = json.loads(os.environ["BENCH_EVENTS"])
-first = app(events["GET /todos/{id}"], Context())
-cold = time.process_time() - t0
-spent = dict.fromkeys(events, 0.0)
-log_bytes, status = {}, {"cold": first["statusCode"]}
-for name, event in events.items():
-    real, sys.stdout = sys.stdout, io.StringIO()
-    status[name] = app(event, Context())["statusCode"]
-    log_bytes[name] = len(sys.stdout.getvalue().encode())
-    sys.stdout = real
-calls = int(os.environ["BENCH_WARM"])
-for _ in range(calls):
-    for name, event in events.items():
-        c0 = time.process_time()
-        app(event, Context())
-        spent[name] += time.process_time() - c0
-print(json.dumps({"cold_ms": cold * 1000, "status": status, "log_bytes": log_bytes,
-                  "warm_ms": {name: s / calls * 1000 for name, s in spent.items()}}))
-""".replace("CONTEXT", CONTEXT)
-
-
 class Measured(NamedTuple):
     """CPU milliseconds at one full vCPU (this machine's), and log bytes per request."""
 
@@ -144,7 +115,7 @@ def measure(rounds: int, calls: int) -> Measured:
     with tempfile.TemporaryDirectory() as tmp, canned_dynamodb(CANNED) as endpoint:
         task = unpacked(Path(tmp))
         for _ in range(rounds):
-            result = run_child(CHILD, task, endpoint, BENCH_EVENTS=events, BENCH_WARM=str(calls))
+            result = run_child("tune_calls", task, endpoint, BENCH_EVENTS=events, BENCH_WARM=str(calls))
             failed = {name: code for name, code in result["status"].items() if code >= 400}
             if failed:
                 raise SystemExit(f"requests failed, so their timings would mean nothing: {failed}")

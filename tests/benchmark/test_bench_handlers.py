@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from benchmark.bench import BASELINES, EVENT, HANDLERS, ITEM, PEERS, SCHEDULED, TABLE
+from benchmark.bench import BASELINES, HANDLERS, PEERS
+from benchmark.harness import EVENT, ITEM, SCHEDULED, TABLE
 
 
 @pytest.fixture

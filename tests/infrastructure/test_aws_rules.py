@@ -23,8 +23,8 @@ from chalice.deploy.appgraph import ApplicationGraphBuilder
 
 from infrastructure import policies
 from infrastructure.rehearsal import aws_rules
-from infrastructure.rehearsal.aws_rules import Function, Stack, allows, function_problems
-from infrastructure.rehearsal.rehearse import LEFT_OUT, check, offline_aws, rehearse, transform
+from infrastructure.rehearsal.aws_rules import Function, Stack, allows, check, function_problems
+from infrastructure.rehearsal.rehearse import LEFT_OUT, offline_aws, rehearse, transform
 from tests.support import ROOT
 
 pytestmark = pytest.mark.no_moto

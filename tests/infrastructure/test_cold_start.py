@@ -16,8 +16,8 @@ import pytest
 from infrastructure import stages
 from infrastructure.cold_start import ALIAS
 from infrastructure.package import package
-from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import check, offline_aws, transform
+from infrastructure.rehearsal.aws_rules import Stack, check
+from infrastructure.rehearsal.rehearse import offline_aws, transform
 from infrastructure.stages import load as load_stage
 from infrastructure.template import merge_template
 from tests.support import copy_project

@@ -16,8 +16,8 @@ from chalicelib.web import MAX_BODY_BYTES
 from infrastructure import stages
 from infrastructure.firewall import COUNTED_RULES, FREE_TEXT_RULES
 from infrastructure.package import package
-from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import check, offline_aws, transform
+from infrastructure.rehearsal.aws_rules import Stack, check
+from infrastructure.rehearsal.rehearse import offline_aws, transform
 from tests.support import copy_project
 
 pytestmark = pytest.mark.no_moto

@@ -16,8 +16,8 @@ import pytest
 from chalicelib.pages import PUBLIC_ROUTES
 from infrastructure import stages
 from infrastructure.http_api import STAGE
-from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import check, offline_aws, transform
+from infrastructure.rehearsal.aws_rules import Stack, check
+from infrastructure.rehearsal.rehearse import offline_aws, transform
 from tests.support import ROOT, lambda_env, unpack
 
 Packaged = Callable[..., Path]

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 from chalicelib import todos, web
 from infrastructure import contract
-from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import check, offline_aws, transform
+from infrastructure.rehearsal.aws_rules import Stack, check
+from infrastructure.rehearsal.rehearse import offline_aws, transform
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)
 OPERATIONS = {"NewTodo": ("/todos", "post"), "TodoPatch": ("/todos/{todo_id}", "patch")}

@@ -13,8 +13,8 @@ import pytest
 
 from infrastructure import contract, stages
 from infrastructure.package import package
-from infrastructure.rehearsal.aws_rules import Stack
-from infrastructure.rehearsal.rehearse import check, offline_aws, transform
+from infrastructure.rehearsal.aws_rules import Stack, check
+from infrastructure.rehearsal.rehearse import offline_aws, transform
 from tests.support import USAGE_PLANS, copy_project
 
 pytestmark = pytest.mark.no_moto
