@@ -35,7 +35,7 @@ from benchmark.harness import write_section
 from chalicelib.errors import RETRY_AFTER_SECONDS
 from infrastructure import capacity, names, stages
 from infrastructure.firewall import RATE_BLOCKED_SECONDS
-from infrastructure.identity import SES_ACCOUNT_TAG
+from infrastructure.identity import APP_CLIENT_SETTINGS, SES_ACCOUNT_TAG
 
 CHART = stages.ROOT / "docs/spike.png"
 # make cost's section of benchmark/README.md for a spike's price, after its own.
@@ -151,7 +151,7 @@ class Packaged(NamedTuple):
     tier: str
     settings_seconds: float  # how often each environment reads the runtime settings
     ses_sandbox: bool = False  # the pool's SES account is still in the sandbox
-    token_minutes: int = 60  # the ID token's lifetime (the app client's IdTokenValidity)
+    token_minutes: int = APP_CLIENT_SETTINGS["IdTokenValidity"]  # the ID token's lifetime (minutes)
 
 
 def stage_of(template: Mapping[str, Any]) -> Packaged:
@@ -186,7 +186,7 @@ def stage_of(template: Mapping[str, Any]) -> Packaged:
         tier=str(pool.get("UserPoolTier", "not set")),
         settings_seconds=cost.settings_seconds(function),
         ses_sandbox=pool.get("UserPoolTags", {}).get(SES_ACCOUNT_TAG) == "sandbox",
-        token_minutes=int(client.get("IdTokenValidity", 60)),
+        token_minutes=int(client["IdTokenValidity"]),
     )
 
 

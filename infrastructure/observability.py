@@ -226,6 +226,15 @@ def _spike_alarms(stage: str) -> dict[str, Any]:
 def resources(settings: Stage) -> dict[str, Any]:
     """The functions' names and log groups, and the alarms with the topic they notify."""
     stage, retention = settings.name, settings.log_retention_days
+    reserved = settings.reserved_concurrency
+    derived = reserved_concurrency(capacity.throttling(settings.spike_target)["ThrottlingRateLimit"])
+    if reserved is not None and reserved != derived:
+        # Chalice reads it from .chalice/config.json (so `chalice deploy` applies it too): the
+        # one copy there must be the number derived from the stage's target, not a second guess.
+        raise SystemExit(
+            f"stage {stage}: the API handler's reserved_concurrency is {reserved}, but the stage's "
+            f"spike_target needs {derived} (infrastructure/observability.py): set it in .chalice/config.json"
+        )
     resources: dict[str, Any] = {
         **_spike_alarms(stage),
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},

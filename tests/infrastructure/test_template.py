@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -250,18 +251,27 @@ def test_prods_reserved_concurrency_is_its_throttles_and_both_routes_apply_it(
 
     # Chalice's own setting, so that `chalice deploy` and the packaged stack both reserve it.
     configured = stages.chalice_config("prod", "api_handler").reserved_concurrency
-    assert (
-        configured
-        == reserved_concurrency(
-            capacity.throttling(stages.declared("prod").spike_target)["ThrottlingRateLimit"]
-        )
-        == 250
-    )
+    rate = capacity.throttling(stages.declared("prod").spike_target)["ThrottlingRateLimit"]
+    assert configured == reserved_concurrency(rate) == math.ceil(rate * 0.2)  # 0.2 s a request
     assert 0 < configured <= 1000 - 100  # AWS keeps 100 of the account's default 1,000 unreserved
     prod = json.loads((packaged("prod") / "sam.json").read_text())["Resources"]
     assert prod["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == configured
     dev = json.loads((packaged("dev") / "sam.json").read_text())["Resources"]
     assert "ReservedConcurrentExecutions" not in dev["APIHandler"]["Properties"]
+
+
+def test_a_reserved_concurrency_apart_from_the_stages_target_stops_make_package(tmp_path: Path) -> None:
+    # Chalice needs the number in the config (for chalice deploy); it must be the derived one.
+    from infrastructure import stages as stage_config
+    from infrastructure.template import merge_template
+
+    root = copy_project(tmp_path)
+    config = stage_config.document(root)
+    functions = config["stages"]["prod"]["lambda_functions"]["api_handler"]
+    functions["reserved_concurrency"] += 1
+    stage_config.write_json(stage_config.config_path(root), config)
+    with pytest.raises(SystemExit, match=r"reserved_concurrency is \d+, but the stage's spike_target needs"):
+        merge_template(load_stage("prod", root))
 
 
 def test_a_misspelt_stage_key_stops_make_package_naming_the_known_ones(tmp_path: Path) -> None:
