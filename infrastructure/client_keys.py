@@ -12,7 +12,7 @@ _CLIENT_NAME = re.compile(r"[A-Za-z0-9]{1,40}")
 _PLAN_KEYS = {"rate", "burst", "quota", "period"}
 
 
-def resources(settings: Stage) -> dict[str, Any]:
+def resources(stage: Stage) -> dict[str, Any]:
     """API keys and usage plans (a stage's `usage_plans`, off when absent): one plan and one
     key per client application (`{"web": {"rate": 20, "burst": 40, "quota": 100000,
     "period": "DAY"}}`), and every route requires a key as well as a Cognito ID token.
@@ -20,7 +20,7 @@ def resources(settings: Stage) -> dict[str, Any]:
     A key names the client application that calls (the web app, a mobile app, a partner)
     so that each can be metered and throttled apart; it is not a secret (it ships inside
     those clients) and grants nothing: Cognito remains the only authorization."""
-    stage, plans = settings.name, settings.usage_plans
+    stage_name, plans = stage.name, stage.usage_plans
     if not plans:
         return {}
 
@@ -31,7 +31,7 @@ def resources(settings: Stage) -> dict[str, Any]:
             raise SystemExit(
                 f"usage_plans: {client!r} needs a name of letters and digits and {sorted(_PLAN_KEYS)}"
             )
-        name = names.of(stage, client)
+        name = names.of(stage_name, client)
         resources[f"UsagePlan{client}"] = {
             "Type": "AWS::ApiGateway::UsagePlan",
             "Properties": {
@@ -64,7 +64,7 @@ def resources(settings: Stage) -> dict[str, Any]:
     security: list[dict[str, list[str]]] = [{"TodoUsers": [], "api_key": []}]
     paths = {
         path: {method.lower(): {"security": security} for method in methods}
-        for path, methods in settings.app.routes.items()
+        for path, methods in stage.app.routes.items()
     }
     resources["RestAPI"] = {
         "Properties": {

@@ -15,14 +15,14 @@ _INVOKE_ALIAS = {
 }
 
 
-def resources(settings: Stage) -> dict[str, Any]:
+def resources(stage: Stage) -> dict[str, Any]:
     """The stage's cold-start options, off by default: `snapstart` (restore from a snapshot
     of the initialized function) or `provisioned_concurrency` (N environments kept warm).
 
     Either applies to a published version only, so the function gets an alias and the API
     must invoke that alias, and hold the permission to: Chalice's template points the
     integrations and the permission at the unqualified function, where neither option acts."""
-    snapstart, concurrency = settings.snapstart, settings.provisioned_concurrency
+    snapstart, concurrency = stage.snapstart, stage.provisioned_concurrency
     if not snapstart and not concurrency:
         return {}
     if snapstart and concurrency:
@@ -37,7 +37,7 @@ def resources(settings: Stage) -> dict[str, Any]:
         path: {
             method.lower(): {"x-amazon-apigateway-integration": {"uri": _INVOKE_ALIAS}} for method in methods
         }
-        for path, methods in settings.app.routes.items()
+        for path, methods in stage.app.routes.items()
     }
     return {
         "Resources": {

@@ -61,22 +61,22 @@ def _visibility(name: str) -> dict[str, Any]:
 _WAF_LOG_GROUP_ARN = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${WebACLLogs}"
 
 
-def resources(settings: Stage) -> dict[str, Any]:
+def resources(stage: Stage) -> dict[str, Any]:
     """A regional web ACL on the REST stage (API Gateway takes regional ACLs, even for an
     edge-optimized API), if the stage sets `waf`: AWS's common and known-bad-inputs rule
     groups, a rate rule per client IP, and its logs, kept as long as the stage's other logs."""
-    if not settings.waf:
+    if not stage.waf:
         return {}
-    stage, retention = settings.name, settings.log_retention_days
+    stage_name, retention = stage.name, stage.log_retention_days
     return {
         "Resources": {
             "WebACL": {
                 "Type": "AWS::WAFv2::WebACL",
                 "Properties": {
-                    "Name": names.of(stage),
+                    "Name": names.of(stage_name),
                     "Scope": "REGIONAL",
                     "DefaultAction": {"Allow": {}},
-                    "VisibilityConfig": _visibility(names.of(stage)),
+                    "VisibilityConfig": _visibility(names.of(stage_name)),
                     "CustomResponseBodies": {
                         "TooManyRequests": {
                             "ContentType": "APPLICATION_JSON",
@@ -114,7 +114,7 @@ def resources(settings: Stage) -> dict[str, Any]:
             "WebACLLogs": {
                 "Type": "AWS::Logs::LogGroup",
                 "Properties": {
-                    "LogGroupName": names.waf_logs(stage),
+                    "LogGroupName": names.waf_logs(stage_name),
                     "RetentionInDays": retention,
                 },
             },

@@ -88,7 +88,7 @@ def _events(app: Inventory) -> dict[str, Any]:
     return events
 
 
-def to_http_api(template: dict[str, Any], settings: Stage) -> dict[str, Any]:
+def to_http_api(template: dict[str, Any], stage: Stage) -> dict[str, Any]:
     """`template` (Chalice's packaged SAM, resources merged) with an HTTP API for its REST API."""
     out = copy.deepcopy(template)
     resources = out["Resources"]
@@ -111,22 +111,22 @@ def to_http_api(template: dict[str, Any], settings: Stage) -> dict[str, Any]:
                     }
                 },
             },
-            "CorsConfiguration": _cors(settings.app),
+            "CorsConfiguration": _cors(stage.app),
             "AccessLogSettings": {
                 "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
                 "Format": ACCESS_LOG_FORMAT,
             },
-            "DefaultRouteSettings": capacity.throttling(settings.spike_target),
+            "DefaultRouteSettings": capacity.throttling(stage.spike_target),
         },
     }
-    resources["APIHandler"]["Properties"]["Events"] = _events(settings.app)
-    resources["Dashboard"] = dashboard.resource(settings.name, api="http")
+    resources["APIHandler"]["Properties"]["Events"] = _events(stage.app)
+    resources["Dashboard"] = dashboard.resource(stage.name, api="http")
     # The HTTP API's own metrics (AWS/ApiGateway `5xx` and `Count`, by ApiId and Stage).
     dimensions: list[dict[str, Any]] = [
         {"Name": "ApiId", "Value": {"Ref": API}},
         {"Name": "Stage", "Value": STAGE},
     ]
-    resources["Api5xxRate"] = server_errors_alarm(settings.name, "5xx", dimensions)
+    resources["Api5xxRate"] = server_errors_alarm(stage.name, "5xx", dimensions)
     for metric in resources["Api429Rate"]["Properties"]["Metrics"]:
         if metric["Id"] == "whole":  # the requests, as an HTTP API counts them
             metric["MetricStat"]["Metric"]["Dimensions"] = dimensions

@@ -223,25 +223,27 @@ def _spike_alarms(stage: str) -> dict[str, Any]:
     }
 
 
-def resources(settings: Stage) -> dict[str, Any]:
+def resources(stage: Stage) -> dict[str, Any]:
     """The functions' names and log groups, and the alarms with the topic they notify."""
-    stage, retention = settings.name, settings.log_retention_days
-    reserved = settings.reserved_concurrency
-    derived = reserved_concurrency(capacity.throttling(settings.spike_target)["ThrottlingRateLimit"])
+    stage_name, retention = stage.name, stage.log_retention_days
+    reserved = stage.reserved_concurrency
+    derived = reserved_concurrency(capacity.throttling(stage.spike_target)["ThrottlingRateLimit"])
     if reserved is not None and reserved != derived:
         # Chalice reads it from .chalice/config.json (so `chalice deploy` applies it too): the
         # one copy there must be the number derived from the stage's target, not a second guess.
         raise SystemExit(
-            f"stage {stage}: the API handler's reserved_concurrency is {reserved}, but the stage's "
+            f"stage {stage_name}: the API handler's reserved_concurrency is {reserved}, but the stage's "
             f"spike_target needs {derived} (infrastructure/observability.py): set it in .chalice/config.json"
         )
     resources: dict[str, Any] = {
-        **_spike_alarms(stage),
+        **_spike_alarms(stage_name),
         "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
         "Api5xxRate": server_errors_alarm(
-            stage, "5XXError", [{"Name": "ApiName", "Value": names.APP}, {"Name": "Stage", "Value": stage}]
+            stage_name,
+            "5XXError",
+            [{"Name": "ApiName", "Value": names.APP}, {"Name": "Stage", "Value": stage_name}],
         ),
-        **_read_only(stage),
+        **_read_only(stage_name),
         "PurgeBehind": _alarm(
             "purge_completed ended three hourly runs in a row with work left (from its EMF metrics)",
             {
@@ -276,9 +278,9 @@ def resources(settings: Stage) -> dict[str, Any]:
             0,
         ),
     }
-    resources["Dashboard"] = dashboard.resource(stage)
-    for logical, name in settings.app.functions.items():
-        resources[logical] = {"Properties": {"FunctionName": names.function(stage, name)}}
+    resources["Dashboard"] = dashboard.resource(stage_name)
+    for logical, name in stage.app.functions.items():
+        resources[logical] = {"Properties": {"FunctionName": names.function(stage_name, name)}}
         resources[f"{logical}Logs"] = {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {

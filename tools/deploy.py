@@ -58,27 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api", choices=stages.API_TYPES, help="the API type (default: the stage's api)")
     parser.add_argument("--project-dir", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    settings = stages.load(args.stage, args.project_dir)  # the one read of the stage
-    runtime, running = settings.runtime, f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    stage = stages.load(args.stage, args.project_dir)  # the one read of the stage
+    runtime, running = stage.runtime, f"python{sys.version_info[0]}.{sys.version_info[1]}"
     if runtime != running:
         # chalice deploy would give the functions the runtime of the Python it runs on.
         raise SystemExit(f"lambda_runtime is {runtime} but this is {running}: make clean install, then again")
-    if settings.snapstart or settings.provisioned_concurrency:
+    if stage.snapstart or stage.provisioned_concurrency:
         # chalice deploy publishes no version and wires no alias: the option would not act.
         raise SystemExit(
             f"{args.stage} sets a cold-start option: deploy it with make package (its stack wires it)"
         )
-    if settings.waf:
+    if stage.waf:
         # chalice deploy makes no web ACL: the stage would go out unprotected, silently.
         raise SystemExit(f"{args.stage} sets waf: deploy it with make package (its stack has the web ACL)")
-    if (args.api or settings.api) == "http":
+    if (args.api or stage.api) == "http":
         # Chalice deploys REST APIs only; an HTTP API beside it would be state it does not
         # track (chalice delete would leave it) and a second deployer to keep in step.
         raise SystemExit(
             "chalice deploy makes REST APIs only: deploy an HTTP API with make package API=http "
             "(its CloudFormation stack has the HTTP API, the JWT authorizer and the routes)"
         )
-    made = bootstrap(operator_session(), settings)
+    made = bootstrap(operator_session(), stage)
     print(f"table {made.table_arn}\nuser pool {made.user_pool_arn}\napp client {made.app_client_id}")
     for path in configure(args.project_dir, args.stage, made):
         print(f"updated {path.relative_to(args.project_dir)}: commit it with the deploy")
