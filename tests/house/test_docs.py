@@ -1,4 +1,6 @@
-"""The docs as pages a reader can scan, and true to the tree: every page of docs/ has a heading
+"""The docs stay true to the tree: every relative link resolves (the file, and the heading it
+points at), every `make` target they name exists, and the README stays a doorway. And the docs
+as pages a reader can scan: every page of docs/ has a heading
 at least every 40 lines, no paragraph over 15 lines and, when long, a contents line whose links
 land on its own headings; every path the docs, the requirements files and the code's comments
 name exists. (A figure measured elsewhere is linked, not copied: docs/performance-and-cost.md
@@ -15,6 +17,11 @@ import pytest
 from tests.support import ROOT
 
 PAGES = sorted((ROOT / "docs").glob("*.md"))
+DOCS = [ROOT / "README.md", ROOT / "BENCHMARKS.md", ROOT / "benchmark" / "README.md", *PAGES]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
+MAKE = re.compile(r"(?:^|[\s(=$])make(?:\s+-s)?\s+([a-z][a-z-]*)")
+TARGETS = set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
 HEADING_EVERY = 40
 PARAGRAPH_AT_MOST = 15
 CONTENTS_FROM = 80  # lines: a page this long opens with a contents line
@@ -126,3 +133,40 @@ def test_the_checks_see_the_drift_they_are_for() -> None:
     stale = "tools" + "/bench.py"  # moved to benchmark/ (written apart, so this file names no such path)
     assert _PATH.search(f"see {stale}.")
     assert stale not in _tracked()
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors for a page's headings (outside fenced code; a heading's inline code is
+    part of its anchor, as GitHub makes it)."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    return {_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves(page: Path) -> None:
+    text = CODE.sub("", page.read_text())
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):
+            continue  # the web: not checked offline
+        path, _, anchor = target.partition("#")
+        destination = (page.parent / path).resolve() if path else page
+        assert destination.exists(), f"{page.name}: {target} does not exist"
+        if anchor and destination.suffix == ".md":
+            assert anchor in anchors(destination), f"{page.name}: {target} names no heading"
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_make_target_named_exists(page: Path) -> None:
+    for code in CODE.findall(page.read_text()):
+        for target in MAKE.findall(code):
+            assert target in TARGETS, f"{page.name}: `make {target}` is not a target"
+
+
+def test_the_readme_is_a_doorway() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    assert "```mermaid" in readme
+    assert "make run" in readme
+    assert "make test" in readme
+    for page in (ROOT / "docs").glob("*.md"):
+        assert f"(docs/{page.name})" in readme, f"the README does not lead to {page.name}"
