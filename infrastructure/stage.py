@@ -18,9 +18,10 @@ DEFAULT_LOG_RETENTION_DAYS = 14
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage's own settings (beside Chalice's), declared: read once, checked, passed down
-    to the builders. An unknown key is refused, so a misspelt one cannot quietly turn a
-    feature off."""
+    """A stage: its own keys in .chalice/config.json (beside Chalice's), checked (an unknown
+    key is refused, so a misspelt one cannot quietly turn a feature off), and, once `load`ed,
+    what the build reads besides: its environment, the API handler's Chalice settings, the
+    runtime and the app's inventory. Read once, handed to every builder."""
 
     name: str
     api: str = "rest"  # "rest" (Chalice's) or "http" (make package API=http)

@@ -89,15 +89,15 @@ def declared(stage: str, root: Path = ROOT) -> Stage:
 def _declared(stage: str, config: Mapping[str, Any]) -> Stage:
     """The stage's own settings, checked: every key is Chalice's or one of OUR_KEYS, each of
     ours of its type."""
-    raw = _stage_block(stage, config)
-    unknown = sorted(set(raw) - CHALICE_KEYS - OUR_KEYS)
+    block = _stage_block(stage, config)
+    unknown = sorted(set(block) - CHALICE_KEYS - OUR_KEYS)
     if unknown:
         raise SystemExit(
             f"stage {stage} in .chalice/config.json: unknown key(s) {', '.join(unknown)}. "
             f"The project's keys: {', '.join(sorted(OUR_KEYS))}. "
             f"Chalice's: {', '.join(sorted(CHALICE_KEYS))}."
         )
-    ours = {key: raw[key] for key in OUR_KEYS if key in raw}
+    ours = {key: block[key] for key in OUR_KEYS if key in block}
     for key, value in ours.items():
         wanted = {"bool": bool, "int": int, "str": str}.get(str(_TYPES[key]))
         if wanted is not None and (type(value) is not wanted):
@@ -113,7 +113,7 @@ def _declared(stage: str, config: Mapping[str, Any]) -> Stage:
         raise SystemExit(
             f'stage {stage}: spike_target needs "users" and "over" (seconds), whole numbers >= 1'
         )
-    check_environment(stage, raw.get("environment_variables", {}))
+    check_environment(stage, block.get("environment_variables", {}))
     return Stage(name=stage, **ours)
 
 
