@@ -34,7 +34,7 @@ UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck contract check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate settings lock
+.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck contract check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate settings restore lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
@@ -202,6 +202,14 @@ settings: $(RUN_STAMP)  ## show a stage's runtime settings, or change one (STAGE
 	@test -n "$(STAGE)" || { echo "usage: make settings STAGE=local|dev|prod [SET=name=value]" >&2; exit 2; }
 	@$(if $(filter local,$(STAGE)),TODO_LOCAL_BACKEND=http://127.0.0.1:$(BACKEND_PORT)) \
 		$(BIN)/python -m tools.settings --stage $(STAGE) $(if $(value SET),--set "$$SET")
+
+# A stage's table restored to a point in time, into a new table, verified (docs/runbook.md):
+# STAGE=local is make run's backend (at BACKEND_PORT); another stage uses your AWS credentials.
+# STAGE and AT reach the tool through the environment, never through the shell.
+restore: $(RUN_STAMP)  ## restore a stage's table as it was at a time, into a new table (STAGE=, AT=)
+	@test -n "$(STAGE)" && test -n "$(AT)" || { echo "usage: make restore STAGE=local|dev|prod AT=2026-12-07T22:30:00Z" >&2; exit 2; }
+	@$(if $(filter local,$(STAGE)),TODO_LOCAL_BACKEND=http://127.0.0.1:$(BACKEND_PORT)) \
+		$(BIN)/python -m tools.restore --stage "$$STAGE" --at "$$AT"
 
 clean:  ## remove the virtualenvs, build output and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -35,6 +35,15 @@ web app offers when a code never arrived. Here it answers as Cognito documents i
 confirmed.") for a confirmed one (Cognito API reference, ResendConfirmationCode). It sends
 nothing: the local pool takes any code.
 
+And one more rule moto does not keep: **point-in-time recovery**. moto's
+`RestoreTableToPointInTime` copies the source table as it is now, whatever time is asked, and its
+`LatestRestorableDateTime` stays where it was when recovery was switched on. Here every write
+request journals, as it ends, the items it touched as they then are (for tables created while
+this is installed), and a restore replays that journal up to the time asked, into the new table,
+as DynamoDB restores "to the state based on the selected date and time"; the latest restorable
+time is now (DynamoDB's is "typically 5 minutes before the current time", API reference,
+PointInTimeRecoveryDescription). `make restore`'s drill runs on it.
+
 `install()` puts all of it into moto, once per process: the embedded backend of `make
 run` and `make backend` and the in-process mock of the tests run the same code. Requests
 that touch items are serialized (as the embedded backend serializes every request: moto
@@ -246,6 +255,103 @@ def _resend_confirmation_code(handler: Any) -> Any:
     return ActionResult({"CodeDeliveryDetails": details})
 
 
+# --- point-in-time recovery ------------------------------------------------------------------
+
+_WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
+# (account, Region, table) -> [(when, the item's key attributes, the item then or None)]
+_journals: dict[tuple[str, str, str], list[tuple[float, dict[str, Any], dict[str, Any] | None]]] = {}
+
+
+def _written(body: dict[str, Any], operation: str) -> list[tuple[str, dict[str, Any]]]:
+    """The (table, key or item) pairs a write request names."""
+    if operation in ("update_item", "delete_item"):
+        return [(body["TableName"], body["Key"])]
+    if operation == "put_item":
+        return [(body["TableName"], body["Item"])]
+    if operation == "batch_write_item":
+        return [
+            (table, request.get("PutRequest", {}).get("Item") or request["DeleteRequest"]["Key"])
+            for table, requests in body.get("RequestItems", {}).items()
+            for request in requests
+        ]
+    touched = []
+    for entry in body.get("TransactItems", []):
+        for kind in ("Put", "Update", "Delete"):
+            if kind in entry:
+                touched.append((entry[kind]["TableName"], entry[kind].get("Key") or entry[kind].get("Item")))
+    return touched
+
+
+def _journaled(operation: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def write(handler: Any) -> Any:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        result = original(handler)
+        backend = handler.dynamodb_backend
+        when = time.time()
+        for name, attributes in _written(handler.body, operation):
+            journal = _journals.get((backend.account_id, backend.region_name, name))
+            if journal is None:
+                continue  # a table made before this was installed: not journaled
+            table = backend.get_table(name)
+            key = {k: attributes[k] for k in (table.hash_key_attr, table.range_key_attr) if k}
+            found = table.get_item(*(DynamoType(key[k]) for k in key))
+            journal.append((when, key, copy.deepcopy(found.to_json()["Attributes"]) if found else None))
+        return result
+
+    return write
+
+
+def _journal_from_creation(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_table(handler: Any) -> Any:
+        result = original(handler)
+        backend = handler.dynamodb_backend
+        _journals[(backend.account_id, backend.region_name, handler.body["TableName"])] = []
+        return result
+
+    return create_table
+
+
+def _restore_to_point_in_time(original: Callable[..., Any]) -> Callable[..., Any]:
+    def restore(handler: Any) -> Any:
+        body, backend = handler.body, handler.dynamodb_backend
+        journal = _journals.get((backend.account_id, backend.region_name, body["SourceTableName"]))
+        asked = body.get("RestoreDateTime")
+        at = time.time() if body.get("UseLatestRestorableTime") or asked is None else _epoch(asked)
+        result = original(handler)  # the new table, with moto's copy of the source as it is now
+        if journal is not None:
+            state: dict[str, dict[str, Any] | None] = {}
+            for when, key, item in journal:
+                if when <= at:
+                    state[json.dumps(key, sort_keys=True)] = item
+            target = backend.get_table(body["TargetTableName"])
+            target.items.clear()  # moto copied the source as it is now: replay instead
+            for item in state.values():
+                if item is not None:
+                    target.put_item(item)
+            _journals[(backend.account_id, backend.region_name, body["TargetTableName"])] = []
+        return result
+
+    return restore
+
+
+def _epoch(value: Any) -> float:
+    """A request's timestamp (moto hands it over parsed, or as the epoch seconds sent)."""
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def _restorable_until_now(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe(handler: Any) -> Any:
+        table = handler.dynamodb_backend.tables.get(handler.body.get("TableName"))
+        if table is not None:
+            recovery = table.continuous_backups["PointInTimeRecoveryDescription"]
+            if recovery.get("PointInTimeRecoveryStatus") == "ENABLED":
+                recovery["LatestRestorableDateTime"] = time.time()
+        return original(handler)
+
+    return describe
+
+
 def install() -> None:
     """The rules into moto's DynamoDB and the missing operation into its Cognito, for this
     process (again: nothing more)."""
@@ -263,6 +369,15 @@ def install() -> None:
             models.DynamoDBBackend.transact_write_items
         )
         DynamoHandler.transact_write_items = _idempotent(DynamoHandler.transact_write_items)  # type: ignore[method-assign]
+        for operation in _WRITES:
+            setattr(DynamoHandler, operation, _journaled(operation, getattr(DynamoHandler, operation)))
+        DynamoHandler.create_table = _journal_from_creation(DynamoHandler.create_table)  # type: ignore[method-assign]
+        DynamoHandler.restore_table_to_point_in_time = _restore_to_point_in_time(  # type: ignore[method-assign]
+            DynamoHandler.restore_table_to_point_in_time
+        )
+        DynamoHandler.describe_continuous_backups = _restorable_until_now(  # type: ignore[method-assign]
+            DynamoHandler.describe_continuous_backups
+        )
         Table.query = _query_unsorted(Table.query)  # type: ignore[method-assign]
         Table.all_items = _all_items(Table.all_items)  # type: ignore[method-assign]
         CognitoIdpResponse.resend_confirmation_code = _resend_confirmation_code  # type: ignore[attr-defined]

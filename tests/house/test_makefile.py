@@ -106,3 +106,35 @@ def test_make_settings_refuses_bad_arguments_with_a_message(arguments: list[str]
     assert result.returncode != 0
     assert said in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        ([], "usage: make restore STAGE=local|dev|prod AT=2026-12-07T22:30:00Z"),
+        (["STAGE=local"], "usage: make restore STAGE=local|dev|prod AT="),
+        (["STAGE=nowhere", "AT=2026-01-01T00:00:00Z"], "no stage 'nowhere' in .chalice/config.json"),
+        (["STAGE=local", "AT=yesterday"], "AT='yesterday' is not a time: give it as ISO 8601"),
+        (["STAGE=local", "AT=2026-12-07T22:30:00"], "has no offset: add Z (UTC) or +hh:mm"),
+        (["STAGE=local", "AT=2999-01-01T00:00:00Z"], "AT=2999-01-01T00:00:00Z is in the future"),
+        (["STAGE=local", "AT=2026-01-01T00:00:00Z;id", "BACKEND_PORT=1"], "is not a time"),
+        (
+            ["STAGE=local", "AT=2026-01-01T00:00:00Z", "BACKEND_PORT=1"],
+            "the restore of todo-api-local failed",
+        ),
+    ],
+)
+def test_make_restore_refuses_bad_arguments_with_a_message(arguments: list[str], said: str) -> None:
+    result = subprocess.run(
+        ["make", "-s", "restore", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
+    said_lines = [line for line in result.stderr.splitlines() if line and not line.startswith("make:")]
+    assert len(said_lines) == 1, said_lines  # one line (and make's own, naming the target)
