@@ -160,7 +160,7 @@ tune: $(STAMP)  ## Lambda memory by measurement: latency and cost, 128-3008 MB; 
 
 # What the packaged stack costs a month at three traffic profiles, from its template,
 # make tune's measurements (made first if missing) and benchmark/prices.json.
-cost: $(STAMP) package  ## monthly cost at three traffic profiles and the container break-even
+cost: $(STAMP) package  ## monthly cost at three traffic profiles, Cognito's plans, a spike's price, the container break-even
 	@test -f build/tune.json || $(MAKE) --no-print-directory tune
 	$(BIN)/python -m benchmark.cost
 	@# beside the profiles, the price of the crowd make spike plays, on the same configuration
