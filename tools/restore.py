@@ -19,7 +19,6 @@ writes (tools/embedded.py); any other stage uses your AWS configuration, like `m
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -30,8 +29,8 @@ from typing import Any, NamedTuple
 from chalicelib import schema
 from infrastructure import stages
 from infrastructure.table import table_properties
+from tools import operator
 
-LOCAL = "local"
 SAMPLE = 20  # todos decoded whole, at random
 WAIT_SECONDS = 3600  # how long to wait for the new table to be ACTIVE (DynamoDB states no bound)
 
@@ -157,26 +156,6 @@ def report(stage: str, source: str, at: datetime, restored: Restored) -> str:
     )
 
 
-def client(stage: str) -> Any:
-    import botocore.session
-
-    session = botocore.session.get_session()
-    variables = stages.environment(stage)
-    region = variables["TODO_USER_POOL_ARN"].split(":")[3]
-    if stage == LOCAL:
-        backend = os.environ.get("TODO_LOCAL_BACKEND") or variables["TODO_LOCAL_BACKEND"]
-        return session.create_client(
-            "dynamodb",
-            endpoint_url=backend,
-            region_name=region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the emulator's, not a secret
-        )
-    if session.get_credentials() is None:
-        raise SystemExit("no AWS credentials: set AWS_PROFILE or the AWS_* variables")
-    return session.create_client("dynamodb", region_name=session.get_config_variable("region") or region)
-
-
 def main(argv: list[str] | None = None) -> int:
     import botocore.exceptions
 
@@ -188,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     at = parse_at(args.at, datetime.now(UTC))
     source = stages.environment(args.stage)["TODO_TABLE"]
     try:
-        restored = restore(client(args.stage), source, at)
+        restored = restore(operator.client(args.stage, "dynamodb"), source, at)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise SystemExit(f"the restore of {source} failed: {exc}") from None
     print(report(args.stage, source, at, restored))

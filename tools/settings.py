@@ -13,38 +13,20 @@ environment's); any other stage uses your AWS configuration, like `make deploy`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from chalicelib import settings
 from infrastructure import stages
-
-LOCAL = "local"
+from tools import operator
 
 
 def client(stage: str) -> Any:
-    import botocore.session
+    """Parameter Store, with short timeouts: a lever pulled at 3 AM says so fast if it cannot."""
     from botocore.config import Config
 
-    session = botocore.session.get_session()
     config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
-    variables = stages.environment(stage)
-    if stage == LOCAL:
-        backend = os.environ.get("TODO_LOCAL_BACKEND") or variables["TODO_LOCAL_BACKEND"]
-        region = variables["TODO_USER_POOL_ARN"].split(":")[3]
-        return session.create_client(
-            "ssm",
-            endpoint_url=backend,
-            region_name=region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the emulator's, not a secret
-            config=config,
-        )
-    region = session.get_config_variable("region") or variables["TODO_USER_POOL_ARN"].split(":")[3]
-    if session.get_credentials() is None:
-        raise SystemExit("no AWS credentials: set AWS_PROFILE or the AWS_* variables")
-    return session.create_client("ssm", region_name=region, config=config)
+    return operator.client(stage, "ssm", config)
 
 
 def path(stage: str) -> str:
@@ -108,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"set {name}={value} in {path(args.stage)}")
         stored = settings.fetch(ssm, path(args.stage))
     except (BotoCoreError, ClientError) as error:
-        where = "make run's backend (is make run running?)" if args.stage == LOCAL else "Parameter Store"
+        where = (
+            "make run's backend (is make run running?)" if args.stage == operator.LOCAL else "Parameter Store"
+        )
         raise SystemExit(f"{args.stage}: could not reach {where}: {error}") from None
     print(show(args.stage, stored))
     return 0

@@ -216,11 +216,7 @@ def test_every_quota_is_read_by_the_model_or_the_code() -> None:
 def test_make_spike_names_its_walls_from_the_packaged_stage(
     packaged: Callable[..., Path], tmp_path: Path, stage: str
 ) -> None:
-    tune_json = tmp_path / "tune.json"
-    tune_json.write_text(json.dumps({
-        "measured": {"warm_ms": dict.fromkeys(capacity_routes(), 2.0), "cold_ms": 300.0, "log_bytes": {}},
-        "dynamodb_ms": 5.0,
-    }))  # fmt: skip
+    tune_json = measured(tmp_path)
     result = subprocess.run(
         [str(ROOT / ".venv/bin/python"), "-m", "benchmark.spike", f"--stage={stage}", "--no-chart",
          f"--package-dir={packaged(stage)}", f"--tune={tune_json}"],
@@ -245,6 +241,18 @@ def test_make_spike_names_its_walls_from_the_packaged_stage(
         assert "keeps Cognito's default sender: 50 e-mails a day" in out
         assert "1. Cognito's e-mail sender: 50 e-mails a day" in out
         assert "raising it alone: served 50 -> " in out
+
+
+def measured(tmp_path: Path) -> Path:
+    """A `make tune` result of 2 ms a request and a 300 ms cold start, 200 log bytes each."""
+    path = tmp_path / "tune.json"
+    routes = capacity_routes()
+    path.write_text(json.dumps({
+        "measured": {"warm_ms": dict.fromkeys(routes, 2.0), "cold_ms": 300.0,
+                     "log_bytes": dict.fromkeys(routes, 200)},
+        "dynamodb_ms": 5.0,
+    }))  # fmt: skip
+    return path
 
 
 def capacity_routes() -> list[str]:
@@ -321,11 +329,7 @@ def test_account_without_credentials_is_a_message_not_a_traceback(
 ) -> None:
     import os
 
-    tune_json = tmp_path / "tune.json"
-    tune_json.write_text(json.dumps({
-        "measured": {"warm_ms": dict.fromkeys(capacity_routes(), 2.0), "cold_ms": 300.0, "log_bytes": {}},
-        "dynamodb_ms": 5.0,
-    }))  # fmt: skip
+    tune_json = measured(tmp_path)
     keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
     env = {k: v for k, v in os.environ.items() if k not in keys}
     env |= {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
@@ -341,12 +345,7 @@ def test_account_without_credentials_is_a_message_not_a_traceback(
 
 
 def test_make_cost_shows_the_spikes_price(packaged: Callable[..., Path], tmp_path: Path) -> None:
-    tune_json = tmp_path / "tune.json"
-    tune_json.write_text(json.dumps({
-        "measured": {"warm_ms": dict.fromkeys(capacity_routes(), 2.0), "cold_ms": 300.0,
-                     "log_bytes": dict.fromkeys(capacity_routes(), 200)},
-        "dynamodb_ms": 5.0,
-    }))  # fmt: skip
+    tune_json = measured(tmp_path)
     readme = (ROOT / "benchmark/README.md").read_text()
     result = subprocess.run(
         [str(ROOT / ".venv/bin/python"), "-m", "benchmark.spike", "--price", "--no-write", "--stage=prod",

@@ -95,17 +95,19 @@ def test_an_unknown_stage_is_a_message_naming_the_known_ones() -> None:
     ],
 )
 def test_make_settings_refuses_bad_arguments_with_a_message(arguments: list[str], said: str) -> None:
+    refused("settings", arguments, said)
+
+
+def refused(target: str, arguments: list[str], said: str) -> None:
+    """`make TARGET ARGUMENTS` fails with `said`, in one line of its own, and no traceback."""
     result = subprocess.run(
-        ["make", "-s", "settings", *arguments],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+        ["make", "-s", target, *arguments], cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
     )
     assert result.returncode != 0
     assert said in result.stderr
     assert "Traceback" not in result.stderr
+    said_lines = [line for line in result.stderr.splitlines() if line and not line.startswith("make:")]
+    assert len(said_lines) == 1, said_lines  # one line (and make's own, naming the target)
 
 
 @pytest.mark.parametrize(
@@ -125,16 +127,4 @@ def test_make_settings_refuses_bad_arguments_with_a_message(arguments: list[str]
     ],
 )
 def test_make_restore_refuses_bad_arguments_with_a_message(arguments: list[str], said: str) -> None:
-    result = subprocess.run(
-        ["make", "-s", "restore", *arguments],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert said in result.stderr
-    assert "Traceback" not in result.stderr
-    said_lines = [line for line in result.stderr.splitlines() if line and not line.startswith("make:")]
-    assert len(said_lines) == 1, said_lines  # one line (and make's own, naming the target)
+    refused("restore", arguments, said)
