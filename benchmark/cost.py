@@ -31,7 +31,7 @@ from benchmark.harness import write_section
 from chalicelib import schema
 from chalicelib.settings import SETTINGS
 from chalicelib.todos import Todo
-from infrastructure import identity, stages
+from infrastructure import backups, identity, stages
 
 SECONDS_A_MONTH = 30 * 24 * 3600
 # Shown in benchmark/README.md: the recorded run, like its tables (--no-write: into --out instead).
@@ -184,6 +184,7 @@ class Configuration(NamedTuple):
     dashboards: int = 0
     settings_seconds: float = 60.0  # how often each environment reads the runtime settings
     plan: str = identity.USER_POOL_TIER  # the user pool's feature plan
+    backups_kept: int = 0  # whole copies of the table kept at once (infrastructure/backups.py)
 
 
 def settings_seconds(function: Mapping[str, Any]) -> float:
@@ -235,7 +236,15 @@ def configuration(template: Mapping[str, Any], name: str = "as packaged") -> Con
         dashboards=sum(r["Type"] == "AWS::CloudWatch::Dashboard" for r in resources.values()),
         settings_seconds=settings_seconds(function),
         plan=str(resources["UserPool"]["Properties"]["UserPoolTier"]),
+        backups_kept=backups_kept(resources),
     )
+
+
+def backups_kept(resources: Mapping[str, Any]) -> int:
+    """How many weekly backups the stack keeps at once: its plan's days over a week's."""
+    plan = resources.get("BackupPlan", {}).get("Properties", {}).get("BackupPlan", {})
+    days: int = sum(int(rule["Lifecycle"]["DeleteAfterDays"]) for rule in plan.get("BackupPlanRule", []))
+    return math.ceil(days / backups.EVERY_DAYS)
 
 
 # --- who uses it ---------------------------------------------------------------------
@@ -361,6 +370,8 @@ def monthly(
         + writes * dynamo["write_request_unit_per_million"] / 1e6
         + stored_gb * (dynamo["storage_gb_month"] + dynamo["point_in_time_recovery_gb_month"])
     )
+    if config.backups_kept:
+        lines["DynamoDB backups"] = config.backups_kept * stored_gb * dynamo["backup_gb_month"]
     watch = prices["cloudwatch"]
     app_bytes = sum(mix[n].share * measured.log_bytes[n] for n in mix)
     log_gb = requests * (app_bytes + PLATFORM_LOG_BYTES + config.access_log_bytes) / 1e9

@@ -34,6 +34,7 @@ class Stage:
     spike_target: Mapping[str, int] | None = None  # {"users", "over"}: the crowd its throttle is sized for
     # the pool's SES sender: ses_identity_arn, from, reply_to, ses_account (production or sandbox)
     email: Mapping[str, str] | None = None
+    backup_days: int = 0  # weekly backups kept this long, past point-in-time recovery's window (0: none)
     # Handed down by `load`, beside the keys above (read from the config and the app, not keys):
     environment: Mapping[str, str] = field(default_factory=dict)  # its environment_variables
     reserved_concurrency: int | None = None  # the API handler's, as Chalice resolves it

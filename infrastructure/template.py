@@ -20,6 +20,7 @@ from typing import Any
 
 from infrastructure import (
     api,
+    backups,
     client_keys,
     cold_start,
     firewall,
@@ -45,6 +46,7 @@ BUILDERS: tuple[Callable[[Stage], dict[str, Any]], ...] = (
     firewall.resources,
     client_keys.resources,
     runtime_settings.resources,
+    backups.resources,
 )
 
 # checkov findings we accept for the functions and the table (built here or by Chalice),
@@ -116,6 +118,7 @@ CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
     **observability.CHECKOV_SKIPS,
     **protection.CHECKOV_SKIPS,
     **firewall.CHECKOV_SKIPS,
+    **backups.CHECKOV_SKIPS,
 }
 
 

@@ -127,6 +127,7 @@ SCANNED: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "prod": ("prod", None, {}),
     "dev-http": ("dev", "http", {}),
     "dev-plans": ("dev", None, {"usage_plans": USAGE_PLANS}),
+    "prod-backups": ("prod", None, {"backup_days": 365}),
 }
 
 

@@ -66,6 +66,9 @@ LEFT_OUT = {
     "AWS::WAFv2::WebACLAssociation": "moto's CloudFormation has no WAF",
     "AWS::WAFv2::LoggingConfiguration": "moto's CloudFormation has no WAF",
     "AWS::Logs::MetricFilter": "moto's CloudFormation has no CloudWatch Logs metric filters",
+    "AWS::Backup::BackupVault": "moto's CloudFormation has no AWS Backup",
+    "AWS::Backup::BackupPlan": "moto's CloudFormation has no AWS Backup",
+    "AWS::Backup::BackupSelection": "moto's CloudFormation has no AWS Backup",
 }
 
 

@@ -86,6 +86,7 @@ PRICES: dict[str, Any] = {
         "write_request_unit_per_million": 0.625,
         "storage_gb_month": 0.25,
         "point_in_time_recovery_gb_month": 0.2,
+        "backup_gb_month": 0.1,
     },
     "cloudwatch": {
         "logs_ingested_gb": 0.5,
@@ -173,6 +174,18 @@ def test_options_add_their_lines() -> None:
     gb = 1769 / 1024
     assert lines["Lambda provisioned concurrency"] == pytest.approx(2 * gb * month * 1e-6)
     assert lines["Lambda SnapStart"] == pytest.approx(gb * month * 1e-6 + 1e5 * gb * 1e-4)
+
+    # Weekly backups kept a year: 53 whole copies of the stored table, at the backup price.
+    kept = cost.monthly(CONFIG._replace(backups_kept=53), profile, MEASURED, PRICES)
+    stored_gb = profile.users * cost.TODOS_PER_USER * cost.stored_bytes_per_todo(cost.COMPLETED_SHARE) / 1e9
+    assert kept["DynamoDB backups"] == pytest.approx(53 * stored_gb * 0.1)
+    assert "DynamoDB backups" not in lines
+
+
+def test_the_backups_kept_are_read_from_the_packaged_plan(packaged: Callable[..., Path]) -> None:
+    kept = cost.configuration(json.loads((packaged("prod", None, backup_days=365) / "sam.json").read_text()))
+    assert kept.backups_kept == 53  # 365 days of one a week
+    assert cost.configuration(json.loads((packaged("prod") / "sam.json").read_text())).backups_kept == 0
 
 
 def test_gateway_prices_are_tiered() -> None:
