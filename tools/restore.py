@@ -107,6 +107,7 @@ def verify(dynamodb: Any, table: str) -> Restored:
     counts: dict[str, int] = {}
     versions: Counter[int] = Counter()
     sample: list[dict[str, Any]] = []
+    seen = 0
     args: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
         page = dynamodb.scan(**args)
@@ -117,14 +118,19 @@ def verify(dynamodb: Any, table: str) -> Restored:
             elif schema.RESERVED_MARK not in owner:
                 todos[owner] += 1
                 versions[schema.schema_version(item)] += 1
-                sample.append(item)
+                # A uniform sample of SAMPLE todos, whatever the table's size (reservoir sampling).
+                seen += 1
+                if len(sample) < SAMPLE:
+                    sample.append(item)
+                elif (slot := random.randrange(seen)) < SAMPLE:  # noqa: S311 - a sample, not a secret
+                    sample[slot] = item
         if "LastEvaluatedKey" not in page:
             break
         args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     newer = sorted(v for v in versions if v > schema.SCHEMA_VERSION)
     if newer:
         raise SystemExit(f"{table} holds todos at schema version {newer}, newer than this code reads")
-    for item in random.sample(sample, min(SAMPLE, len(sample))):
+    for item in sample:
         schema.todo(schema.upgrade(item))  # raises if a todo does not decode
     mismatched = sorted(o for o in set(todos) | set(counts) if todos.get(o, 0) != counts.get(o, 0))
     return Restored(table, sum(todos.values()), len(todos), dict(versions), mismatched)
