@@ -15,7 +15,9 @@ from typing import Any
 from infrastructure import names
 from infrastructure.stage import Stage
 
-RECOVERY_WINDOW_DAYS = 35  # point-in-time recovery's longest window (RecoveryPeriodInDays' maximum)
+# Point-in-time recovery's longest window: RecoveryPeriodInDays' maximum (DynamoDB API reference,
+# PointInTimeRecoveryDescription, read 2026-12-07).
+RECOVERY_WINDOW_DAYS = 35
 EVERY_DAYS = 7  # one backup a week
 SCHEDULE = "cron(0 3 ? * SUN *)"  # Sundays, 03:00 UTC
 MAX_DAYS = 36_500  # a hundred years: a bound, so that a typo cannot keep backups forever

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from chalicelib import schema
 from infrastructure import stages
 from infrastructure.table import table_properties
-from tools import operator
+from tools import clients
 
 SAMPLE = 20  # todos decoded whole, at random
 WAIT_SECONDS = 3600  # how long to wait for the new table to be ACTIVE (DynamoDB states no bound)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     at = parse_at(args.at, datetime.now(UTC))
     source = stages.environment(args.stage)["TODO_TABLE"]
     try:
-        restored = restore(operator.client(args.stage, "dynamodb"), source, at)
+        restored = restore(clients.client(args.stage, "dynamodb"), source, at)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise SystemExit(f"the restore of {source} failed: {exc}") from None
     print(report(args.stage, source, at, restored))

@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib import settings
 from infrastructure import stages
-from tools import operator
+from tools import clients
 
 
 def client(stage: str) -> Any:
@@ -26,7 +26,7 @@ def client(stage: str) -> Any:
     from botocore.config import Config
 
     config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
-    return operator.client(stage, "ssm", config)
+    return clients.client(stage, "ssm", config)
 
 
 def path(stage: str) -> str:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = settings.fetch(ssm, path(args.stage))
     except (BotoCoreError, ClientError) as error:
         where = (
-            "make run's backend (is make run running?)" if args.stage == operator.LOCAL else "Parameter Store"
+            "make run's backend (is make run running?)" if args.stage == clients.LOCAL else "Parameter Store"
         )
         raise SystemExit(f"{args.stage}: could not reach {where}: {error}") from None
     print(show(args.stage, stored))
