@@ -157,11 +157,14 @@ def ensure_log_groups(logs: Any, stage: str, days: int) -> list[str]:
 
 def bootstrap(session: Any, stage: Stage) -> StatefulResources:
     name = names.of(stage.name)
+    # The table is the stage's TODO_TABLE, a deploy-time value: todo-api-STAGE as configured,
+    # or a table `make restore` made, once the stage names it (found, checked, kept).
+    table = stage.environment["TODO_TABLE"]
     dynamodb = session.create_client("dynamodb")
     cognito = session.create_client("cognito-idp")
-    table_arn = ensure_table(dynamodb, name)
+    table_arn = ensure_table(dynamodb, table)
     pool_id, pool_arn = ensure_user_pool(cognito, name, user_pool_settings(stage))
     client_id = ensure_app_client(cognito, pool_id, name)
     ensure_log_groups(session.create_client("logs"), stage.name, stage.log_retention_days)
     runtime_settings.ensure(session.create_client("ssm"), stage.environment["TODO_SETTINGS_PATH"])
-    return StatefulResources(name, table_arn, pool_id, pool_arn, client_id)
+    return StatefulResources(table, table_arn, pool_id, pool_arn, client_id)

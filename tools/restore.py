@@ -140,24 +140,33 @@ def report(stage: str, source: str, at: datetime, restored: Restored) -> str:
     counts = (
         "every owner's count matches"
         if not restored.mismatched
-        else (
-            f"{len(restored.mismatched)} owner(s) whose count differs from their todos "
-            "(make migrate recounts them)"
-        )
+        else f"{len(restored.mismatched)} owner(s) whose count differs from their todos "
+        "(make migrate recounts them)"
     )
     versions = ", ".join(f"v{v}: {n}" for v, n in sorted(restored.versions.items())) or "none"
+    lines = [
+        f"restored {source} as it was at {at:%Y-%m-%dT%H:%M:%S}Z into {restored.table}",
+        f"  {restored.todos} todos of {restored.owners} owners; schema versions {versions}; {counts}",
+        "  set on it: TTL, point-in-time recovery, deletion protection (a restore carries none of them)",
+    ]
+    if stage == clients.LOCAL:
+        # make run's data lives in its memory: a restart would start empty, restored table and all.
+        return "\n".join(
+            [
+                *lines,
+                f"it lives in make run's backend until make run stops: read it there, table {restored.table}",
+            ]
+        )
     return "\n".join(
         [
-            f"restored {source} as it was at {at:%Y-%m-%dT%H:%M:%S}Z into {restored.table}",
-            f"  {restored.todos} todos of {restored.owners} owners; schema versions {versions}; {counts}",
-            "  set on it: TTL, point-in-time recovery, deletion protection (a restore carries none of them)",
+            *lines,
             f"to point stage {stage} at it (the table name is deploy-time configuration, not code):",
             f"  1. in .chalice/config.json, stage {stage}: TODO_TABLE = {restored.table}",
-            f"  2. make policies STAGE={stage} and check the roles name the new table",
-            f"  3. make deploy STAGE={stage} (or make package STAGE={stage}, then import {restored.table} "
-            "into the stack as TodoTable with a CloudFormation import change set: the old table is "
-            "kept on delete)",
-            f"  4. make migrate STAGE={stage} DRY_RUN=1: the restored todos' schema versions",
+            f"  2. make deploy STAGE={stage}: its bootstrap finds {restored.table} by that name, checks "
+            "its shape, and writes the roles for it (the packaged route instead: import it into the "
+            "stack as TodoTable with a CloudFormation import change set, the old table having left "
+            "the stack, which keeps it, then deploy the package made with the new TODO_TABLE)",
+            f"  3. make migrate STAGE={stage} DRY_RUN=1: what of the restored todos is behind",
         ]
     )
 

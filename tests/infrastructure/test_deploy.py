@@ -165,6 +165,31 @@ def test_bootstrap_refuses_an_existing_table_with_other_keys(session: Any) -> No
         bootstrap(session, stages.load("dev"))
 
 
+def test_a_stage_pointed_at_a_restored_table_deploys_on_it(project: Path, session: Any) -> None:
+    # What make restore prints: TODO_TABLE names the restored table, and make deploy's
+    # bootstrap finds it by that name (makes no todo-api-prod), and configure scopes the roles to it.
+    from datetime import UTC, datetime
+
+    from tools import restore
+
+    bootstrap(session, stages.load("prod", project))
+    dynamodb = session.create_client("dynamodb")
+    restored = restore.restore(dynamodb, "todo-api-prod", datetime.now(UTC), target="todo-api-prod-at-now")
+    config = stages.document(project)
+    config["stages"]["prod"]["environment_variables"]["TODO_TABLE"] = restored.table
+    stages.write_json(stages.config_path(project), config)
+    dynamodb.update_table(TableName="todo-api-prod", DeletionProtectionEnabled=False)
+    dynamodb.delete_table(TableName="todo-api-prod")  # so that only a found table can pass
+    made = bootstrap(session, stages.load("prod", project))
+    assert made.table_name == "todo-api-prod-at-now"
+    assert dynamodb.list_tables()["TableNames"] == ["todo-api-prod-at-now"]
+    configure(project, "prod", made)
+    policy = json.loads((project / ".chalice" / "policy-api-prod.json").read_text())
+    resources = [r for s in policy["Statement"] for r in s["Resource"] if r.startswith("arn:aws:dynamodb:")]
+    assert resources
+    assert all(r.startswith(made.table_arn) for r in resources)
+
+
 def test_configure_puts_the_names_and_arns_in_the_stage_config(project: Path, session: Any) -> None:
     made = bootstrap(session, stages.load("prod"))
     changed = configure(project, "prod", made)

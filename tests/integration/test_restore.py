@@ -48,6 +48,9 @@ def test_a_restore_holds_what_the_table_held_at_that_moment(dynamodb: Any, store
     assert _titles(dynamodb, "restored-renamed") == ["other", "renamed"]
     assert (at_created.todos, at_created.owners, at_created.mismatched) == (2, 1, [])
     assert at_renamed.versions == {schema.SCHEMA_VERSION: 2}
+    steps = restore.report("prod", TABLE, created, at_created)
+    assert "TODO_TABLE = restored-created" in steps
+    assert "make deploy STAGE=prod: its bootstrap finds restored-created" in steps
     described = dynamodb.describe_table(TableName="restored-created")["Table"]
     assert described["DeletionProtectionEnabled"] is True
     backups = dynamodb.describe_continuous_backups(TableName="restored-created")
