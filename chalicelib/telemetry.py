@@ -3,8 +3,9 @@
 Each line is also a CloudWatch Embedded Metric Format document, so the metrics cost no
 API call: Lambda's log pipeline extracts them. They are always written; the stage's log
 level (the `log-level` runtime setting) governs diagnostics only (Chalice's `app.log`).
-Lines carry a request id, the route, the status, the latency and a non-reversible
-reference to the user; never a token, a title or any other content of a todo.
+Lines carry a request id, the route, the status, the latency, the function version that
+served it (a release's alarms count its 5xx by it) and a non-reversible reference to the
+user; never a token, a title or any other content of a todo.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -77,6 +79,8 @@ def _request_frame(
     document = {
         "level": "WARNING" if held else "ERROR" if status >= 500 else "INFO",
         "type": "request",
+        # Lambda's own variable: the published version an alias runs ($LATEST unqualified).
+        "version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
         "requestId": _FIELDS[0],
         "user": _FIELDS[1],
         **_emf(0, {"Route": route, "Status": str(status)}, {name: (0, unit) for name, unit in metrics}),

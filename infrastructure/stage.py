@@ -35,6 +35,8 @@ class Stage:
     # the pool's SES sender: ses_identity_arn, from, reply_to, ses_account (production or sandbox)
     email: Mapping[str, str] | None = None
     backup_days: int = 0  # weekly backups kept this long, past point-in-time recovery's window (0: none)
+    # how a new API version takes traffic: a type of SAM's DeploymentPreference (infrastructure/releases.py)
+    traffic_shift: str = "AllAtOnce"
     # Handed down by `load`, beside the keys above (read from the config and the app, not keys):
     environment: Mapping[str, str] = field(default_factory=dict)  # its environment_variables
     reserved_concurrency: int | None = None  # the API handler's, as Chalice resolves it

@@ -6,7 +6,8 @@ Chalice emits the functions, their roles, the API and the schedule; the builders
 production stack needs around them: the table (infrastructure/table.py) and the user pool
 (identity), the API stage (api), the alarms, log groups and
 dashboard (observability), the failed runs' queue (protection), the cold-start options
-(cold_start), the firewall (firewall) and API keys (client_keys).
+(cold_start), the firewall (firewall), API keys (client_keys) and gradual releases
+on published aliases (releases).
 
 Chalice's merge replaces lists and merges mappings, so what is written here wins.
 """
@@ -27,6 +28,7 @@ from infrastructure import (
     identity,
     observability,
     protection,
+    releases,
     runtime_settings,
     stages,
     table,
@@ -47,6 +49,7 @@ BUILDERS: tuple[Callable[[Stage], dict[str, Any]], ...] = (
     client_keys.resources,
     runtime_settings.resources,
     backups.resources,
+    releases.resources,
 )
 
 # checkov findings we accept for the functions and the table (built here or by Chalice),

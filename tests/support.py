@@ -126,6 +126,7 @@ SCANNED: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "dev": ("dev", None, {}),
     "prod": ("prod", None, {}),
     "dev-http": ("dev", "http", {}),
+    "prod-http": ("prod", "http", {"waf": False}),
     "dev-plans": ("dev", None, {"usage_plans": USAGE_PLANS}),
     "prod-backups": ("prod", None, {"backup_days": 365}),
 }

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +129,8 @@ _REF_AND_ATTRIBUTES: dict[str, tuple[str, dict[str, str]]] = {
     "AWS::Logs::MetricFilter": ("{id}", {}),
     "AWS::Events::Rule": ("{name}", {"Arn": "arn:aws:events:{region}:{account}:rule/{name}"}),
     "AWS::CloudWatch::Alarm": ("{name}", {"Arn": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"}),
+    "AWS::CodeDeploy::Application": ("{name}", {}),
+    "AWS::CodeDeploy::DeploymentGroup": ("{name}", {}),
 }
 _NAME_PROPERTY = {kind: prop for kind, (prop, _) in NAME_LIMITS.items()} | {
     "AWS::ApiGateway::Stage": "StageName",
@@ -614,6 +616,7 @@ def check(stack: Stack) -> list[str]:
     problems += _request_validation_api_gateway_takes(stack)
     problems += _pools_send_enough_email(stack)
     problems += _pools_have_their_features_plan(stack)
+    problems += _releases_roll_back_by_themselves(stack)
     return problems
 
 
@@ -678,35 +681,41 @@ def _api_may_invoke(stack: Stack, functions: list[Function]) -> list[str]:
             permissions.append((named if named.startswith("arn:") else prefix + named, str(source)))
     problems = []
     function_names = {function.name for function in functions}
-    for logical, resource in created.items():
-        if resource["Type"] not in ("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api"):
+    for logical, api_id, method, path, target in _integrations(stack):
+        if target.split(":")[6] not in function_names:
             continue
-        api_id = stack.ref(logical)
         # The stage in the source ARN: a REST API's own stages; an HTTP API's $default.
         stage_names = {name for api, name in _rest_stages(stack) if api == api_id} or {"$default"}
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        account = f"{stack.region}:{stack.account}"
+        sources = [
+            f"arn:aws:execute-api:{account}:{api_id}/{stage}/{method.upper()}{concrete}"
+            for stage in stage_names
+        ]
+        if not any(
+            arn == target and all(_glob_matches(pattern, source) for source in sources)
+            for arn, pattern in permissions
+        ):
+            qualified_name = target.split(":", 6)[6]  # name, or name:alias
+            problems.append(
+                f"{logical}: {method.upper()} {path} integrates {qualified_name} "
+                "without permission to invoke it"
+            )
+    return problems
+
+
+def _integrations(stack: Stack) -> Iterator[tuple[str, str, str, str, str]]:
+    """Each Lambda integration of the stack's APIs: (API's logical id, its id, method, path,
+    the function's ARN as invoked, perhaps qualified)."""
+    for logical, resource in stack.created().items():
+        if resource["Type"] not in ("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api"):
+            continue
         paths = stack.resolve(resource["Properties"].get("Body", {})).get("paths", {})
         for path, operations in paths.items():
             for method, operation in operations.items():
                 uri = json.dumps(operation.get("x-amazon-apigateway-integration", {}).get("uri", ""))
                 for target in _INTEGRATION_TARGET.findall(uri):
-                    if target.split(":")[6] not in function_names:
-                        continue
-                    concrete = re.sub(r"\{[^}]+\}", "x", path)
-                    account = f"{stack.region}:{stack.account}"
-                    sources = [
-                        f"arn:aws:execute-api:{account}:{api_id}/{stage}/{method.upper()}{concrete}"
-                        for stage in stage_names
-                    ]
-                    if not any(
-                        arn == target and all(_glob_matches(pattern, source) for source in sources)
-                        for arn, pattern in permissions
-                    ):
-                        qualified_name = target.split(":", 6)[6]  # name, or name:alias
-                        problems.append(
-                            f"{logical}: {method.upper()} {path} integrates {qualified_name} "
-                            "without permission to invoke it"
-                        )
-    return problems
+                    yield logical, str(stack.ref(logical)), method, path, target
 
 
 def _glob_matches(pattern: str, value: str) -> bool:
@@ -928,3 +937,170 @@ def _for_source(statement: Mapping[str, Any], rule: str, account: str) -> bool:
 def _principal_is(statement: Mapping[str, Any], service: str) -> bool:
     services = statement.get("Principal", {}).get("Service", [])
     return service in ([services] if isinstance(services, str) else services)
+
+
+# --- gradual releases (CodeDeploy, through SAM's DeploymentPreference) ----------------------
+
+# CodeDeploy's limit on a deployment group's alarms (CodeDeploy API Reference,
+# CreateDeploymentGroup: AlarmsLimitExceededException, "more than 10 alarms").
+_GROUP_ALARMS_MAX = 10
+# What CodeDeploy's role needs to shift a Lambda alias: the service role trusted by
+# codedeploy.amazonaws.com (CodeDeploy User Guide, "Step 2: Create a service role for
+# CodeDeploy") with the AWS managed policy for Lambda deployments, or its grants itself: the
+# alias read and moved, the alarms read.
+_CODEDEPLOY_LAMBDA_POLICIES = frozenset(
+    f"arn:aws:iam::aws:policy/service-role/{name}"
+    for name in ("AWSCodeDeployRoleForLambda", "AWSCodeDeployRoleForLambdaLimited")
+)
+_CODEDEPLOY_ALIAS_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias")
+
+
+def _codedeploy_configs() -> frozenset[str]:
+    """CodeDeploy's predefined Lambda deployment configurations (CodeDeploy User Guide,
+    "Deployment configurations on an AWS Lambda compute platform"), as SAM's transform
+    names them: CodeDeployDefault.Lambda + SAM's type."""
+    from samtranslator.model.preferences.deployment_preference_collection import (  # type: ignore[import-untyped]
+        CODEDEPLOY_PREDEFINED_CONFIGURATIONS_LIST,
+    )
+
+    return frozenset(f"CodeDeployDefault.Lambda{name}" for name in CODEDEPLOY_PREDEFINED_CONFIGURATIONS_LIST)
+
+
+def _as_get_att(value: Any) -> Any:
+    """A GetAtt in its list form (CloudFormation takes "A.B" and ["A", "B"] alike)."""
+    if isinstance(value, dict) and isinstance(value.get("Fn::GetAtt"), str):
+        return {"Fn::GetAtt": value["Fn::GetAtt"].split(".", 1)}
+    return value
+
+
+def _alarm_dimensions(alarm: Mapping[str, Any]) -> list[list[Mapping[str, Any]]]:
+    """The dimensions of each metric an alarm reads (one metric, or a metric-math query's)."""
+    properties = alarm.get("Properties", {})
+    if "Metrics" in properties:
+        return [
+            query["MetricStat"]["Metric"].get("Dimensions", [])
+            for query in properties["Metrics"]
+            if "MetricStat" in query
+        ]
+    return [properties.get("Dimensions", [])]
+
+
+def _releases_roll_back_by_themselves(stack: Stack) -> list[str]:
+    """An alias CloudFormation updates through CodeDeploy (the UpdatePolicy SAM writes for a
+    DeploymentPreference) needs what CodeDeploy needs to shift it and roll it back:
+
+    - its application and deployment group in the stack (CloudFormation's
+      CodeDeployLambdaAliasUpdate update policy names both);
+    - the group's service role trusted by codedeploy.amazonaws.com, allowed to read and move
+      the alias and read the alarms;
+    - a predefined Lambda deployment configuration (or one the stack makes);
+    - alarms that exist: CloudWatch takes an alarm that does not exist as OK, so a misnamed
+      one never rolls anything back (SAM Developer Guide, DeploymentPreference: Alarms, and
+      CloudFormation's DeploymentPreference: "nonexistent alarms ... OK state"), at most 10,
+      with automatic rollback on them.
+
+    And this project's rule, the point of a gradual release: a shift that is not all at once
+    is watched by alarms on the version it shifts to (a dimension naming the alias's new
+    version), not the whole function's history; and every API integration of the function
+    invokes the alias, or the shift reaches no request."""
+    created = stack.created()
+    problems = []
+    for alias_id, alias in created.items():
+        update = alias.get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate")
+        if alias["Type"] != "AWS::Lambda::Alias" or update is None:
+            continue
+        application, group_ref = update.get("ApplicationName"), update.get("DeploymentGroupName")
+        group_id = group_ref.get("Ref") if isinstance(group_ref, dict) else None
+        app_id = application.get("Ref") if isinstance(application, dict) else None
+        if created.get(app_id or "", {}).get("Type") != "AWS::CodeDeploy::Application":
+            problems.append(f"{alias_id}: its update policy names no CodeDeploy application of this stack")
+        if created.get(group_id or "", {}).get("Type") != "AWS::CodeDeploy::DeploymentGroup":
+            problems.append(
+                f"{alias_id}: its update policy names no CodeDeploy deployment group of this stack"
+            )
+            continue
+        group = created[group_id]["Properties"]
+        problems += [f"{group_id}: {p}" for p in _codedeploy_role_problems(stack, group, alias_id)]
+        config = stack.resolve(group.get("DeploymentConfigName", "CodeDeployDefault.LambdaAllAtOnce"))
+        own_configs = {
+            str(stack.ref(c)) for c, r in created.items() if r["Type"] == "AWS::CodeDeploy::DeploymentConfig"
+        }
+        if config not in _codedeploy_configs() | own_configs:
+            problems.append(f"{group_id}: {config} is not a CodeDeploy deployment configuration for Lambda")
+        alarms = group.get("AlarmConfiguration", {})
+        named = [a.get("Name") for a in alarms.get("Alarms", [])] if alarms.get("Enabled", True) else []
+        watched = []
+        for name in named:
+            alarm_id = name.get("Ref") if isinstance(name, dict) else None
+            if created.get(alarm_id or "", {}).get("Type") != "AWS::CloudWatch::Alarm":
+                problems.append(
+                    f"{group_id}: alarm {name!r} is not one this stack makes (CloudWatch takes it as OK)"
+                )
+            else:
+                watched.append(alarm_id)
+        if len(named) > _GROUP_ALARMS_MAX:
+            problems.append(f"{group_id}: {len(named)} alarms, over CodeDeploy's {_GROUP_ALARMS_MAX}")
+        rollback = group.get("AutoRollbackConfiguration", {})
+        if named and not (
+            rollback.get("Enabled") and "DEPLOYMENT_STOP_ON_ALARM" in rollback.get("Events", [])
+        ):
+            problems.append(f"{group_id}: its alarms stop a deployment but do not roll it back")
+        if config == "CodeDeployDefault.LambdaAllAtOnce":
+            continue
+        if not watched:
+            problems.append(f"{group_id}: shifts gradually ({config}) with no alarm to roll it back")
+        version = _as_get_att(alias["Properties"]["FunctionVersion"])
+        for alarm_id in watched:
+            if not any(
+                _as_get_att(d.get("Value")) == version
+                for dims in _alarm_dimensions(created[alarm_id])
+                for d in dims
+            ):
+                problems.append(
+                    f"{group_id}: alarm {alarm_id} watches the whole function, "
+                    f"not the version {alias_id} shifts to"
+                )
+        function = str(stack.ref(alias["Properties"]["FunctionName"]["Ref"]))
+        alias_name = alias["Properties"]["Name"]
+        for api, _, method, path, target in _integrations(stack):
+            name, _, qualifier = target.split(":", 6)[6].partition(":")
+            if name == function and qualifier != alias_name:
+                problems.append(
+                    f"{api}: {method.upper()} {path} invokes {target.split(':', 6)[6]}, "
+                    f"not the alias {alias_name} that {group_id} shifts"
+                )
+    return problems
+
+
+def _codedeploy_role_problems(stack: Stack, group: Mapping[str, Any], alias_id: str) -> list[str]:
+    """CodeDeploy cannot deploy with a role it cannot assume, nor shift an alias it may not move."""
+    role_arn = str(stack.resolve(group.get("ServiceRoleArn", "")))
+    role_id = next(
+        (
+            logical
+            for logical, r in stack.created().items()
+            if r["Type"] == "AWS::IAM::Role" and stack.resolve({"Fn::GetAtt": [logical, "Arn"]}) == role_arn
+        ),
+        None,
+    )
+    if role_id is None:
+        return [f"its service role {role_arn} is not one this stack makes"]
+    role = stack.created()[role_id]["Properties"]
+    trusted = any(
+        statement.get("Effect") == "Allow"
+        and "sts:AssumeRole" in listed(statement.get("Action", []))
+        and _principal_is(statement, "codedeploy.amazonaws.com")
+        for statement in listed_statements(stack.resolve(role.get("AssumeRolePolicyDocument", {})))
+    )
+    problems = [] if trusted else [f"its role {role_id} does not trust codedeploy.amazonaws.com"]
+    if _CODEDEPLOY_LAMBDA_POLICIES & {str(stack.resolve(a)) for a in role.get("ManagedPolicyArns", [])}:
+        return problems
+    documents = [stack.resolve(p["PolicyDocument"]) for p in role.get("Policies", [])]
+    alias_arn = str(stack.ref(alias_id))
+    for action, resource in [
+        *((a, alias_arn) for a in _CODEDEPLOY_ALIAS_ACTIONS),
+        ("cloudwatch:DescribeAlarms", "*"),
+    ]:
+        if not allows(documents, action, resource):
+            problems.append(f"its role {role_id} does not allow {action} on {resource}")
+    return problems

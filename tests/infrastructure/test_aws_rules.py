@@ -271,7 +271,7 @@ def reading_every_path(template: dict[str, Any]) -> None:
         (with_a_dangling_reference, "references JobFailure, which this stack does not create"),
         (with_a_long_function_name, "is outside the service's limits"),
         (with_a_reserved_variable, "reserved environment variables ['AWS_REGION']"),
-        (without_the_invoke_permission, "integrates todo-api-dev without permission to invoke it"),
+        (without_the_invoke_permission, "integrates todo-api-dev:live without permission to invoke it"),
         (with_the_queue_closed_to_eventbridge, "EventBridge may not send to its dead-letter queue"),
         (with_a_vpc, "does not allow ec2:CreateNetworkInterface on *"),
     ],

@@ -314,5 +314,5 @@ def test_the_rules_refuse_a_permission_whose_source_arn_misses_its_route(templat
     }
     problems = check(Stack(plain, "todo-api-dev"))
     assert problems == [
-        "HttpAPI: GET /todos/{todo_id} integrates todo-api-dev without permission to invoke it"
+        "HttpAPI: GET /todos/{todo_id} integrates todo-api-dev:live without permission to invoke it"
     ]

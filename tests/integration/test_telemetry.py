@@ -129,6 +129,7 @@ def test_a_request_line_is_the_documented_json_document_whatever_its_frame(
     expected = {
         "level": "WARNING" if held else "ERROR" if status >= 500 else "INFO",
         "type": "request",
+        "version": "$LATEST",  # no AWS_LAMBDA_FUNCTION_VERSION here: the unqualified function's
         "requestId": request_id,
         "user": user,
         "_aws": {
