@@ -5,6 +5,7 @@
 #   requirements-run.lock      what serving needs (make run, backend, token, package, deploy)
 #   requirements-dev.lock      everything to develop and test (a superset, same versions)
 #   requirements-checkov.lock  checkov, in its own .venv-checkov (it pins an older boto3)
+#   requirements-sam.lock      the SAM CLI (sam validate --lint), in its own .venv-sam
 # The *.txt files are what people edit; `make lock` makes the locks from them again.
 # The Lambda runtime is .chalice/config.json's lambda_runtime. .venv is built on exactly
 # that Python, so Chalice packages and deploys for it, the zip's bytecode is compiled by
@@ -25,6 +26,10 @@ STAMP := $(VENV)/.dev-$(call checksum,requirements-dev.lock)
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(call checksum,requirements-checkov.lock)
 export CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
+# The SAM CLI lives apart too (its own pins); tests find it through $SAM.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(call checksum,requirements-sam.lock)
+export SAM := $(CURDIR)/$(SAM_VENV)/bin/sam
 # The frameworks make bench compares with (never shipped or tested), on the runtime's Python.
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(call checksum,requirements-bench.lock)
@@ -44,7 +49,7 @@ $(OFFLINE): export AWS_SECRET_ACCESS_KEY ?= testing
 $(OFFLINE): export AWS_DEFAULT_REGION ?= us-east-1
 $(OFFLINE): export AWS_EC2_METADATA_DISABLED := true
 
-install: $(STAMP) $(CHECKOV_STAMP)  ## build .venv and .venv-checkov from the locks
+install: $(STAMP) $(CHECKOV_STAMP) $(SAM_STAMP)  ## build .venv, .venv-checkov and .venv-sam from the locks
 
 # A new runtime, a new uv lock or no .venv starts .venv afresh; the other locks install into it.
 $(PY_STAMP):
@@ -71,6 +76,12 @@ $(CHECKOV_STAMP): requirements-checkov.lock $(PY_STAMP)
 	$(UV_INSTALL) --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock >&2
 	touch $@
 
+$(SAM_STAMP): requirements-sam.lock $(PY_STAMP)
+	rm -rf $(SAM_VENV)
+	$(UV) venv --quiet --python $(BIN)/python $(SAM_VENV)
+	$(UV_INSTALL) --python $(SAM_VENV)/bin/python -r requirements-sam.lock >&2
+	touch $@
+
 $(BENCH_STAMP): requirements-bench.lock $(PY_STAMP)
 	rm -rf $(BENCH_VENV)
 	$(UV) venv --quiet --python $(BIN)/python $(BENCH_VENV)
@@ -84,6 +95,7 @@ lock: $(PY_STAMP)  ## make the locks again from requirements-*.txt (needs the pa
 	$(LOCK) --python-version 3.11 requirements-dev.txt -o requirements-dev.lock
 	$(LOCK) --python-version 3.11 -c requirements-dev.lock requirements-run.txt -o requirements-run.lock
 	$(LOCK) --python-version 3.11.7 requirements-checkov.txt -o requirements-checkov.lock
+	$(LOCK) --python-version $(RUNTIME) requirements-sam.txt -o requirements-sam.lock
 	$(LOCK) --python-version $(RUNTIME) -c requirements-dev.lock requirements-bench.txt -o requirements-bench.lock
 
 # On every core (pytest-xdist), a module to a worker: a module's one server starts once.
@@ -92,7 +104,7 @@ lock: $(PY_STAMP)  ## make the locks again from requirements-*.txt (needs the pa
 WORKERS ?= auto
 PYTEST = $(BIN)/pytest -n $(WORKERS) --dist loadfile
 
-test: $(STAMP) $(CHECKOV_STAMP) chromium  ## the whole test suite (the README's test command; CI runs it)
+test: $(STAMP) $(CHECKOV_STAMP) $(SAM_STAMP) chromium  ## the whole test suite (the README's test command; CI runs it)
 	$(PYTEST)
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is not
@@ -212,7 +224,7 @@ restore: $(RUN_STAMP)  ## restore a stage's table as it was at a time, into a ne
 		$(BIN)/python -m tools.restore --stage "$$STAGE" --at "$$AT"
 
 clean:  ## remove the virtualenvs, build output and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache
 
 # --- local ---------------------------------------------------------------------------
 PORT ?= 8000

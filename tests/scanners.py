@@ -1,6 +1,7 @@
 """The template scanners every packaged stack must pass: cfn-lint with the serverless rules,
-and checkov from its own virtualenv (make builds it; it pins an older boto3), offline: no
-policy download, no guideline mapping."""
+checkov from its own virtualenv (make builds it; it pins an older boto3), offline: no
+policy download, no guideline mapping; and the SAM CLI's `sam validate` and
+`sam validate --lint`, from its own."""
 
 from __future__ import annotations
 
@@ -29,6 +30,26 @@ def cfn_lint_findings(templates: Mapping[str, Path]) -> dict[str, list[dict[str,
     for finding in json.loads(result.stdout):
         findings[by_path[finding["Filename"]]].append(finding)
     return findings
+
+
+def sam_validate(template: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """`sam validate [flags]` on `template`, offline: fake credentials, no telemetry. Plain, it
+    runs SAM's transform and its validation (a DeploymentPreference without an alias);
+    `--lint`, cfn-lint on the template."""
+    command = os.environ.get("SAM", str(ROOT / ".venv-sam" / "bin" / "sam"))
+    assert Path(command).exists(), "the SAM CLI is missing: `make test` builds .venv-sam"
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run(
+        [command, "validate", *flags, "--template-file", str(template)],
+        capture_output=True, text=True, timeout=300, check=False, env=env, cwd=template.parent,
+    )  # fmt: skip
 
 
 def checkov_reports(templates: Mapping[str, Path], workdir: Path) -> dict[str, dict[str, Any]]:

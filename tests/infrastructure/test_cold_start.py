@@ -15,9 +15,9 @@ import pytest
 
 from infrastructure import stages
 from infrastructure.package import package
-from infrastructure.releases import ALIAS
 from infrastructure.rehearsal.aws_rules import Stack, check
 from infrastructure.rehearsal.rehearse import offline_aws, transform
+from infrastructure.releases import ALIAS
 from infrastructure.stages import load as load_stage
 from infrastructure.template import merge_template
 from tests.support import copy_project

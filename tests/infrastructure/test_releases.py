@@ -82,7 +82,8 @@ def test_the_api_runs_on_an_alias_shifted_by_codedeploy_and_watched_by_its_own_a
     uris = re.findall(
         r"functions/([^/\"]+)/invocations", json.dumps(stack.resolve(api["Properties"]["Body"]))
     )
-    assert uris and set(uris) == {alias_arn}
+    assert uris
+    assert set(uris) == {alias_arn}
 
 
 def test_dev_releases_at_once_and_the_jobs_run_on_their_own_aliases(packaged: Callable[..., Path]) -> None:
@@ -231,5 +232,6 @@ def test_a_deployment_preference_without_an_alias_is_refused_by_the_transform(
     (tmp_path / "sam.json").write_text(json.dumps(mutant))
     (tmp_path / "deployment.zip").write_bytes((built / "deployment.zip").read_bytes())
     report = rehearse(tmp_path, stack_name="todo-api-prod")
-    assert report.problems and "the SAM transform refused the template" in report.problems[0]
+    assert report.problems
+    assert "the SAM transform refused the template" in report.problems[0]
     assert "AutoPublishAlias" in report.problems[0]

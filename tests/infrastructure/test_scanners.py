@@ -1,18 +1,20 @@
-"""Every packaged variant (support.SCANNED) through both scanners: cfn-lint with the
-serverless rules, and checkov offline with no skip but those CHECKOV_SKIPS justifies.
+"""Every packaged variant (support.SCANNED) through the scanners: cfn-lint with the
+serverless rules, checkov offline with no skip but those CHECKOV_SKIPS justifies, and the SAM
+CLI's `sam validate` (its transform's rules) and `sam validate --lint`.
 
 They live in one module so that one test process runs checkov once over all the variants
 (its start-up is most of its time), rather than each process that meets a variant."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.scanners import cfn_lint_findings, skipped_and_justified
+from tests.scanners import cfn_lint_findings, sam_validate, skipped_and_justified
 from tests.support import SCANNED
 
 pytestmark = pytest.mark.slow
@@ -35,6 +37,33 @@ def test_cfn_lint_with_the_serverless_rules_finds_nothing(
     linted: dict[str, list[dict[str, Any]]], variant: str
 ) -> None:
     assert linted[variant] == []
+
+
+@pytest.mark.parametrize("flags", [(), ("--lint",)], ids=["sam-validate", "sam-validate-lint"])
+@pytest.mark.parametrize("variant", SCANNED)
+def test_sam_validate_passes(packaged: Packaged, variant: str, flags: tuple[str, ...]) -> None:
+    validated = sam_validate(template_of(packaged, variant), *flags)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert "is a valid SAM Template" in validated.stdout + validated.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "mutate", "refusal"),
+    [
+        ((), lambda f: f.pop("AutoPublishAlias"), "'DeploymentPreference' requires AutoPublishAlias"),
+        (("--lint",), lambda f: f.update(MemorySize="lots"), "'lots' is not of type 'integer'"),
+    ],
+    ids=["sam-validate", "sam-validate-lint"],
+)
+def test_sam_validate_refuses_a_broken_template(
+    packaged: Packaged, tmp_path: Path, flags: tuple[str, ...], mutate: Callable[[Any], Any], refusal: str
+) -> None:
+    template = json.loads(template_of(packaged, "prod").read_text())
+    mutate(template["Resources"]["APIHandler"]["Properties"])
+    (tmp_path / "sam.json").write_text(json.dumps(template))
+    validated = sam_validate(tmp_path / "sam.json", *flags)
+    assert validated.returncode != 0
+    assert refusal in validated.stdout + validated.stderr
 
 
 @pytest.mark.parametrize("variant", SCANNED)
