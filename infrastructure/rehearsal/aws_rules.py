@@ -1010,11 +1010,11 @@ def _releases_roll_back_by_themselves(stack: Stack) -> list[str]:
         if alias["Type"] != "AWS::Lambda::Alias" or update is None:
             continue
         application, group_ref = update.get("ApplicationName"), update.get("DeploymentGroupName")
-        group_id = group_ref.get("Ref") if isinstance(group_ref, dict) else None
-        app_id = application.get("Ref") if isinstance(application, dict) else None
-        if created.get(app_id or "", {}).get("Type") != "AWS::CodeDeploy::Application":
+        group_id = str(group_ref.get("Ref")) if isinstance(group_ref, dict) else ""
+        app_id = str(application.get("Ref")) if isinstance(application, dict) else ""
+        if created.get(app_id, {}).get("Type") != "AWS::CodeDeploy::Application":
             problems.append(f"{alias_id}: its update policy names no CodeDeploy application of this stack")
-        if created.get(group_id or "", {}).get("Type") != "AWS::CodeDeploy::DeploymentGroup":
+        if created.get(group_id, {}).get("Type") != "AWS::CodeDeploy::DeploymentGroup":
             problems.append(
                 f"{alias_id}: its update policy names no CodeDeploy deployment group of this stack"
             )
@@ -1029,10 +1029,10 @@ def _releases_roll_back_by_themselves(stack: Stack) -> list[str]:
             problems.append(f"{group_id}: {config} is not a CodeDeploy deployment configuration for Lambda")
         alarms = group.get("AlarmConfiguration", {})
         named = [a.get("Name") for a in alarms.get("Alarms", [])] if alarms.get("Enabled", True) else []
-        watched = []
+        watched: list[str] = []
         for name in named:
-            alarm_id = name.get("Ref") if isinstance(name, dict) else None
-            if created.get(alarm_id or "", {}).get("Type") != "AWS::CloudWatch::Alarm":
+            alarm_id = str(name.get("Ref")) if isinstance(name, dict) else ""
+            if created.get(alarm_id, {}).get("Type") != "AWS::CloudWatch::Alarm":
                 problems.append(
                     f"{group_id}: alarm {name!r} is not one this stack makes (CloudWatch takes it as OK)"
                 )
