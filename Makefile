@@ -39,7 +39,7 @@ UV_INSTALL = $(UV) pip install --quiet --require-hashes --compile-bytecode
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
-.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck contract check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate settings restore lock
+.PHONY: help install chromium screenshot test test-fast fuzz lint typecheck contract check run backend token cleanup load package policies rehearse bench tune cost spike clean deploy migrate settings restore release rollback lock
 
 # Builds, tests and the local server never reach real AWS: fake credentials (unless set),
 # no instance metadata. `deploy` and `migrate` are the exceptions: they use yours.
@@ -222,6 +222,21 @@ restore: $(RUN_STAMP)  ## restore a stage's table as it was at a time, into a ne
 	@test -n "$(STAGE)" && test -n "$(AT)" || { echo "usage: make restore STAGE=local|dev|prod AT=2026-12-07T22:30:00Z" >&2; exit 2; }
 	@$(if $(filter local,$(STAGE)),TODO_LOCAL_BACKEND=http://127.0.0.1:$(BACKEND_PORT)) \
 		$(BIN)/python -m tools.restore --stage "$$STAGE" --at "$$AT"
+
+# The packaged stack released through a CloudFormation change set, shown before it runs, and
+# followed: the traffic shift (CodeDeploy, as the stage's traffic_shift says), and a clear line
+# when it rolls back (docs/deploying.md). With your AWS credentials; STAGE reaches the tool
+# through the environment.
+release: $(RUN_STAMP)  ## release the packaged stack, traffic shifted gradually where the stage says (STAGE=, YES=1, API=)
+	@test -n "$(STAGE)" || { echo "usage: make release STAGE=dev|prod [YES=1] [API=rest|http]" >&2; exit 2; }
+	@case "$(YES)" in ""|1) ;; *) echo "YES must be 1, or left out" >&2; exit 2;; esac
+	@$(BIN)/python -m tools.release release --stage "$$STAGE" $(if $(YES),--yes) $(if $(API),--api "$$API")
+
+# Traffic back on the last good release at once: a shift in flight is stopped with rollback; a
+# finished release's aliases go back to the versions the release before it made live.
+rollback: $(RUN_STAMP)  ## send a stage's traffic back to its last good release, at once (STAGE=)
+	@test -n "$(STAGE)" || { echo "usage: make rollback STAGE=dev|prod" >&2; exit 2; }
+	@$(BIN)/python -m tools.release rollback --stage "$$STAGE"
 
 clean:  ## remove the virtualenvs, build output and caches
 	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) $(BENCH_VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,10 @@
 """`make deploy STAGE=dev`: the `chalice deploy` route, in three steps.
 
+All at once: the new code takes every request the moment it lands, with no canary and no
+automatic rollback; it says so when it runs. A stage that shifts traffic gradually (its
+`traffic_shift`), or needs what only the packaged stack has, is released with `make release`
+(tools/release.py).
+
 1. bootstrap: the stage's stateful resources, created apart from the code
    (infrastructure/bootstrap.py);
 2. configure: their names and ARNs written into the stage's config;
@@ -20,11 +25,11 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from infrastructure import policies, stages
 from infrastructure.bootstrap import StatefulResources, bootstrap
 from infrastructure.stages import ROOT
+from tools import clients
 
 
 def configure(root: Path, stage: str, made: StatefulResources) -> list[Path]:
@@ -37,18 +42,6 @@ def configure(root: Path, stage: str, made: StatefulResources) -> list[Path]:
     changed = stages.set_environment(stage, variables, root)
     # The roles, made again (infrastructure/policies.py) for the table's account and region.
     return changed + policies.write(stage, table_arn=made.table_arn, root=root)
-
-
-def operator_session() -> Any:
-    """A botocore session with the operator's own AWS configuration, checked up front."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    if not session.get_config_variable("region"):
-        raise SystemExit("no AWS region: set AWS_REGION or use a profile that has one")
-    if session.get_credentials() is None:
-        raise SystemExit("no AWS credentials: set AWS_PROFILE or the AWS_* variables")
-    return session
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,24 +59,33 @@ def main(argv: list[str] | None = None) -> int:
     if stage.snapstart or stage.provisioned_concurrency:
         # chalice deploy publishes no version and wires no alias: the option would not act.
         raise SystemExit(
-            f"{args.stage} sets a cold-start option: deploy it with make package (its stack wires it)"
+            f"{args.stage} sets a cold-start option: release it with make release (its stack wires it)"
         )
     if stage.waf:
         # chalice deploy makes no web ACL: the stage would go out unprotected, silently.
-        raise SystemExit(f"{args.stage} sets waf: deploy it with make package (its stack has the web ACL)")
+        raise SystemExit(f"{args.stage} sets waf: release it with make release (its stack has the web ACL)")
+    if stage.traffic_shift != "AllAtOnce":
+        # chalice deploy has no alias to shift and no alarms to roll back on.
+        raise SystemExit(
+            f"{args.stage} shifts traffic gradually ({stage.traffic_shift}): release it with make release"
+        )
     if (args.api or stage.api) == "http":
         # Chalice deploys REST APIs only; an HTTP API beside it would be state it does not
         # track (chalice delete would leave it) and a second deployer to keep in step.
         raise SystemExit(
-            "chalice deploy makes REST APIs only: deploy an HTTP API with make package API=http "
+            "chalice deploy makes REST APIs only: release an HTTP API with make release API=http "
             "(its CloudFormation stack has the HTTP API, the JWT authorizer and the routes)"
         )
-    made = bootstrap(operator_session(), stage)
+    made = bootstrap(clients.session(), stage)
     print(f"table {made.table_arn}\nuser pool {made.user_pool_arn}\napp client {made.app_client_id}")
     for path in configure(args.project_dir, args.stage, made):
         print(f"updated {path.relative_to(args.project_dir)}: commit it with the deploy")
     if args.bootstrap_only:
         return 0
+    print(
+        "chalice deploy: the new code takes every request at once, with no canary and no automatic "
+        f"rollback (make release STAGE={args.stage} shifts traffic and rolls back by itself)"
+    )
     chalice = str(Path(sys.executable).parent / "chalice")
     command = [chalice, "deploy", "--stage", args.stage]
     deployed = subprocess.run(command, cwd=args.project_dir, check=False)  # noqa: S603

@@ -47,7 +47,7 @@ from chalicelib.schema import (
     usage_key,
 )
 from infrastructure import stages
-from tools.deploy import operator_session
+from tools import clients
 
 _ATTEMPTS = 5  # per item, against concurrent writes by the API
 
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     # Adaptive retries also pace the client when DynamoDB throttles: a migration is a bulk
     # job sharing the table with live traffic, and should slow down rather than fail.
     retries = Config(retries={"mode": "adaptive", "total_max_attempts": 10})
-    client = operator_session().create_client("dynamodb", config=retries)
+    client = clients.session().create_client("dynamodb", config=retries)
     migrator = Migrator(client, table, page_size=args.page_size)
     print(f"{'dry run on' if args.dry_run else 'migrating'} {table} to schema v{SCHEMA_VERSION}", flush=True)
     try:

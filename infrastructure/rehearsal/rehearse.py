@@ -148,14 +148,12 @@ def _substitute(value: Any, stack: Stack, gone: set[str]) -> Any:
     return {k: _substitute(v, stack, gone) for k, v in value.items()}
 
 
-def create_in_moto(template: dict[str, Any], stack: Stack, report: Report) -> None:
-    """Create what moto can of `template` (already transformed) and read it back."""
-    import boto3
-
-    cloudformation = boto3.client("cloudformation", region_name=stack.region)
+def for_moto(template: dict[str, Any], stack: Stack) -> tuple[dict[str, Any], dict[str, str]]:
+    """`template` (already transformed) as moto's CloudFormation can create it: without the
+    resources of LEFT_OUT's types, references to them replaced by the values step 2 resolved;
+    and those left out (logical id -> type)."""
     created = stack.created()
     gone = {logical for logical, r in created.items() if r["Type"] in LEFT_OUT}
-    report.left_out = {logical: created[logical]["Type"] for logical in sorted(gone)}
     document = {key: value for key, value in template.items() if key != "Resources"}
     document["Resources"] = {
         logical: _substitute(resource, stack, gone)
@@ -178,6 +176,15 @@ def create_in_moto(template: dict[str, Any], stack: Stack, report: Report) -> No
             resource["Properties"]["FunctionName"] = resource["Properties"]["FunctionName"].rsplit(":", 1)[0]
     # Outputs may name left-out resources too.
     document["Outputs"] = _substitute(template.get("Outputs", {}), stack, gone)
+    return document, {logical: created[logical]["Type"] for logical in sorted(gone)}
+
+
+def create_in_moto(template: dict[str, Any], stack: Stack, report: Report) -> None:
+    """Create what moto can of `template` (already transformed) and read it back."""
+    import boto3
+
+    cloudformation = boto3.client("cloudformation", region_name=stack.region)
+    document, report.left_out = for_moto(template, stack)
     parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in stack.parameters.items()]
     cloudformation.create_stack(
         StackName=stack.name,

@@ -256,14 +256,22 @@ def test_the_command_bootstraps_and_configures_then_stops_when_asked(
     assert not (project / ".chalice" / "deployed").exists()  # stopped before `chalice deploy`
 
 
-@pytest.mark.parametrize("option", [{"snapstart": True}, {"provisioned_concurrency": 1}, {"waf": True}])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"snapstart": True},
+        {"provisioned_concurrency": 1},
+        {"waf": True},
+        {"traffic_shift": "Linear10PercentEvery1Minute"},
+    ],
+)
 def test_the_command_refuses_an_option_chalice_deploy_cannot_make(
     project: Path, session: Any, option: dict[str, Any]
 ) -> None:
     config = stages.document(project)
     config["stages"]["dev"].update(option)
     stages.write_json(stages.config_path(project), config)
-    with pytest.raises(SystemExit, match="deploy it with make package"):
+    with pytest.raises(SystemExit, match="release it with make release"):
         main(["--stage", "dev", "--project-dir", str(project)])
     dynamodb = session.create_client("dynamodb")
     assert dynamodb.list_tables()["TableNames"] == []  # refused before anything was made

@@ -140,7 +140,7 @@ def test_make_deploy_refuses_an_http_api_that_chalice_deploy_cannot_make() -> No
         env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
     )  # fmt: skip
     assert result.returncode != 0
-    assert "make package API=http" in result.stderr
+    assert "make release API=http" in result.stderr
 
 
 # --- HTTP API payload format 1.0 events through the packaged handler --------------------
