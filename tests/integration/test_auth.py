@@ -85,6 +85,19 @@ VALID = rs256(KEY, claims())
 HEAD, BODY, SIG = VALID.split(".")
 
 
+def _dashed() -> str:
+    """A valid token whose signature has a '-' (KEY is made afresh each run, and about one
+    signature in 200 has none): its twin with '+' differs in alphabet only."""
+    for n in range(100):
+        token = rs256(KEY, claims(jti=f"n{n}"))
+        if "-" in token.split(".")[2]:
+            return token
+    raise AssertionError("no signature with a '-' in 100")
+
+
+DASHED = _dashed()
+
+
 @pytest.mark.parametrize(
     "token",
     [
