@@ -29,7 +29,7 @@ from chalice.app import (
 
 from chalicelib import cleanup, pages, settings, telemetry, todos, tracing, web
 from chalicelib.auth import TokenVerifier, UserPool, fetch_jwks, user_pool
-from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable
+from chalicelib.errors import RETRY_AFTER_SECONDS, MethodNotAllowed, ServiceUnavailable, SyncTokenExpired
 from chalicelib.settings import variable
 from chalicelib.store import TodoStore
 
@@ -50,7 +50,7 @@ authorizer = CognitoUserPoolAuthorizer("TodoUsers", provider_arns=[USER_POOL_ARN
 cors = CORSConfig(
     allow_origin="*",
     allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
-    expose_headers=["Location", "Link", "ETag", "Idempotent-Replayed"],
+    expose_headers=["Location", "Link", "ETag", "Idempotent-Replayed", "Sync-Token"],
     max_age=600,
 )
 
@@ -162,7 +162,13 @@ def _store(max_todos: int, max_keys_per_day: int) -> TodoStore:
         table_name=variable("TODO_TABLE"),
         max_todos=max_todos,
         max_keys_per_day=max_keys_per_day,
+        sync_window=sync_window(),
     )
+
+
+def sync_window() -> timedelta:
+    """How long changes and tombstones are kept (the stage's TODO_SYNC_DAYS)."""
+    return timedelta(days=int(variable("TODO_SYNC_DAYS")))
 
 
 def writable(request: Request) -> None:
@@ -296,15 +302,47 @@ def create_todo() -> Response:
 
 @app.route("/todos", methods=["GET"], authorizer=authorizer, cors=cors)
 def list_todos() -> Response:
+    """A page of the caller's todos; with `since`, their changes after that sync token. The
+    first page carries the Sync-Token to ask for the changes after it, and an ETag: sent back
+    in If-None-Match while nothing changed, it answers 304 without reading the list."""
     request = current_request()
     owner = caller(request)
     base = web.base_url(request)
     query = web.list_query(web.query(request), owner=owner)
-    page = todo_store().page(owner, completed=query.completed, limit=query.limit, after=query.after)
+    moment = now()
+    if query.since is not None:
+        return _changes(owner, base, query, query.since, moment)
     headers: dict[str, str | list[str]] = {}
+    if query.after is None:
+        head = todo_store().head(owner)  # read before the page: the page holds every change up to it
+        tag = web.list_etag(head, query)
+        headers = {"ETag": tag, "Sync-Token": str(todos.SyncToken(head, int(moment.timestamp())))}
+        if web.none_match(request.headers.get("if-none-match"), tag):
+            return Response(body="", status_code=304, headers=headers)
+    page = todo_store().page(owner, completed=query.completed, limit=query.limit, after=query.after)
     if page.more:
         headers["Link"] = web.next_link(base, query, after_id=page.todos[-1].id, owner=owner)
     return Response(body=[web.todo_json(t, base) for t in page.todos], headers=headers)
+
+
+def _changes(
+    owner: str, base: str, query: web.ListQuery, since: todos.SyncToken, moment: datetime
+) -> Response:
+    """The changes after `since`, a page at a time: each todo as it became, or as it was with
+    `deleted`; the next page's link keeps the token's time, the last page's token is new."""
+    if not todos.sync_token_fresh(since, now=moment, retention=sync_window()):
+        raise SyncTokenExpired(
+            "this sync token is older than the changes kept: "
+            "reload the list (GET /todos) and use its Sync-Token"
+        )
+    found = todo_store().changes(owner, after=since.seq, limit=query.limit)
+    last = found.changes[-1].seq if found.changes else since.seq
+    headers: dict[str, str | list[str]] = {}
+    if found.more:
+        headers["Link"] = web.changes_link(base, query, todos.SyncToken(last, since.issued_epoch))
+    else:
+        headers["Sync-Token"] = str(todos.SyncToken(last, int(moment.timestamp())))
+    return Response(body=[web.change_json(c, base) for c in found.changes], headers=headers)
 
 
 @app.route("/todos", methods=["DELETE"], authorizer=authorizer, cors=cors)
@@ -373,6 +411,21 @@ def delete_todo(todo_id: str) -> Response:
     todo_store().delete(owner, web.todo_id_or_404(todo_id), versions=versions)
     web.note(request, deleted=1)
     return Response(body="", status_code=204)
+
+
+@app.route("/todos/{todo_id}/restore", methods=["POST"], authorizer=authorizer, cors=cors)
+def restore_todo(todo_id: str) -> Response:
+    """Undo a delete: the todo back as it was, one version on, while its tombstone is kept."""
+    request = current_request()
+    owner = caller(request)
+    writable(request)
+    base = web.base_url(request)
+    todo = todo_store().restore(owner, web.todo_id_or_404(todo_id), now=now())
+    web.note(request, created=1)
+    return Response(
+        body=web.todo_json(todo, base),
+        headers={"ETag": web.etag(todo), "Location": web.todo_url(base, todo.id)},
+    )
 
 
 # API Gateway answers an undeclared method with 403 "Missing Authentication Token";

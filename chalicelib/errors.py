@@ -72,6 +72,13 @@ class PreconditionFailed(ChaliceViewError):
     STATUS_CODE = 412
 
 
+class SyncTokenExpired(ChaliceViewError):
+    """A sync token older than the changes kept (the stage's sync window): the client reloads
+    the whole list and takes the new token it answers with."""
+
+    STATUS_CODE = 410
+
+
 class IdempotencyKeyReused(UnprocessableEntityError):
     """An Idempotency-Key already used, within its 24 hours, for a different request."""
 
@@ -124,8 +131,8 @@ class ServiceUnavailable(ChaliceViewError):
 # The one vocabulary: every `Code` a client can meet, from the app or from in front of it.
 CODES = (
     "InvalidRequest", "InvalidTodo", "InvalidCursor", "Unauthenticated", "Forbidden", "RouteNotFound",
-    "TodoNotFound", "JobNotFound", "MethodNotAllowed", "PreconditionFailed", "PayloadTooLarge",
-    "UnsupportedMediaType", "IdempotencyKeyReused", "TodoLimitReached", "TooManyRequests",
+    "TodoNotFound", "JobNotFound", "MethodNotAllowed", "PreconditionFailed", "SyncTokenExpired",
+    "PayloadTooLarge", "UnsupportedMediaType", "IdempotencyKeyReused", "TodoLimitReached", "TooManyRequests",
     "InternalServerError", "ServiceUnavailable", "GatewayTimeout",
 )  # fmt: skip
 

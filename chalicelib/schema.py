@@ -345,7 +345,8 @@ def usage_key(owner: str, counter: str = "todos") -> Item:
 
 def count_change(owner: str, delta: int, *, below: int | None = None) -> dict[str, Any]:
     """A transaction's Update of `owner`'s todo count by `delta`; with `below`, only while
-    the count is under it (an owner never counted yet has no count: zero)."""
+    the count is under it (an owner never counted yet has no count: zero). Changes are
+    sequenced (`sequenced`, below), which builds on this."""
     update: dict[str, Any] = {
         "Key": usage_key(owner),
         "UpdateExpression": "ADD #count :delta, #changes :one",
@@ -356,6 +357,102 @@ def count_change(owner: str, delta: int, *, below: int | None = None) -> dict[st
         update["ConditionExpression"] = "attribute_not_exists(#count) OR #count < :below"
         update["ExpressionAttributeValues"][":below"] = {"N": str(below)}
     return update
+
+
+# --- the change sequence, its log and tombstones (sync) ---------------------------------
+#
+# Every change of an owner's todos takes the next number of their sequence: `seq` on their
+# counter item, moved by the change's own transaction on the condition that it still holds
+# the number read before (so two changes never take one number, and a number is taken only
+# by a change that commits: numbers are dense, and commit in their order). Each change
+# leaves a log entry ("<sub>#changes", the number zero-padded so that ids sort by it) with
+# the todo as it became, or a deletion marker; a deleted todo leaves a tombstone
+# ("<sub>#deleted", by todo id) to restore it from. Both expire by TTL after the sync window.
+SEQ = "seq"
+EXPIRES_AT = "expiresAt"
+_SEQ_DIGITS = 15
+
+
+def changes_partition(owner: str) -> str:
+    return f"{owner}{RESERVED_MARK}changes"
+
+
+def tombstone_key(owner: str, todo_id: str) -> Item:
+    return {"owner": s(f"{owner}{RESERVED_MARK}deleted"), "id": s(todo_id)}
+
+
+def seq_of(counter: Mapping[str, Any] | None) -> int:
+    """The last number an owner's changes took (0: none yet)."""
+    return int(counter[SEQ]["N"]) if counter and SEQ in counter else 0
+
+
+def sequenced(
+    owner: str, *, seen: int, taken: int, count: int = 0, below: int | None = None
+) -> dict[str, Any]:
+    """A transaction's Update of `owner`'s counter: `taken` numbers after `seen`, on the
+    condition that `seen` is still the last; the todo count moved by `count` (with `below`,
+    only while it is under it). An old failure returns the counter, to tell which."""
+    update = count_change(owner, count, below=below)
+    update["UpdateExpression"] += " SET #seq = :seq"
+    update["ExpressionAttributeNames"]["#seq"] = SEQ
+    update["ExpressionAttributeValues"][":seq"] = {"N": str(seen + taken)}
+    if seen:
+        update["ExpressionAttributeValues"][":seen"] = {"N": str(seen)}
+        held = "#seq = :seen"
+    else:
+        held = "attribute_not_exists(#seq)"
+    limit = update.get("ConditionExpression")
+    update["ConditionExpression"] = held if limit is None else f"({held}) AND ({limit})"
+    update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return update
+
+
+def change_entry(owner: str, seq: int, todo: Todo, *, deleted: bool, expires_epoch: int) -> Item:
+    """The log entry of change `seq`: the todo as it became, or as it was when deleted."""
+    return {
+        "owner": s(changes_partition(owner)),
+        "id": s(f"{seq:0{_SEQ_DIGITS}d}"),
+        "todo": {"M": item(todo)},
+        "deleted": {"BOOL": deleted},
+        EXPIRES_AT: {"N": str(expires_epoch)},
+    }
+
+
+class Change(NamedTuple):
+    seq: int
+    todo: Todo  # as it became; as it was, if deleted
+    deleted: bool
+
+
+def change(stored: Mapping[str, Any]) -> Change:
+    return Change(int(stored["id"]["S"]), todo(stored["todo"]["M"]), stored["deleted"]["BOOL"])
+
+
+def changes_query(owner: str, after: int) -> dict[str, Any]:
+    """A strongly consistent Query of the changes after number `after`, in their order."""
+    return {
+        "KeyConditionExpression": "#owner = :owner AND #id > :after",
+        "ExpressionAttributeNames": {"#owner": "owner", "#id": "id"},
+        "ExpressionAttributeValues": {
+            ":owner": s(changes_partition(owner)),
+            ":after": s(f"{after:0{_SEQ_DIGITS}d}"),
+        },
+        "ConsistentRead": True,
+    }
+
+
+def tombstone(deleted: Todo, seq: int, expires_epoch: int) -> Item:
+    return {
+        **tombstone_key(deleted.owner, deleted.id),
+        "todo": {"M": item(deleted)},
+        "deletedSeq": {"N": str(seq)},
+        EXPIRES_AT: {"N": str(expires_epoch)},
+    }
+
+
+def is_version(version: int) -> Expression:
+    """The todo exists at exactly `version` (the one its change was made from)."""
+    return Expression("#version = :read", {"#version": "version"}, {":read": {"N": str(version)}})
 
 
 def keys_counter(day: str) -> str:
@@ -452,15 +549,14 @@ def job_progress(job_id: str, deleted: int) -> dict[str, Any]:
 
 
 def clear_query(owner: str, completed: bool | None, before: str | None) -> dict[str, Any]:
-    """A Query of the ids of the owner's todos (all, or with `completed` as given) and, with
-    `before`, only those whose id sorts before it: a bulk delete's request passes the first
-    id of its own moment, so a todo created after it began is never in it."""
+    """A Query of the owner's todos (all, or with `completed` as given), whole (their
+    tombstones keep them), and, with `before`, only those whose id sorts before it: a bulk
+    delete's request passes the first id of its own moment, so a todo created after it began
+    is never in it."""
     args = owner_query(owner, completed)
-    args["ExpressionAttributeNames"] = {**args["ExpressionAttributeNames"], "#id": "id"}
-    args["ProjectionExpression"] = "#id"
     if before is not None:
         sort_key = "id" if completed is None else (DONE_KEY if completed else OPEN_KEY)
         args["KeyConditionExpression"] = "#owner = :owner AND #sort < :before"
-        args["ExpressionAttributeNames"]["#sort"] = sort_key
+        args["ExpressionAttributeNames"] = {**args["ExpressionAttributeNames"], "#sort": sort_key}
         args["ExpressionAttributeValues"] = {**args["ExpressionAttributeValues"], ":before": s(before)}
     return args

@@ -43,6 +43,9 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("TODO_USER_POOL_ARN", None, "the Cognito user pool whose tokens the API accepts"),
     Variable("TODO_COGNITO_CLIENT_ID", "", "the pool's app client the web app signs in with"),
     Variable("TODO_KEEP_COMPLETED_DAYS", "30", "days a completed todo is kept before the hourly purge"),
+    Variable(
+        "TODO_SYNC_DAYS", "30", "days changes and deleted todos are kept: sync tokens and undo last that long"
+    ),
     Variable("TODO_SETTINGS_PATH", "", "the Parameter Store path of the runtime settings (/todo-api/STAGE)"),
     Variable("TODO_SETTINGS_SECONDS", "60", "the most seconds a runtime setting's change takes to apply"),
     Variable("TODO_LOCAL_BACKEND", "", "local stage only: the embedded AWS on loopback that serves it"),

@@ -6,18 +6,17 @@ the API's errors, and the loops that bulk deletes, purges and idempotent creates
 from __future__ import annotations
 
 import random
-import secrets
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from chalicelib import schema
+from chalicelib import schema, todos
 from chalicelib.errors import (
     IdempotencyKeyReused,
     JobNotFound,
@@ -27,7 +26,7 @@ from chalicelib.errors import (
     TodoNotFound,
     TooManyRequests,
 )
-from chalicelib.schema import WRITE_ID, Expression, Item
+from chalicelib.schema import Change, Expression, Item
 from chalicelib.todos import ClearJob, Idempotency, Todo, TodoPatch
 
 if TYPE_CHECKING:
@@ -43,7 +42,13 @@ _UNAVAILABLE_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
-_BATCH_SIZE = 25  # deletes per TransactWriteItems (with one count per owner: at most 51 of its 100)
+# Deletes per TransactWriteItems: each with its tombstone and log entry, and the owner's
+# counter and a job's tally: at most 77 of its 100 items.
+_BATCH_SIZE = 25
+# Tries of a change whose number another change of the same owner took first (each reads the
+# counter again): enough for a handful of one person's devices writing at the same moment.
+_SEQ_ATTEMPTS = 12
+SYNC_WINDOW = timedelta(days=30)  # default of the stage's TODO_SYNC_DAYS
 # Defaults of the runtime settings max-todos and max-idempotency-keys (chalicelib/settings.py).
 MAX_TODOS = 10_000
 MAX_IDEMPOTENCY_KEYS_PER_DAY = 10_000
@@ -90,17 +95,19 @@ class DeleteOutcome:
 
 
 class _ConditionalDelete(NamedTuple):
-    key: Item
-    condition: Expression
+    todo: Todo  # as last read: its tombstone, and the version the delete requires
+    condition: Expression  # what else must still hold when the delete runs
+    keep: Callable[[Todo], bool]  # whether a todo changed meanwhile is still to delete
+
+
+class Changes(NamedTuple):
+    changes: list[Change]
+    more: bool
 
 
 # Jitter from the OS at each draw: no generator state that a SnapStart snapshot would give
 # every environment alike (a retry storm would then stay in step).
 _JITTER = random.SystemRandom()
-
-
-def _new_write_id() -> str:
-    return secrets.token_hex(8)
 
 
 def _code(exc: ClientError) -> str:
@@ -141,13 +148,76 @@ class TodoStore:
         *,
         max_todos: int = MAX_TODOS,
         max_keys_per_day: int = MAX_IDEMPOTENCY_KEYS_PER_DAY,
+        sync_window: timedelta = SYNC_WINDOW,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._table = table_name
         self._max_todos = max_todos
         self._max_keys = max_keys_per_day
+        self._sync_seconds = int(sync_window.total_seconds())
         self._sleep = sleep
+        self._clock = clock
+
+    def _expires(self) -> int:
+        """When a log entry or tombstone written now may go (TTL)."""
+        return int(self._clock()) + self._sync_seconds
+
+    def _read(self, keys: Sequence[Item]) -> list[Item | None]:
+        """The items at `keys` (None where there is none), strongly consistent, in one
+        BatchGetItem (keys it leaves unprocessed are asked for again)."""
+        wanted = {(k["owner"]["S"], k["id"]["S"]) for k in keys}
+        found: dict[tuple[str, str], Item] = {}
+        request: dict[str, Any] = {self._table: {"Keys": list(keys), "ConsistentRead": True}}
+        for attempt in range(_BATCH_ATTEMPTS):
+            if attempt:
+                self._backoff(attempt)
+            with _dynamodb_errors():
+                response = self._client.batch_get_item(RequestItems=request)
+            for stored in response["Responses"].get(self._table, []):
+                found[(stored["owner"]["S"], stored["id"]["S"])] = stored
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                return [found.get((k["owner"]["S"], k["id"]["S"])) for k in keys]
+        del wanted
+        raise ServiceUnavailable("the data store is busy; retry later")
+
+    def _change(
+        self,
+        owner: str,
+        build: Callable[[int, list[Item | None]], list[Any]],
+        *,
+        reading: Sequence[Item] = (),
+        counter_at: int,
+        stale: Callable[[_Cancelled], bool] = lambda _: False,
+    ) -> int:
+        """One sequenced change of `owner`'s todos: read their counter (and `reading`) in one
+        request, run the transaction `build(last number, what was read)` makes (its item at
+        `counter_at` the counter's `schema.sequenced`), and again from the read while another
+        change took the number first, or `stale` says what was read changed meanwhile.
+        Returns the last number before this change's."""
+        for attempt in range(_SEQ_ATTEMPTS):
+            if attempt:
+                self._backoff(min(attempt, 4))
+            counter, *found = self._read([schema.usage_key(owner), *reading])
+            seen = schema.seq_of(counter)
+            items = build(seen, found)
+            try:
+                self._transact(items)
+                return seen
+            except _Cancelled as cancelled:
+                if self._number_taken(cancelled, counter_at, seen) or stale(cancelled):
+                    continue
+                raise
+        raise ServiceUnavailable("the data store is busy; retry later")
+
+    @staticmethod
+    def _number_taken(cancelled: _Cancelled, counter_at: int, seen: int) -> bool:
+        """The counter's condition failed because another change moved it (not the limit)."""
+        if _reason(cancelled, counter_at) != "ConditionalCheckFailed":
+            return False
+        return schema.seq_of(cancelled.reasons[counter_at].get("Item")) != seen
 
     def _transact(self, items: list[Any]) -> None:
         """One TransactWriteItems, tried again (with backoff) while only contention or
@@ -174,25 +244,43 @@ class TodoStore:
                 raise _Cancelled(error, reasons)
         raise ServiceUnavailable("the data store is busy; retry later")
 
-    def _count(self, owner: str, delta: int, *, limit: bool = False) -> dict[str, Any]:
-        change = schema.count_change(owner, delta, below=self._max_todos if limit else None)
-        return {"Update": {"TableName": self._table, **change}}
-
     def create(self, todo: Todo, *, idempotency: Idempotency | None = None) -> Created:
         """Create `todo` and count it, unless its owner holds `max_todos` already; with an
-        Idempotency-Key, at most once per key (see `_create_once`)."""
+        Idempotency-Key, at most once per key (see `_create_once`). Sequenced: its log entry
+        is written with it."""
         if idempotency is not None:
             return self._create_once(todo, idempotency)
-        item = {**schema.item(todo), WRITE_ID: schema.s(_new_write_id())}
+        item = schema.item(todo)
         put = {"Put": {"TableName": self._table, "Item": item, **schema.IS_NEW.condition_args()}}
+        expires = self._expires()
+
+        def build(seen: int, _: list[Item | None]) -> list[Any]:
+            return [
+                put,
+                self._sequenced(todo.owner, seen, count=1, limit=True),
+                self._log(seen + 1, todo, expires),
+            ]
+
         try:
             # A retry of a landed create (its answer lost) carries the SDK's token: DynamoDB
             # answers it as the first attempt, so it is counted once (`_transact`).
-            self._transact([put, self._count(todo.owner, 1, limit=True)])
+            self._change(todo.owner, build, counter_at=1)
         except _Cancelled as cancelled:
             self._raise_limit(cancelled, 1)
             raise cancelled.error from None  # an id taken already: not ours to answer
         return Created(todo, replayed=False)
+
+    def _sequenced(
+        self, owner: str, seen: int, *, taken: int = 1, count: int = 0, limit: bool = False
+    ) -> Any:
+        update = schema.sequenced(
+            owner, seen=seen, taken=taken, count=count, below=self._max_todos if limit else None
+        )
+        return {"Update": {"TableName": self._table, **update}}
+
+    def _log(self, seq: int, todo: Todo, expires: int, *, deleted: bool = False) -> Any:
+        entry = schema.change_entry(todo.owner, seq, todo, deleted=deleted, expires_epoch=expires)
+        return {"Put": {"TableName": self._table, "Item": entry, **schema.IS_NEW.condition_args()}}
 
     def _raise_limit(self, cancelled: _Cancelled, index: int) -> None:
         if _reason(cancelled, index) == "ConditionalCheckFailed":
@@ -209,7 +297,7 @@ class TodoStore:
         never points at a todo that was not created, nor a todo escapes its key or count.
         """
         now_epoch = idempotency.now_epoch
-        item = {**schema.item(todo), WRITE_ID: schema.s(_new_write_id())}
+        item = schema.item(todo)
         record = schema.idempotency_record(
             todo.owner, idempotency.key, idempotency.fingerprint, item, idempotency.expires_epoch
         )
@@ -217,23 +305,28 @@ class TodoStore:
         key_use = schema.key_use(
             todo.owner, day, below=self._max_keys, expires_epoch=idempotency.expires_epoch
         )
-        transaction: list[Any] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": record,
-                    **schema.record_free(now_epoch).condition_args(),
-                }
-            },
-            {"Put": {"TableName": self._table, "Item": item, **schema.IS_NEW.condition_args()}},
-            self._count(todo.owner, 1, limit=True),
-            {"Update": {"TableName": self._table, **key_use}},
-        ]
+        expires = self._expires()
+
+        def build(seen: int, _: list[Item | None]) -> list[Any]:
+            return [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": record,
+                        **schema.record_free(now_epoch).condition_args(),
+                    }
+                },
+                {"Put": {"TableName": self._table, "Item": item, **schema.IS_NEW.condition_args()}},
+                self._sequenced(todo.owner, seen, count=1, limit=True),
+                {"Update": {"TableName": self._table, **key_use}},
+                self._log(seen + 1, todo, expires),
+            ]
+
         for attempt in range(_BATCH_ATTEMPTS):
             if attempt:
                 self._backoff(attempt)
             try:
-                self._transact(transaction)
+                self._change(todo.owner, build, counter_at=2)
                 return Created(todo, replayed=False)
             except _Cancelled as cancelled:
                 if _reason(cancelled, 0) != "ConditionalCheckFailed":
@@ -270,58 +363,135 @@ class TodoStore:
             raise TodoNotFound()
         return schema.todo(response["Item"])
 
-    @staticmethod
-    def _raise_if_condition_failed(exc: ClientError) -> None:
-        """A failed condition is a 412 if the todo exists (at another version), else a 404."""
-        if _code(exc) == "ConditionalCheckFailedException":
-            if exc.response.get("Item"):
-                raise PreconditionFailed("the todo has changed; fetch it again") from exc
-            raise TodoNotFound() from exc
-
     def update(
         self, owner: str, todo_id: str, patch: TodoPatch, *, versions: frozenset[int] | None = None
     ) -> Todo:
-        """Apply `patch` in one conditional request; `versions` are those If-Match accepts."""
-        write_id = _new_write_id()
-        change = schema.update(todo_id, patch, versions=versions, write_id=write_id)
-        with _dynamodb_errors():
-            try:
-                response = self._client.update_item(
-                    TableName=self._table,
-                    Key=schema.key(owner, todo_id),
-                    UpdateExpression=change.expression,
-                    **change.condition.condition_args(),
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except ClientError as exc:
-                landed: Any = exc.response.get("Item")
-                if landed and landed.get(WRITE_ID) == schema.s(write_id):
-                    return schema.todo(landed)  # a retry met our own landed write
-                self._raise_if_condition_failed(exc)
-                raise
-        return schema.todo(response["Attributes"])
+        """Apply `patch` to the todo as read, sequenced: written only if the todo is still at
+        the version read (else read again); `versions` are those If-Match accepts."""
+        key = schema.key(owner, todo_id)
+        changed: list[Todo] = []
+        expires = self._expires()
+
+        def build(seen: int, found: list[Item | None]) -> list[Any]:
+            current = self._found(found[0], versions)
+            new = todos.patched(current, patch)
+            changed[:] = [new]
+            put = {"Put": {"TableName": self._table, "Item": schema.item(new)}}
+            put["Put"].update(schema.is_version(current.version).condition_args())
+            return [self._sequenced(owner, seen), put, self._log(seen + 1, new, expires)]
+
+        self._change(
+            owner,
+            build,
+            reading=[key],
+            counter_at=0,
+            stale=lambda c: _reason(c, 1) == "ConditionalCheckFailed",
+        )
+        return changed[0]
+
+    @staticmethod
+    def _found(stored: Item | None, versions: frozenset[int] | None) -> Todo:
+        """The todo read, if it exists and If-Match accepts its version."""
+        if stored is None:
+            raise TodoNotFound()
+        current = schema.todo(stored)
+        if versions is not None and current.version not in versions:
+            raise PreconditionFailed("the todo has changed; fetch it again")
+        return current
 
     def delete(self, owner: str, todo_id: str, *, versions: frozenset[int] | None = None) -> None:
-        """Delete the todo and count it out, in one transaction; `versions` as for update."""
-        delete = {
-            "Delete": {
-                "TableName": self._table,
-                "Key": schema.key(owner, todo_id),
-                **schema.version_guard(versions).condition_args(),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        """Delete the todo as read, count it out, keep its tombstone and log its deletion, in
+        one transaction; `versions` as for update."""
+        key = schema.key(owner, todo_id)
+        expires = self._expires()
+
+        def build(seen: int, found: list[Item | None]) -> list[Any]:
+            current = self._found(found[0], versions)
+            delete = {"Delete": {"TableName": self._table, "Key": key}}
+            delete["Delete"].update(schema.is_version(current.version).condition_args())
+            stone = {"Put": {"TableName": self._table, "Item": schema.tombstone(current, seen + 1, expires)}}
+            return [
+                self._sequenced(owner, seen, count=-1),
+                delete,
+                stone,
+                self._log(seen + 1, current, expires, deleted=True),
+            ]
+
+        self._change(
+            owner,
+            build,
+            reading=[key],
+            counter_at=0,
+            stale=lambda c: _reason(c, 1) == "ConditionalCheckFailed",
+        )
+
+    def restore(self, owner: str, todo_id: str, *, now: datetime) -> Todo:
+        """Bring a deleted todo back from its tombstone, one version on, counted again (within
+        `max_todos`); 404 once its tombstone is gone (the sync window passed) or never was."""
+        stone_key = schema.tombstone_key(owner, todo_id)
+        back: list[Todo] = []
+        expires = self._expires()
+        now_epoch = int(now.timestamp())
+
+        def build(seen: int, found: list[Item | None]) -> list[Any]:
+            stone = found[0]
+            if stone is None or int(stone[schema.EXPIRES_AT]["N"]) < now_epoch:  # TTL deletes late
+                raise TodoNotFound()
+            restored = todos.restored(schema.todo(stone["todo"]["M"]), now=now)
+            back[:] = [restored]
+            put = {"Put": {"TableName": self._table, "Item": schema.item(restored)}}
+            put["Put"].update(schema.IS_NEW.condition_args())
+            taken = {"Delete": {"TableName": self._table, "Key": stone_key}}
+            taken["Delete"].update(
+                Expression(
+                    "#deletedSeq = :deletedSeq",
+                    {"#deletedSeq": "deletedSeq"},
+                    {":deletedSeq": stone["deletedSeq"]},
+                ).condition_args()
+            )
+            return [
+                self._sequenced(owner, seen, count=1, limit=True),
+                put,
+                taken,
+                self._log(seen + 1, restored, expires),
+            ]
+
         try:
-            self._transact([delete, self._count(owner, -1)])
+            self._change(
+                owner,
+                build,
+                reading=[stone_key],
+                counter_at=0,
+                stale=lambda c: _reason(c, 2) == "ConditionalCheckFailed",
+            )
         except _Cancelled as cancelled:
-            if _reason(cancelled, 0) == "ConditionalCheckFailed":
-                if cancelled.reasons[0].get("Item"):
-                    raise PreconditionFailed("the todo has changed; fetch it again") from cancelled
-                # Not an SDK retry of our own landed delete: DynamoDB answers that one as the
-                # first attempt (the token); the todo was not there.
-                raise TodoNotFound() from cancelled
-            raise cancelled.error from None
+            self._raise_limit(cancelled, 0)
+            raise TodoNotFound() from cancelled  # the todo is back already (a racing restore)
+        return back[0]
+
+    def head(self, owner: str) -> int:
+        """The number of the owner's last change (0: none yet), strongly consistent."""
+        return schema.seq_of(self._read([schema.usage_key(owner)])[0])
+
+    def changes(self, owner: str, *, after: int, limit: int) -> Changes:
+        """The owner's changes after number `after`, in their order, at most `limit`: one Query.
+
+        Numbers are dense (each taken by a change that committed), but a Query is only
+        read-committed against transactions: it may meet a later change's entry and not yet an
+        earlier one's, committing meanwhile (DynamoDB Developer Guide, "Isolation levels for
+        DynamoDB transactions"). So the answer stops at the first missing number, and the
+        next `since` starts there."""
+        args = {"TableName": self._table, **schema.changes_query(owner, after), "Limit": limit + 1}
+        with _dynamodb_errors():
+            response = self._client.query(**args)
+        found = []
+        for item in response["Items"]:
+            change = schema.change(item)
+            if change.seq != after + len(found) + 1:
+                return Changes(found, more=False)  # a gap: not yet committed, as far as we saw
+            found.append(change)
+        more = len(found) > limit or ("LastEvaluatedKey" in response and bool(found))
+        return Changes(found[:limit], more=more)
 
     def page(self, owner: str, *, completed: bool | None, limit: int, after: str | None) -> Page:
         """One page in id (creation) order: a single Query, whatever the filter."""
@@ -358,13 +528,16 @@ class TodoStore:
         """
         args: dict[str, Any] = {"TableName": self._table, **schema.clear_query(owner, completed, before)}
         condition = schema.EXISTS if completed is None else schema.still_completed(completed)
+
+        def keep(todo: Todo) -> bool:
+            return completed is None or todo.completed == completed
+
         deleted = 0
         while (page := min(_BATCH_SIZE, allowance(deleted))) > 0:
             args["Limit"] = page
             with _dynamodb_errors():
                 response = self._client.query(**args)
-            keys = [schema.key(owner, item["id"]["S"]) for item in response["Items"]]
-            deletes = [_ConditionalDelete(key, condition) for key in keys]
+            deletes = [_ConditionalDelete(schema.todo(item), condition, keep) for item in response["Items"]]
             outcome = self._delete_conditionally(deletes, job=job)
             if outcome.left:
                 raise ServiceUnavailable("the data store is busy; retry later")
@@ -381,46 +554,88 @@ class TodoStore:
     def _delete_conditionally(
         self, deletes: list[_ConditionalDelete], *, job: str | None = None
     ) -> DeleteOutcome:
-        """Each delete happens only if its condition still holds when it runs.
+        """Each delete happens only if its condition still holds when it runs, and the todo
+        is still as read (its tombstone is what was deleted).
 
-        Deletes go in TransactWriteItems chunks (BatchWriteItem takes no conditions), with
-        each owner's count (and a job's tally) moved by what the chunk deletes. A cancelled
-        chunk says per item why: failed conditions are dropped (skipped), the rest are
-        retried with backoff, up to a bound (then left for later).
+        Deletes go in TransactWriteItems chunks of one owner's todos (BatchWriteItem takes no
+        conditions), each with its tombstone and log entry, the owner's counter (count and
+        change numbers) and a job's tally. A cancelled chunk says per item why: a todo whose
+        condition failed is read again, and deleted as it now is if `keep` says it still
+        should be, else dropped (skipped); the rest are retried with backoff, up to a bound
+        (then left for later).
         """
         outcome = DeleteOutcome()
-        for start in range(0, len(deletes), _BATCH_SIZE):
-            pending = deletes[start : start + _BATCH_SIZE]
-            for attempt in range(_BATCH_ATTEMPTS):
-                if attempt:
-                    self._backoff(attempt)
-                reasons = self._transact_deletes(pending, job)
-                if reasons is None:
-                    outcome.deleted += len(pending)
-                    pending = []
-                    break
-                retry = []
-                for delete, reason in zip(pending, reasons, strict=True):
-                    if reason == "ConditionalCheckFailed":
-                        outcome.skipped += 1
-                    elif reason in _RETRYABLE_REASONS:
-                        retry.append(delete)
-                    else:
-                        raise ServiceUnavailable(f"unexpected cancellation reason: {reason}")
-                pending = retry
-                if not pending:
-                    break
-            outcome.left += len(pending)
+        owners: dict[str, list[_ConditionalDelete]] = {}
+        for delete in deletes:
+            owners.setdefault(delete.todo.owner, []).append(delete)
+        for owner, mine in owners.items():
+            for start in range(0, len(mine), _BATCH_SIZE):
+                pending = mine[start : start + _BATCH_SIZE]
+                for attempt in range(_SEQ_ATTEMPTS):
+                    if attempt:
+                        self._backoff(min(attempt, 4))
+                    seen = schema.seq_of(self._read([schema.usage_key(owner)])[0])
+                    reasons = self._transact_deletes(owner, pending, seen, job)
+                    if reasons is None:
+                        outcome.deleted += len(pending)
+                        pending = []
+                        break
+                    counter, *each = reasons
+                    if counter == "ConditionalCheckFailed":
+                        continue  # another change took the number: read it again
+                    pending = self._still_pending(pending, each, outcome)
+                    if not pending:
+                        break
+                outcome.left += len(pending)
         return outcome
 
-    def _transact_deletes(self, deletes: list[_ConditionalDelete], job: str | None) -> list[str] | None:
-        """None when all were deleted; else each delete's cancellation reason code."""
-        items: list[Any] = [
-            {"Delete": {"TableName": self._table, "Key": d.key, **d.condition.condition_args()}}
-            for d in deletes
-        ]
-        per_owner = Counter(d.key["owner"]["S"] for d in deletes)
-        items += [self._count(owner, -n) for owner, n in per_owner.items()]
+    def _still_pending(
+        self, pending: list[_ConditionalDelete], reasons: list[str], outcome: DeleteOutcome
+    ) -> list[_ConditionalDelete]:
+        """What a cancelled chunk leaves to retry: each failed condition read again."""
+        failed = [d for d, reason in zip(pending, reasons, strict=True) if reason == "ConditionalCheckFailed"]
+        fresh = (
+            dict(
+                zip(
+                    (d.todo.id for d in failed),
+                    self._read([schema.key(d.todo.owner, d.todo.id) for d in failed]),
+                    strict=True,
+                )
+            )
+            if failed
+            else {}
+        )
+        retry = []
+        for delete, reason in zip(pending, reasons, strict=True):
+            if reason == "ConditionalCheckFailed":
+                now = fresh[delete.todo.id]
+                if now is None or not delete.keep(schema.todo(now)):
+                    outcome.skipped += 1
+                else:
+                    retry.append(delete._replace(todo=schema.todo(now)))
+            elif reason in _RETRYABLE_REASONS:
+                retry.append(delete)
+            else:
+                raise ServiceUnavailable(f"unexpected cancellation reason: {reason}")
+        return retry
+
+    def _transact_deletes(
+        self, owner: str, deletes: list[_ConditionalDelete], seen: int, job: str | None
+    ) -> list[str] | None:
+        """None when all were deleted; else the counter's cancellation reason code, then each
+        delete's."""
+        expires = self._expires()
+        items: list[Any] = [self._sequenced(owner, seen, taken=len(deletes), count=-len(deletes))]
+        for n, d in enumerate(deletes, start=seen + 1):
+            guard = Expression(
+                f"({d.condition.text}) AND #version = :read",
+                {**d.condition.names, "#version": "version"},
+                {**d.condition.values, ":read": {"N": str(d.todo.version)}},
+            )
+            key = schema.key(owner, d.todo.id)
+            items.append({"Delete": {"TableName": self._table, "Key": key, **guard.condition_args()}})
+            items.append({"Put": {"TableName": self._table, "Item": schema.tombstone(d.todo, n, expires)}})
+            items.append(self._log(n, d.todo, expires, deleted=True))
         if job is not None:
             items.append({"Update": {"TableName": self._table, **schema.job_progress(job, len(deletes))}})
         with _dynamodb_errors():
@@ -431,8 +646,12 @@ class TodoStore:
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
                 if len(reasons) != len(items):
-                    return ["None"] * len(deletes)
-                return [str(reason.get("Code", "None")) for reason in reasons[: len(deletes)]]
+                    return ["None"] * (len(deletes) + 1)
+                codes = [str(reason.get("Code", "None")) for reason in reasons]
+                counter = codes[0]
+                if counter == "ConditionalCheckFailed" and schema.seq_of(reasons[0].get("Item")) == seen:
+                    counter = "None"  # (a count condition: bulk deletes have none)
+                return [counter, *codes[1 : 1 + 3 * len(deletes) : 3]]
         return None
 
     # --- bulk deletes that outlive their request -----------------------------------------
@@ -497,10 +716,27 @@ class TodoStore:
 
     def purge(self, candidates: list[PurgeCandidate]) -> DeleteOutcome:
         """Delete each candidate only if it still has the completion time we saw: a todo
-        reopened (or reopened and completed again) or deleted meanwhile is left alone."""
-        return self._delete_conditionally(
-            [
-                _ConditionalDelete(schema.key(c.owner, c.id), schema.completed_at_is(c.completed_at))
-                for c in candidates
-            ]
-        )
+        reopened (or reopened and completed again) or deleted meanwhile is left alone. The
+        index holds keys only: the todos are read whole first, for their tombstones."""
+        outcome = DeleteOutcome()
+        found = self._read([schema.key(c.owner, c.id) for c in candidates]) if candidates else []
+        deletes = []
+        for candidate, stored in zip(candidates, found, strict=True):
+            todo = None if stored is None else schema.todo(stored)
+            if todo is None or todo.completed_at != candidate.completed_at:
+                outcome.skipped += 1
+                continue
+            deletes.append(
+                _ConditionalDelete(
+                    todo, schema.completed_at_is(candidate.completed_at), _completed_at(candidate)
+                )
+            )
+        done = self._delete_conditionally(deletes)
+        outcome.deleted, outcome.left = done.deleted, done.left
+        outcome.skipped += done.skipped
+        return outcome
+
+
+def _completed_at(candidate: PurgeCandidate) -> Callable[[Todo], bool]:
+    """Whether a todo, read again, still has the completion time the purge saw."""
+    return lambda todo: todo.completed_at == candidate.completed_at

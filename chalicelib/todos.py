@@ -159,6 +159,54 @@ def todo_patch(payload: Mapping[str, Any], *, now: datetime) -> TodoPatch:
     )
 
 
+def patched(todo: Todo, patch: TodoPatch) -> Todo:
+    """`todo` with `patch` applied: one version on, `completedAt` set when it is completed (a
+    completed todo completed again keeps its first time) and cleared when it is reopened."""
+    completed = todo.completed if patch.completed is None else patch.completed
+    if not completed:
+        completed_at = None
+    elif todo.completed and todo.completed_at is not None:
+        completed_at = todo.completed_at
+    else:
+        completed_at = patch.updated_at
+    return todo._replace(
+        title=todo.title if patch.title is None else patch.title,
+        completed=completed,
+        order=patch.order if patch.set_order else todo.order,
+        updated_at=patch.updated_at,
+        completed_at=completed_at,
+        version=todo.version + 1,
+    )
+
+
+def restored(todo: Todo, *, now: datetime) -> Todo:
+    """A deleted todo brought back: as it was, one version on (an If-Match of the deleted
+    version no longer matches)."""
+    return todo._replace(updated_at=timestamp(now), version=todo.version + 1)
+
+
+# --- sync tokens ------------------------------------------------------------------------
+#
+# A sync token names a point in an owner's change sequence (every change of their todos
+# takes the next number, chalicelib/store.py) and the time it was issued. The changes after
+# it were all made after that time, so they are kept for the retention window from then: a
+# token older than the window (less a margin for clocks) may have lost some, and is refused.
+SYNC_MARGIN = timedelta(hours=1)
+
+
+class SyncToken(NamedTuple):
+    seq: int
+    issued_epoch: int
+
+    def __str__(self) -> str:
+        return f"{self.seq}.{self.issued_epoch}"
+
+
+def sync_token_fresh(token: SyncToken, *, now: datetime, retention: timedelta) -> bool:
+    """Whether every change after `token` is still kept (see above)."""
+    return now.timestamp() - token.issued_epoch < (retention - SYNC_MARGIN).total_seconds()
+
+
 def purge_cutoff(now: datetime, keep_completed_for: timedelta) -> str:
     """Completed todos whose completion is older than this timestamp may be purged."""
     if keep_completed_for <= timedelta(0):

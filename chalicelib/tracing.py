@@ -105,6 +105,8 @@ class Tracer:
             tables = {body.get("TableName") for item in params["TransactItems"] for body in item.values()}
             if len(tables) == 1:
                 context["xray_table"] = tables.pop()
+        elif isinstance(params.get("RequestItems"), dict) and len(params["RequestItems"]) == 1:
+            context["xray_table"] = next(iter(params["RequestItems"]))  # a batch of one table's
 
     @staticmethod
     def _before(model: Any, context: Any, **_: Any) -> None:

@@ -25,7 +25,7 @@ from chalicelib.errors import (
     TodoNotFound,
     Unauthenticated,
 )
-from chalicelib.schema import RESERVED_MARK
+from chalicelib.schema import RESERVED_MARK, Change
 from chalicelib.todos import ClearJob, Todo
 
 MAX_BODY_BYTES = 8 * 1024
@@ -218,6 +218,7 @@ class ListQuery(NamedTuple):
     limit: int
     completed: bool | None
     after: str | None
+    since: todos.SyncToken | None = None  # the changes after this sync token, instead of the list
 
 
 def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -244,8 +245,26 @@ def _completed_param(params: Mapping[str, Sequence[str]]) -> bool | None:
     return value == "true"
 
 
+# A sync token as this API writes it (todos.SyncToken): the change number, the issue time.
+_SYNC_TOKEN = re.compile(r"([0-9]{1,15})\.([0-9]{1,12})")
+
+
+def _since(params: Mapping[str, Sequence[str]]) -> todos.SyncToken | None:
+    value = _single(params, "since")
+    if value is None:
+        return None
+    match = _SYNC_TOKEN.fullmatch(value)
+    if match is None:
+        raise InvalidRequest("'since' must be a Sync-Token this API answered with")
+    if "cursor" in params or "completed" in params:
+        raise InvalidRequest(
+            "'since' takes only 'limit': the changes are of every todo, paged by their own links"
+        )
+    return todos.SyncToken(int(match[1]), int(match[2]))
+
+
 def list_query(params: Mapping[str, Sequence[str]], *, owner: str) -> ListQuery:
-    _check_params(params, frozenset({"limit", "cursor", "completed"}))
+    _check_params(params, frozenset({"limit", "cursor", "completed", "since"}))
     raw_limit = _single(params, "limit")
     limit = DEFAULT_PAGE_SIZE
     if raw_limit is not None:
@@ -256,7 +275,7 @@ def list_query(params: Mapping[str, Sequence[str]], *, owner: str) -> ListQuery:
             raise InvalidRequest(f"'limit' must be an integer from 1 to {MAX_PAGE_SIZE}")
     cursor = _single(params, "cursor")
     after = None if cursor is None else decode_cursor(cursor, owner=owner)
-    return ListQuery(limit=limit, completed=_completed_param(params), after=after)
+    return ListQuery(limit=limit, completed=_completed_param(params), after=after, since=_since(params))
 
 
 def clear_query(params: Mapping[str, Sequence[str]]) -> bool | None:
@@ -298,6 +317,28 @@ def next_link(base_url: str, query: ListQuery, *, after_id: str, owner: str) -> 
     return f'<{base_url}/todos?{urlencode(params)}>; rel="next"'
 
 
+def changes_link(base_url: str, query: ListQuery, since: todos.SyncToken) -> str:
+    """The `Link` header value for the next page of changes."""
+    return f'<{base_url}/todos?{urlencode({"limit": str(query.limit), "since": str(since)})}>; rel="next"'
+
+
+def list_etag(head: int, query: ListQuery) -> str:
+    """A weak entity tag of a list's first page: its owner's last change and what it asked."""
+    completed = "all" if query.completed is None else str(query.completed).lower()
+    return f'W/"{head}-{completed}-{query.limit}"'
+
+
+def none_match(header: str | None, tag: str) -> bool:
+    """Whether If-None-Match names `tag` (or "*"): compared weakly, as RFC 9110 says."""
+    if header is None:
+        return False
+    opaque = tag.removeprefix("W/")
+    return any(
+        t.strip() == "*" or t.strip().removeprefix("W/") == opaque
+        for t in header.split(",")[:MAX_IF_MATCH_TAGS]
+    )
+
+
 # --- responses ---------------------------------------------------------------------
 
 
@@ -313,6 +354,15 @@ def todo_json(todo: Todo, base_url: str) -> dict[str, Any]:
     }
     if todo.order is not None:
         body["order"] = todo.order
+    return body
+
+
+def change_json(change: Change, base_url: str) -> dict[str, Any]:
+    """A change in the changes since a sync token: the todo as it became; a deleted one as it
+    was, with `deleted`."""
+    body = todo_json(change.todo, base_url)
+    if change.deleted:
+        body["deleted"] = True
     return body
 
 

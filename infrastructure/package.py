@@ -31,8 +31,10 @@ from infrastructure.stages import ROOT
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # as Chalice writes its entries: reproducible zips
 # The zip's budget: a tiny bundle, no third-party runtime code (`make bench` reports against it,
-# tests/infrastructure/test_package.py holds it).
-BUDGET_BYTES = 100 * 1024
+# tests/infrastructure/test_package.py holds it). 100 KB until sync (the change feed, undo,
+# live updates and the page that keeps in step) was given up to 160 KB, while the cold start
+# holds (`make bench`).
+BUDGET_BYTES = 160 * 1024
 
 
 def chalice_package(stage: str, out: Path, merge_template: Path | None = None, root: Path = ROOT) -> None:

@@ -39,6 +39,7 @@ CODE_GRANTS: dict[str, list[tuple[str, list[str], list[str]]]] = {
         (
             "TodoItems",
             [
+                "dynamodb:BatchGetItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
@@ -51,12 +52,28 @@ CODE_GRANTS: dict[str, list[tuple[str, list[str], list[str]]]] = {
     ],
     "purge_completed": [
         ("FindPurgeable", ["dynamodb:Query"], ["/index/completed-by-time"]),
-        # Deletes, and the owners' counts (UpdateItem), in one transaction.
-        ("PurgeTodos", ["dynamodb:DeleteItem", "dynamodb:UpdateItem"], [""]),
+        # The todos read whole, with their owners' counters; deletes, tombstones and log
+        # entries (PutItem), and the counters (UpdateItem), in one transaction.
+        (
+            "PurgeTodos",
+            ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [""],
+        ),
     ],
     "finish_clears": [
-        # The running jobs, the owners' todos and the deletes (with counts and tallies).
-        ("ClearTodos", ["dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:UpdateItem"], [""]),
+        # The running jobs, the owners' todos and counters, and the deletes (with tombstones,
+        # log entries, counters and tallies).
+        (
+            "ClearTodos",
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
+            [""],
+        ),
         ("ClearListsByState", ["dynamodb:Query"], ["/index/open", "/index/done"]),
     ],
 }

@@ -115,7 +115,7 @@ def test_every_panel_is_there_on_metrics_that_exist(packaged: Packaged, api: str
 def test_the_4xx_panel_knows_every_client_error_the_api_answers(packaged: Packaged) -> None:
     template = json.loads((packaged("dev") / "sam.json").read_text())
     text = json.dumps(resolved_body(template, "dev"), separators=(",", ":"))
-    assert {400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429} == set(client_error_statuses())
+    assert {400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 429} == set(client_error_statuses())
     for status in client_error_statuses():
         assert f'Status=\\"{status}\\"' in text, status
     # Functions and table by the names the stack gives them.

@@ -59,7 +59,7 @@ PATHS: dict[str, tuple[str, Callable[..., Any], int, Callable[[Any, dict[str, An
         lambda db, s: _assert(titles(db) == ["done", "open"]),
     ),
     "update": (
-        "UpdateItem",
+        "TransactWriteItems",
         lambda api, auth, s: api.patch(
             f"/todos/{s['open']['id']}", headers=auth(), body='{"title": "renamed"}'
         ),
@@ -127,8 +127,9 @@ def test_alost_response_still_has_one_effect(
 def test_a_lost_conditional_update_is_not_a_412(
     api: Any, auth: Auth, dynamodb: Any, seeded: dict[str, Any], inject: Any
 ) -> None:
-    # The retry of an If-Match update that landed meets version 2, not 1: still ours.
-    inject("UpdateItem", lost_response, 1)
+    # The SDK's retry of an If-Match update whose transaction landed carries the same
+    # ClientRequestToken: DynamoDB answers it as the first attempt, not as a failed condition.
+    inject("TransactWriteItems", lost_response, 1)
     path = f"/todos/{seeded['open']['id']}"
     response = api.patch(path, headers=auth(**{"If-Match": '"1"'}), body='{"completed": true}')
     assert response.status_code == 200

@@ -176,7 +176,9 @@ def test_a_change_by_the_api_during_the_migration_is_kept(
 
     on_put(operator, edit_first)
     report = Migrator(operator, TABLE).run()
-    assert report.migrated == 1
+    # The API writes a todo whole, in the current schema: its edit migrated the todo first,
+    # and the migrator's conditional write, meeting it changed, found nothing left to do.
+    assert report.migrated == 0
     [stored] = todo_items(dynamodb)
     assert stored["title"] == {"S": "edited"}
     assert stored["version"] == {"N": "4"}  # the API's write, and only that, moved it
