@@ -484,7 +484,7 @@ class TodoStore:
         args = {"TableName": self._table, **schema.changes_query(owner, after), "Limit": limit + 1}
         with _dynamodb_errors():
             response = self._client.query(**args)
-        found = []
+        found: list[Change] = []
         for item in response["Items"]:
             change = schema.change(item)
             if change.seq != after + len(found) + 1:
