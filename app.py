@@ -101,6 +101,9 @@ def ssm_client() -> Any:
     return _client("ssm", SSM_CONFIG)
 
 
+LOCAL_CONNECTIONS = 64
+
+
 def _client(service: str, config: Config) -> Any:
     session = aws_session()
     backend = local_backend()
@@ -116,7 +119,8 @@ def _client(service: str, config: Config) -> Any:
         region_name=user_pool(variable("TODO_USER_POOL_ARN")).region,
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - an emulator's, not a secret
-        config=config,
+        # One process serves every local request at once (Lambda: one an environment).
+        config=config.merge(Config(max_pool_connections=LOCAL_CONNECTIONS)),
     )
 
 
@@ -342,7 +346,8 @@ def _changes(
         headers["Link"] = web.changes_link(base, query, todos.SyncToken(last, since.issued_epoch))
     else:
         headers["Sync-Token"] = str(todos.SyncToken(last, int(moment.timestamp())))
-    return Response(body=[web.change_json(c, base) for c in found.changes], headers=headers)
+    body = [web.change_json(c, base, query.completed) for c in found.changes]
+    return Response(body=body, headers=headers)
 
 
 @app.route("/todos", methods=["DELETE"], authorizer=authorizer, cors=cors)

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmark import harness
+from benchmark import cost, harness
 from benchmark.harness import (
     EVENT,
     SCHEDULED,
@@ -351,14 +351,19 @@ def report(
             )
     lines += [
         "",
-        "DynamoDB requests per operation (botocore event hooks, on moto):",
+        "DynamoDB requests per operation (botocore event hooks, on moto), and for those in the "
+        "traffic mix the request units `make cost` charges (AWS's sizing rules on the items as the "
+        "store writes them, `benchmark/cost.py`):",
         "",
-        "| operation | requests |",
-        "|---|---|",
+        "| operation | requests | read units | write units |",
+        "|---|---|---|---|",
     ]
+    model = cost.operation_units()
     for label, calls in requests.items():
         summary = ", ".join(f"{calls.count(op)} {op}" for op in dict.fromkeys(calls)) or "none"
-        lines.append(f"| {label} | {len(calls)}: {summary} |")
+        charged = model.get(label.split(" (")[0])
+        units = f"{charged.reads:g} | {charged.writes:g}" if charged else " | "
+        lines.append(f"| {label} | {len(calls)}: {summary} | {units} |")
     scans = sum(calls.count("Scan") for calls in requests.values())
     lines += ["", f"Scans in all of the above: {scans}."]
     return "\n".join(lines)

@@ -94,9 +94,9 @@ class Units(NamedTuple):
     global_writes: float = 0
 
 
-def _sample(completed: bool) -> dict[str, Any]:
-    """A todo as the store writes it, with a 30-character title and its write id."""
-    todo = Todo(
+def _todo(completed: bool) -> Todo:
+    """A todo with a 30-character title."""
+    return Todo(
         owner="6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21",
         id="01ARYZ6S41TSV4RRFFQ69G5FAV",
         title="buy milk and eggs on the way h",
@@ -107,7 +107,11 @@ def _sample(completed: bool) -> dict[str, Any]:
         version=3,
         completed_at="2026-11-27T12:00:00.000Z" if completed else None,
     )
-    return {**schema.item(todo), schema.WRITE_ID: schema.s("x" * 22)}
+
+
+def _sample(completed: bool) -> dict[str, Any]:
+    """A todo as the store writes it."""
+    return schema.item(_todo(completed))
 
 
 def _sizes() -> tuple[int, int, int]:
@@ -119,6 +123,13 @@ def _sizes() -> tuple[int, int, int]:
     return item_size(_sample(False)), item_size(done), item_size({name: done[name] for name in keys})
 
 
+def _sync_sizes() -> tuple[int, int]:
+    """Bytes of a change's log entry and of a tombstone, each holding a todo (schema.py)."""
+    todo = _todo(True)
+    entry = schema.change_entry(todo.owner, 10**9, todo, deleted=False, expires_epoch=1_800_000_000)
+    return item_size(entry), item_size(schema.tombstone(todo, 10**9, 1_800_000_000))
+
+
 def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
     """Units per request of each kind in tune.MIX, from real item sizes.
 
@@ -126,28 +137,41 @@ def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
     completed one in the table, the `done` index and the keys-only purge index (the
     table's keys and the index's). A change of an index key deletes the old entry and
     puts the new one: two index writes.
+
+    Every change is sequenced (schema.sequenced): it first reads its owner's counter (and the
+    todo, for a change or delete), strongly consistent, then writes in one transaction the
+    todo, the counter and a log entry (and, for a delete, a tombstone). The first page of a
+    list reads the counter too (its Sync-Token and ETag).
     """
     open_size, done_size, purge_entry = _sizes()
+    log, stone = _sync_sizes()
+    count = write_units(_count_size(), transactional=True)
+    logged = write_units(log, transactional=True)
+    counter_read = read_units(_count_size(), consistent=True)
+    todo_read = read_units(max(open_size, done_size), consistent=True)
     toggle = (
-        write_units(max(open_size, done_size))  # the table
-        + write_units(open_size)  # out of `open`
-        + write_units(done_size)  # into `done`
-        + write_units(purge_entry)  # into the purge index
+        write_units(max(open_size, done_size), transactional=True)  # the table
+        + write_units(open_size, transactional=True)  # out of `open`
+        + write_units(done_size, transactional=True)  # into `done`
+        + write_units(purge_entry, transactional=True)  # into the purge index
     )
     delete_done = sum(write_units(size, transactional=True) for size in (done_size, done_size, purge_entry))
     purged = write_units(purge_entry, transactional=True)  # of delete_done, on the purge index
-    # Creates and deletes are transactions with the owner's count (schema.count_change).
-    count = write_units(_count_size(), transactional=True)
+    kept = write_units(stone, transactional=True) + logged  # each delete's tombstone and log entry
     open_todo = write_units(open_size, transactional=True) * 2  # the table and `open`
-    chunks = math.ceil(page / 25)  # one count update per transaction of 25 deletes
+    chunks = math.ceil(page / 25)  # one counter update (and read) per transaction of 25 deletes
     return {
-        "GET /todos": Units(read_units(page * open_size, consistent=True), 0),
-        "POST /todos": Units(0, open_todo + count),
-        "PATCH /todos/{id}": Units(0, toggle, write_units(purge_entry)),
+        "GET /todos": Units(read_units(page * open_size, consistent=True) + counter_read, 0),
+        "POST /todos": Units(counter_read, open_todo + count + logged),
+        "PATCH /todos/{id}": Units(
+            counter_read + todo_read, toggle + count + logged, write_units(purge_entry, transactional=True)
+        ),
         "GET /todos/{id}": Units(read_units(open_size, consistent=True), 0),
-        "DELETE /todos/{id}": Units(0, open_todo + count),
+        "DELETE /todos/{id}": Units(counter_read + todo_read, open_todo + count + kept),
         "DELETE /todos?completed=true": Units(
-            read_units(page * done_size, consistent=True), page * delete_done + chunks * count, page * purged
+            read_units(page * done_size, consistent=True) + chunks * counter_read,
+            page * (delete_done + kept) + chunks * count,
+            page * purged,
         ),
     }
 
@@ -155,7 +179,14 @@ def operation_units(page: int = tune.PAGE) -> dict[str, Units]:
 def _count_size() -> int:
     """Bytes of an owner's count item, as create and delete leave it."""
     owner = "6f1c0d52-3c4e-4f0a-9a53-5c1f3d1e9b21"
-    return item_size({**schema.usage_key(owner), schema.COUNT: {"N": "9999"}, schema.CHANGES: {"N": "99999"}})
+    return item_size(
+        {
+            **schema.usage_key(owner),
+            schema.COUNT: {"N": "9999"},
+            schema.CHANGES: {"N": "99999"},
+            schema.SEQ: {"N": "999999"},
+        }
+    )
 
 
 def stored_bytes_per_todo(completed_share: float) -> float:

@@ -72,8 +72,9 @@ class Kind(NamedTuple):
 # The traffic mix behind every per-request figure (and `make cost`'s), as a TodoMVC client
 # uses the API: mostly listings and toggles.
 MIX: dict[str, Kind] = {
-    "GET /todos": Kind(0.50, 1, "GET", "/todos"),
-    # A change reads its owner's counter (and the todo) before its transaction (sync's order).
+    # The list's first page reads its owner's counter first (its Sync-Token and ETag); a change
+    # reads it (and the todo) before its transaction (sync's order).
+    "GET /todos": Kind(0.50, 2, "GET", "/todos"),
     "POST /todos": Kind(0.15, 2, "POST", "/todos", body='{"title": "buy milk"}'),
     "PATCH /todos/{id}": Kind(0.20, 2, "PATCH", "/todos/{id}", body='{"completed": true}'),
     "GET /todos/{id}": Kind(0.05, 1, "GET", "/todos/{id}"),

@@ -48,6 +48,7 @@ _BATCH_SIZE = 25
 # Tries of a change whose number another change of the same owner took first (each reads the
 # counter again): enough for a handful of one person's devices writing at the same moment.
 _SEQ_ATTEMPTS = 12
+_BULK_ATTEMPTS = 12  # a bulk delete's chunk: it reads the counter again each time
 SYNC_WINDOW = timedelta(days=30)  # default of the stage's TODO_SYNC_DAYS
 # Defaults of the runtime settings max-todos and max-idempotency-keys (chalicelib/settings.py).
 MAX_TODOS = 10_000
@@ -571,7 +572,7 @@ class TodoStore:
         for owner, mine in owners.items():
             for start in range(0, len(mine), _BATCH_SIZE):
                 pending = mine[start : start + _BATCH_SIZE]
-                for attempt in range(_SEQ_ATTEMPTS):
+                for attempt in range(_BULK_ATTEMPTS):
                     if attempt:
                         self._backoff(min(attempt, 4))
                     seen = schema.seq_of(self._read([schema.usage_key(owner)])[0])

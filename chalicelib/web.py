@@ -256,10 +256,8 @@ def _since(params: Mapping[str, Sequence[str]]) -> todos.SyncToken | None:
     match = _SYNC_TOKEN.fullmatch(value)
     if match is None:
         raise InvalidRequest("'since' must be a Sync-Token this API answered with")
-    if "cursor" in params or "completed" in params:
-        raise InvalidRequest(
-            "'since' takes only 'limit': the changes are of every todo, paged by their own links"
-        )
+    if "cursor" in params:
+        raise InvalidRequest("'since' takes no cursor: the changes are paged by their own links")
     return todos.SyncToken(int(match[1]), int(match[2]))
 
 
@@ -273,9 +271,10 @@ def list_query(params: Mapping[str, Sequence[str]], *, owner: str) -> ListQuery:
         limit = int(raw_limit)
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidRequest(f"'limit' must be an integer from 1 to {MAX_PAGE_SIZE}")
+    since = _since(params)
     cursor = _single(params, "cursor")
     after = None if cursor is None else decode_cursor(cursor, owner=owner)
-    return ListQuery(limit=limit, completed=_completed_param(params), after=after, since=_since(params))
+    return ListQuery(limit=limit, completed=_completed_param(params), after=after, since=since)
 
 
 def clear_query(params: Mapping[str, Sequence[str]]) -> bool | None:
@@ -319,7 +318,10 @@ def next_link(base_url: str, query: ListQuery, *, after_id: str, owner: str) -> 
 
 def changes_link(base_url: str, query: ListQuery, since: todos.SyncToken) -> str:
     """The `Link` header value for the next page of changes."""
-    return f'<{base_url}/todos?{urlencode({"limit": str(query.limit), "since": str(since)})}>; rel="next"'
+    params = {"limit": str(query.limit), "since": str(since)}
+    if query.completed is not None:
+        params["completed"] = "true" if query.completed else "false"
+    return f'<{base_url}/todos?{urlencode(params)}>; rel="next"'
 
 
 def list_etag(head: int, query: ListQuery) -> str:
@@ -357,11 +359,12 @@ def todo_json(todo: Todo, base_url: str) -> dict[str, Any]:
     return body
 
 
-def change_json(change: Change, base_url: str) -> dict[str, Any]:
+def change_json(change: Change, base_url: str, completed: bool | None = None) -> dict[str, Any]:
     """A change in the changes since a sync token: the todo as it became; a deleted one as it
-    was, with `deleted`."""
+    was, with `deleted`. For the view of `completed` ones (or open ones), a todo that left
+    the view is deleted from it."""
     body = todo_json(change.todo, base_url)
-    if change.deleted:
+    if change.deleted or (completed is not None and change.todo.completed != completed):
         body["deleted"] = True
     return body
 

@@ -49,24 +49,33 @@ def test_capacity_units_round_up_per_request_as_dynamodb_bills_them() -> None:
 def test_units_per_operation_from_the_items_the_store_writes() -> None:
     # The sample open todo, by hand: owner 5+36, id 2+26, title 5+30, completed 9+1,
     # createdAt and updatedAt 9+24 each, version 7+2, schemaVersion 13+2, openId 6+26,
-    # order 5+2, writeId 7+22 = 272 bytes. Completed: doneId instead of openId, plus
-    # completedAt 11+24 and purgeShard 10+2 = 319; its purge-index entry (the table's keys
-    # and the index's) 41+28+12+35 = 116.
-    assert cost.item_size(cost._sample(False)) == 272
-    assert cost.item_size(cost._sample(True)) == 319
+    # order 5+2 = 243 bytes. Completed: doneId instead of openId, plus completedAt 11+24 and
+    # purgeShard 10+2 = 290; its purge-index entry (the table's keys and the index's)
+    # 41+28+12+35 = 116.
+    assert cost.item_size(cost._sample(False)) == 243
+    assert cost.item_size(cost._sample(True)) == 290
     units = cost.operation_units(page=20)
-    assert units["GET /todos"] == cost.Units(2, 0)  # 20 x 272 bytes, one Query: 2 x 4 KB
+    # 20 x 243 bytes, one Query: 2 x 4 KB; and the first page's read of the owner's counter.
+    assert units["GET /todos"] == cost.Units(3, 0)
     assert units["GET /todos/{id}"] == cost.Units(1, 0)
-    # A transaction: the table and the `open` index, and the owner's count, each x 2.
-    # owner 5 + 42 ("<sub>#usage"), id 2 + 5, todoCount 9 + 3 (9999), changes 7 + 4 (99999).
-    assert cost._count_size() == 5 + 42 + 2 + 5 + 9 + 3 + 7 + 4
-    assert units["POST /todos"] == cost.Units(0, 6)
-    # Completing: the table, out of `open`, into `done`, into the purge index.
-    assert units["PATCH /todos/{id}"] == cost.Units(0, 4, 1)  # 1 of them on the purge index
-    assert units["DELETE /todos/{id}"] == cost.Units(0, 6)
-    # 20 transactional deletes, each from the table, `done` and the purge index (20 x 2 x 3),
-    # and one count update in their one transaction (2).
-    assert units["DELETE /todos?completed=true"] == cost.Units(2, 122, 40)  # 20 x 2 on the purge index
+    # The owner's counter: owner 5 + 42 ("<sub>#usage"), id 2 + 5, todoCount 9 + 3 (9999),
+    # changes 7 + 4 (99999), seq 3 + 4 (999999).
+    assert cost._count_size() == 5 + 42 + 2 + 5 + 9 + 3 + 7 + 4 + 3 + 4
+    # A log entry: owner 5 + 44 ("<sub>#changes"), id 2 + 15, todo 4 + 3 + the completed todo
+    # as a map (its 12 names one byte each more: 290 + 12), deleted 7 + 1, expiresAt 9 + 2
+    # (1,800,000,000: two significant digits).
+    assert cost._sync_sizes()[0] == 5 + 44 + 2 + 15 + 4 + 3 + 290 + 12 + 7 + 1 + 9 + 2
+    # A create reads the counter, then one transaction (each item x 2): the table and `open`,
+    # the counter, the log entry.
+    assert units["POST /todos"] == cost.Units(1, 4 + 2 + 2)
+    # Completing reads the todo and the counter; in the transaction: the table, out of `open`,
+    # into `done`, into the purge index, the counter, the log entry.
+    assert units["PATCH /todos/{id}"] == cost.Units(2, 12, 2)  # 2 of them on the purge index
+    # A delete: the table and `open`, the counter, the tombstone, the log entry.
+    assert units["DELETE /todos/{id}"] == cost.Units(2, 10)
+    # 20 transactional deletes, each from the table, `done` and the purge index, with a
+    # tombstone and a log entry (20 x 2 x 5), and one counter update (2) and read (1).
+    assert units["DELETE /todos?completed=true"] == cost.Units(3, 202, 40)  # 20 x 2 on the purge index
 
 
 PRICES: dict[str, Any] = {
@@ -135,17 +144,18 @@ def test_a_month_of_a_million_requests_by_hand() -> None:
     lines = cost.monthly(CONFIG, MILLION, MEASURED, PRICES)
     gb = 1769 / 1024
     # Lambda: (a million + 720 hourly purge runs + 43,200 runs of finish_clears) requests;
-    # each API request 1 ms of CPU plus 5 ms per round trip (the clear: 2 ms + 2 x 5),
-    # billed at 1,769 MB; each purge run a 100 ms cold start and 16 queries of 5 ms; each
-    # finish_clears run warm, one query of 5 ms.
-    warm = 1e6 * (0.98 * 6 + 0.02 * 12) / 1000 * gb
+    # each API request 1 ms of CPU plus 5 ms per round trip: two for the list's first page and
+    # each change (its read of the owner's counter first), one for a GET of one todo, three for
+    # the clear (2 ms + 3 x 5); billed at 1,769 MB; each purge run a 100 ms cold start and 16
+    # queries of 5 ms; each finish_clears run warm, one query of 5 ms.
+    warm = 1e6 * (0.93 * 11 + 0.05 * 6 + 0.02 * 17) / 1000 * gb
     jobs = 720 * (100 + 80) / 1000 * gb + 43_200 * 5 / 1000 * gb
     assert lines["Lambda"] == pytest.approx((1e6 + 720 + 43_200) * 0.2 / 1e6 + (warm + jobs) * 1e-5)
     assert lines["API Gateway"] == pytest.approx(3.5)
-    # Per request: reads 0.5 x 2 + 0.05 x 1 + 0.02 x 2, writes 0.15 x 6 + 0.2 x 4 + 0.08 x 6
-    # + 0.02 x 122; the purge's 16 eventually consistent queries an hour, half a unit each;
-    # finish_clears' one consistent query a minute.
-    reads, writes = 1.09e6 + 720 * 16 * 0.5 + 43_200, 4.62e6
+    # Per request (cost.operation_units): reads 0.5 x 3 + 0.15 x 1 + 0.2 x 2 + 0.05 x 1 + 0.08 x 2
+    # + 0.02 x 3, writes 0.15 x 8 + 0.2 x 12 + 0.08 x 10 + 0.02 x 202; the purge's 16 eventually
+    # consistent queries an hour, half a unit each; finish_clears' one consistent query a minute.
+    reads, writes = 2.32e6 + 720 * 16 * 0.5 + 43_200, 8.44e6
     assert lines["DynamoDB"] == pytest.approx(reads * 0.125 / 1e6 + writes * 0.625 / 1e6)
     # 200 bytes of our line, Lambda's 330, the access log's 100, kept 30 days.
     # And finish_clears' runs: its 400-byte line and Lambda's 330.

@@ -167,8 +167,10 @@ def http_api_event(
     lower-cased as HTTP/2 sends them, the JWT authorizer's claims under
     `requestContext.authorizer.claims` (every value a string)."""
     collection, _, item = path.removeprefix("/").partition("/")
+    item, _, action = item.partition("/")  # /todos/{todo_id}/restore
     parameter = {"todos": "todo_id", "jobs": "job_id", "site": "name"}.get(collection, "")
     route = f"/{collection}/{{{parameter}}}" if item else f"/{collection}"
+    route += f"/{action}" if action else ""
     sent = {"host": HOST, "x-forwarded-proto": "https", "content-type": "application/json", **(headers or {})}
     claims = {
         "sub": sub,
@@ -253,6 +255,7 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         http_api_event("DELETE", "/todos", query={"completed": "true"}),
         http_api_event("POST", "/todos", body='{"title": "second"}'),
         http_api_event("DELETE", one),  # the first: completed, so the clear above deleted it
+        http_api_event("POST", one + "/restore"),  # and undone
         http_api_event("DELETE", "/todos"),
         http_api_event("GET", "/jobs/{id}"),  # a todo's id names no job
         http_api_event("GET", "/"),  # the web app: public
@@ -271,7 +274,7 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
         if line.startswith("RESPONSE ")
     ]
     statuses = [a["statusCode"] for a in answers]
-    expected = [201, 200, 200, 200, 200, 412, 404, 401, 400, 405, 405, 405, 405, 204, 201, 404, 204, 404]
+    expected = [201, 200, 200, 200, 200, 412, 404, 401, 400, 405, 405, 405, 405, 204, 201, 404, 200, 204, 404]
     expected += [200, 200, 200]
     assert statuses == expected, statuses
     created = json.loads(answers[0]["body"])
@@ -298,9 +301,12 @@ def test_every_route_answers_http_api_events_through_the_packaged_handler(
 
     replayed = {(e["httpMethod"], e["resource"]) for e in events}
     assert replayed == {(m, path) for path, methods in app.routes.items() for m in methods}
-    # The last clear deleted the second; what is left is the user's count, at zero.
-    [count] = client.scan(TableName="todo-api-dev")["Items"]
+    # The last clear deleted both; what is left is the user's count, at zero, and what sync
+    # keeps for its window: the changes' log and the deleted todos' tombstones.
+    left = client.scan(TableName="todo-api-dev")["Items"]
+    [count] = [i for i in left if i["owner"]["S"].endswith("#usage")]
     assert (count["id"], count["todoCount"]) == ({"S": "todos"}, {"N": "0"})
+    assert {i["owner"]["S"].split("#")[1] for i in left} == {"usage", "changes", "deleted"}
 
 
 def test_the_rules_refuse_a_permission_whose_source_arn_misses_its_route(template: dict[str, Any]) -> None:

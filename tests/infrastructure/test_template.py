@@ -63,7 +63,7 @@ def test_every_route_uses_the_stacks_cognito_pool(resources: dict[str, Any]) -> 
         for method, op in item.items()
         if method != "options"
     }
-    assert len(operations) == 15  # the app's 14 and the contract, which the gateway serves
+    assert len(operations) == 16  # the app's 15 and the contract, which the gateway serves
     for (path, _), operation in operations.items():
         if path in PUBLIC_ROUTES | {contract.DOCUMENT_PATH}:  # no one's data: no authorizer
             assert "security" not in operation, path

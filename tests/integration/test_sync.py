@@ -101,6 +101,24 @@ def test_the_changes_since_a_token_bring_a_list_to_the_list_as_it_is(api: Any, a
     assert [t["title"] for t in bobs] == ["bob's"]
 
 
+def test_the_changes_of_a_view_bring_it_to_the_view_as_it_is(api: Any, auth: Auth) -> None:
+    a, b = create(api, auth, "a"), create(api, auth, "b", completed=True)
+    response = api.get("/todos?completed=false", headers=auth())
+    then = {t["id"]: (t["title"], t["completed"], t.get("order")) for t in response.json_body}
+    token = response.headers["Sync-Token"]
+    assert api.patch(path_of(a["url"]), headers=auth(), body='{"completed": true}').status_code == 200
+    assert api.patch(path_of(b["url"]), headers=auth(), body='{"completed": false}').status_code == 200
+    answer = api.get(f"/todos?since={token}&completed=false", headers=auth())
+    assert answer.status_code == 200, answer.body
+    changes = answer.json_body
+    assert [(c["id"], c.get("deleted", False)) for c in changes] == [(a["id"], True), (b["id"], False)]
+    now = {
+        t["id"]: (t["title"], t["completed"], t.get("order"))
+        for t in api.get("/todos?completed=false", headers=auth()).json_body
+    }
+    assert replay(then, changes) == now
+
+
 def test_a_token_older_than_the_window_is_a_410_and_a_bad_one_a_400(api: Any, auth: Auth) -> None:
     create(api, auth, "a")
     now = int(time.time())
@@ -111,7 +129,7 @@ def test_a_token_older_than_the_window_is_a_410_and_a_bad_one_a_400(api: Any, au
     assert stale.status_code == 410
     assert stale.json_body["Code"] == "SyncTokenExpired"
     assert "reload the list" in stale.json_body["Message"]
-    for query in ("since=abc", "since=1", "since=1.2.3", "since=1.2&completed=true", "since=1.2&since=1.2"):
+    for query in ("since=abc", "since=1", "since=1.2.3", "since=1.2&cursor=abc", "since=1.2&since=1.2"):
         response = api.get(f"/todos?{query}", headers=auth())
         assert response.status_code == 400, query
         assert response.json_body["Code"] == "InvalidRequest"
