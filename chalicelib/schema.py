@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chalicelib.todos import ClearJob, Todo, TodoPatch
+from chalicelib.todos import ClearJob, Todo
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TimeToLiveSpecificationTypeDef
@@ -42,11 +42,6 @@ COMPLETED_AT = "completedAt"
 # The purge index's partitions: they spread its writes; a purge pass reads each once.
 PURGE_SHARDS = 16
 PURGE_SHARD_NAMES = tuple(f"{n:02d}" for n in range(PURGE_SHARDS))
-# A random token per write. When the SDK retries a write whose first attempt landed
-# (its response was lost), the retry meets the token and the store knows the write is
-# its own: success, applied exactly once.
-WRITE_ID = "writeId"
-
 # Every item states the shape it was written in. Version 1 is an item without the
 # attribute: written before versions existed, and perhaps before the purge index, so a
 # completed one may lack completedAt. The store reads every version it may still meet;
@@ -201,60 +196,6 @@ class Expression(NamedTuple):
 
 IS_NEW = Expression("attribute_not_exists(#id)", {"#id": "id"}, {})
 EXISTS = Expression("attribute_exists(#id)", {"#id": "id"}, {})
-
-
-def version_guard(versions: frozenset[int] | None) -> Expression:
-    """The todo exists and, if `versions` is given (those If-Match accepts), has one of them."""
-    if versions is None:
-        return Expression("attribute_exists(#id)", {"#id": "id"}, {})
-    if not versions:  # only weak tags: nothing can match
-        return Expression("attribute_not_exists(#id) AND attribute_exists(#id)", {"#id": "id"}, {})
-    values = {f":v{n}": {"N": str(v)} for n, v in enumerate(sorted(versions))}
-    return Expression(f"#version IN ({', '.join(values)})", {"#version": "version"}, values)
-
-
-class Update(NamedTuple):
-    expression: str
-    condition: Expression
-
-
-def update(todo_id: str, patch: TodoPatch, *, versions: frozenset[int] | None, write_id: str) -> Update:
-    """One UpdateItem applying `patch`: the version moves by one, the index attributes
-    follow `completed`, and a retry of this very write (same write id) is told apart."""
-    guard = version_guard(versions)
-    names = {**guard.names, "#updatedAt": "updatedAt", "#version": "version", "#writeId": WRITE_ID}
-    values = {**guard.values, ":updatedAt": s(patch.updated_at), ":one": {"N": "1"}, ":writeId": s(write_id)}
-    sets = ["#updatedAt = :updatedAt", "#version = #version + :one", "#writeId = :writeId"]
-    removes = []
-    if patch.title is not None:
-        names["#title"] = "title"
-        values[":title"] = s(patch.title)
-        sets.append("#title = :title")
-    if patch.completed is not None:
-        now_in, now_out = (DONE_KEY, OPEN_KEY) if patch.completed else (OPEN_KEY, DONE_KEY)
-        names.update({"#completed": "completed", "#in": now_in, "#out": now_out})
-        names.update({"#completedAt": COMPLETED_AT, "#shard": SHARD_KEY})
-        values.update({":completed": {"BOOL": patch.completed}, ":id": s(todo_id)})
-        sets += ["#completed = :completed", "#in = :id"]
-        removes.append("#out")
-        if patch.completed:
-            # Completing a completed todo again keeps its original completion time.
-            values[":shard"] = s(purge_shard(todo_id))
-            sets += ["#completedAt = if_not_exists(#completedAt, :updatedAt)", "#shard = :shard"]
-        else:
-            removes += ["#completedAt", "#shard"]
-    if patch.set_order:
-        names["#order"] = "order"
-        if patch.order is None:
-            removes.append("#order")
-        else:
-            values[":order"] = {"N": str(patch.order)}
-            sets.append("#order = :order")
-    expression = "SET " + ", ".join(sets)
-    if removes:
-        expression += " REMOVE " + ", ".join(removes)
-    condition = f"({guard.text}) AND (attribute_not_exists(#writeId) OR #writeId <> :writeId)"
-    return Update(expression, Expression(condition, names, values))
 
 
 def owner_query(owner: str, completed: bool | None) -> dict[str, Any]:
