@@ -4,6 +4,7 @@ what the browser tests share (tests/e2e/conftest.py gives them as fixtures)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from typing import Any
@@ -64,6 +65,20 @@ class Person:
         self.page.fill("#confirm-code", "000000")
         self.page.click("#confirm button[type=submit]")
         self.signed_in()
+
+    def sign_in(self, email: str) -> None:
+        """Sign in as someone already signed up (another of their devices)."""
+        self.email = email
+        self.open()
+        self.page.fill("#sign-in-email", email)
+        self.page.fill("#sign-in-password", PASSWORD)
+        self.page.click("#sign-in button")
+        self.signed_in()
+
+    def off_the_feed(self) -> None:
+        """Refuse the page's catch-ups with its other devices (GET /todos?since=), as a flaky
+        connection would: what it shows changes only by its own hand."""
+        self.page.route(re.compile(r".*/todos\?since=.*"), lambda route: route.abort())
 
     def signed_in(self) -> None:
         self.page.wait_for_selector("#signed-in:not([hidden])")

@@ -34,6 +34,8 @@ function say(message) {
 
 function clearNotice() {
 	$("#notice").textContent = "";
+	$("#undo").hidden = true;
+	undoable = [];
 }
 
 class Problem extends Error {
@@ -195,6 +197,7 @@ async function idToken() {
 
 function signOut(message) {
 	sessionStorage.removeItem(SESSION);
+	syncToken = null;
 	todos = [];
 	editing = null;
 	render(); // nobody's items stay in the page, even hidden
@@ -296,13 +299,16 @@ function nextLink(response) {
 async function loadAll() {
 	const loaded = [];
 	let url = `${config.api}/todos`;
+	let token = null;
 	while (url) {
 		const response = await call("GET", url);
 		if (!response.ok) throw await errorOf(response);
+		token ??= response.headers.get("Sync-Token"); // the first page's: the list holds all before it
 		loaded.push(...(await response.json()));
 		url = nextLink(response);
 	}
 	tags.clear(); // what the listing shows is what a change is made to
+	syncToken = token;
 	return loaded;
 }
 
@@ -515,6 +521,7 @@ const latest = new Map();
 
 async function change(id, fields) {
 	clearNotice();
+	touch(id);
 	const before = todos.find((todo) => todo.id === id);
 	if (saving.has(id)) {
 		if (before) replace(id, { ...before, ...fields });
@@ -564,6 +571,7 @@ function gone(id) {
 
 async function remove(id) {
 	clearNotice();
+	touch(id);
 	const index = todos.findIndex((todo) => todo.id === id);
 	if (index < 0) return;
 	const before = todos[index];
@@ -580,6 +588,7 @@ async function remove(id) {
 		const response = await call("DELETE", before.url, async () => ({ headers: await ifMatch(before) }));
 		if (response.status === 412) throw STALE;
 		if (!response.ok && response.status !== 404) throw await errorOf(response);
+		if (response.ok) offerUndo(`Deleted “${before.title}”.`, [before]);
 	} catch (problem) {
 		todos.splice(Math.min(index, todos.length), 0, before);
 		if (problem === STALE) return await reloadOne(before, "changed elsewhere").catch(failed);
@@ -597,12 +606,15 @@ async function toggleAll(completed) {
 async function clearCompleted() {
 	clearNotice();
 	const before = todos;
+	const cleared = todos.filter((todo) => todo.completed && todo.url);
+	cleared.forEach((todo) => touch(todo.id));
 	todos = todos.filter((todo) => !todo.completed);
 	render();
 	try {
 		const response = await call("DELETE", `${config.api}/todos?completed=true`);
 		if (response.status === 202) say("Clearing many completed todos: the rest go within a minute or two.");
 		else if (response.status !== 204) throw await errorOf(response);
+		else offerUndo(`Cleared ${cleared.length} completed ${cleared.length === 1 ? "todo" : "todos"}.`, cleared);
 	} catch (problem) {
 		todos = before;
 		render();
@@ -623,6 +635,94 @@ async function refresh() {
 		document.body.dataset.loaded = "";
 	}
 }
+
+// --- undo ----------------------------------------------------------------------------------------
+// After a delete or a clear, the notice offers to bring back what went (the API keeps a deleted
+// todo for its sync window); a new change moves on, and the offer with it.
+
+let undoable = [];
+
+function offerUndo(message, removed) {
+	say(message);
+	undoable = removed;
+	$("#undo").hidden = false;
+}
+
+async function undo() {
+	const back = undoable;
+	clearNotice();
+	for (const todo of back) {
+		const response = await call("POST", `${todo.url}/restore`);
+		if (!response.ok) {
+			failed(await errorOf(response));
+			continue;
+		}
+		const restored = tagged(await response.json(), response);
+		touch(restored.id);
+		if (!todos.some((shown) => shown.id === restored.id)) todos = inOrder([...todos, keyed(restored)]);
+		render();
+	}
+}
+
+// --- in step with the person's other devices ---------------------------------------------------
+// The list's first page carries a Sync-Token; what changed since (GET /todos?since=) is asked
+// for when the page is shown again, when it is back online, and every CATCH_UP_MS while it is
+// visible, and applied in place (each item kept, by key). What this page is changing, creating
+// or editing right now keeps what the person did (its own save meets If-Match): those changes
+// are asked for again next time, from the same token. A token too old (410) reloads the list.
+
+const CATCH_UP_MS = 5000;
+let syncToken = null;
+let catching = null;
+const touched = new Map(); // id -> how many changes this page has made to it
+
+function touch(id) {
+	touched.set(id, (touched.get(id) || 0) + 1);
+}
+
+function inOrder(list) {
+	return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // ids sort by creation
+}
+
+async function catchUp() {
+	if (!syncToken || catching || writing > 0 || !session()) return;
+	catching = (async () => {
+		const before = new Map(touched);
+		const changes = [];
+		let token = null;
+		let url = `${config.api}/todos?since=${encodeURIComponent(syncToken)}`;
+		while (url) {
+			const response = await send("GET", url, {}); // quietly: not the person's request
+			if (response.status === 410) return await refresh();
+			if (!response.ok) return;
+			changes.push(...(await response.json()));
+			token = response.headers.get("Sync-Token");
+			url = nextLink(response);
+		}
+		const applied = changes.every((item) => apply(item, before));
+		if (applied && token) syncToken = token;
+		render();
+		document.body.dataset.synced = syncToken;
+	})()
+		.catch(() => {})
+		.finally(() => (catching = null));
+}
+
+// One change from another device, unless this page's own is under way: false if held back.
+function apply({ deleted, ...todo }, before) {
+	const shown = todos.find((existing) => existing.id === todo.id);
+	const mine = (touched.get(todo.id) || 0) !== (before.get(todo.id) || 0);
+	if (mine || saving.size > 0 || writing > 0 || (shown && editing === shown.key)) return false;
+	tags.delete(todo.url); // its version is no longer the one this page was answered with
+	if (deleted) todos = todos.filter((existing) => existing.id !== todo.id);
+	else if (shown) replace(todo.id, todo);
+	else todos = inOrder([...todos, keyed(todo)]);
+	return true;
+}
+
+document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && catchUp());
+window.addEventListener("online", () => catchUp());
+setInterval(() => document.visibilityState === "visible" && catchUp(), CATCH_UP_MS);
 
 // --- screens -----------------------------------------------------------------------------------
 
@@ -734,6 +834,7 @@ $(".new-todo").addEventListener("keydown", (event) => {
 
 $("#toggle-all").addEventListener("change", (event) => toggleAll(event.target.checked));
 $(".clear-completed").addEventListener("click", clearCompleted);
+$("#undo").addEventListener("click", undo);
 window.addEventListener("hashchange", render);
 
 if (session()) await showSignedIn();

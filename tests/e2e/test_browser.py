@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browsers import RECORD_NOTICES, Person
 
@@ -143,6 +144,7 @@ def test_hostile_titles_are_inert_text(person: Callable[[], Person]) -> None:
 def test_a_concurrent_edit_is_a_412_shown_to_the_person(person: Callable[[], Person]) -> None:
     ann = person()
     ann.sign_up()
+    ann.off_the_feed()  # the rename below must not reach this page before its own change
     ann.add("shared")
     [todo] = ann.stored()
     # Another of ann's devices renames it after this page read it.
@@ -428,3 +430,47 @@ def test_a_change_or_delete_made_while_a_todo_is_created_follows_its_create(
     ann.settled()
     assert [(t["title"], t["completed"]) for t in ann.stored()] == [("toggled at once", True)]
     assert ann.titles() == ["toggled at once"]
+
+
+def test_two_devices_of_one_person_stay_in_step_and_a_delete_can_be_undone(
+    person: Callable[[], Person],
+) -> None:
+    phone, laptop, bob = person(), person(), person()
+    phone.sign_up()
+    laptop.sign_in(phone.email)
+    bob.sign_up()
+    listed = laptop.page.locator(".todo-list li label")
+    slow = 30_000  # the laptop catches up on its own, every few seconds while it is shown
+    phone.add("milk", "bread")
+    expect(listed).to_have_text(["milk", "bread"], timeout=slow)
+    phone.page.click(".todo-list li:nth-child(1) .toggle")
+    phone.settled()
+    expect(laptop.page.locator(".todo-list li.completed label")).to_have_text(["milk"], timeout=slow)
+    phone.page.dblclick(".todo-list li:nth-child(2) label")
+    phone.page.fill(".todo-list li.editing .edit", "rye bread")
+    phone.page.press(".todo-list li.editing .edit", "Enter")
+    phone.settled()
+    expect(listed).to_have_text(["milk", "rye bread"], timeout=slow)
+    # A delete, on the phone: gone from the laptop too; then undone, and back on both.
+    phone.page.hover(".todo-list li:nth-child(2)")
+    phone.page.click(".todo-list li:nth-child(2) .destroy")
+    phone.settled()
+    expect(listed).to_have_text(["milk"], timeout=slow)
+    assert "Deleted “rye bread”" in phone.notice()
+    phone.page.click("#undo")
+    phone.settled()
+    assert phone.titles() == ["milk", "rye bread"]
+    expect(listed).to_have_text(["milk", "rye bread"], timeout=slow)
+    # Clear completed, on the laptop this time, and its undo.
+    laptop.page.click(".clear-completed")
+    laptop.settled()
+    expect(phone.page.locator(".todo-list li label")).to_have_text(["rye bread"], timeout=slow)
+    laptop.page.click("#undo")
+    laptop.settled()
+    assert sorted(t["title"] for t in laptop.stored()) == ["milk", "rye bread"]
+    expect(phone.page.locator(".todo-list li label")).to_have_text(["milk", "rye bread"], timeout=slow)
+    # Nothing of it reached anyone else.
+    bob.page.reload()
+    bob.signed_in()
+    assert bob.titles() == []
+    assert bob.stored() == []
