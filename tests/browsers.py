@@ -80,6 +80,17 @@ class Person:
         connection would: what it shows changes only by its own hand."""
         self.page.route(re.compile(r".*/todos\?since=.*"), lambda route: route.abort())
 
+    def caught_up(self, after: int | None = None) -> int:
+        """The page's count of finished catch-ups with its other devices; with `after`, once it
+        has gone past it (the page catches up every few seconds while shown)."""
+        body = self.page.locator("body")
+        for _ in range(600):
+            count = int(body.get_attribute("data-caught-up") or 0)
+            if after is None or count > after:
+                return count
+            self.page.wait_for_timeout(50)
+        raise AssertionError(f"the page never caught up past {after}")
+
     def signed_in(self) -> None:
         self.page.wait_for_selector("#signed-in:not([hidden])")
         self.settled()

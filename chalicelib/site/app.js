@@ -674,6 +674,7 @@ async function undo() {
 const CATCH_UP_MS = 5000;
 let syncToken = null;
 let catching = null;
+let caughtUp = 0;
 const touched = new Map(); // id -> how many changes this page has made to it
 
 function touch(id) {
@@ -699,10 +700,11 @@ async function catchUp() {
 			token = response.headers.get("Sync-Token");
 			url = nextLink(response);
 		}
-		const applied = changes.every((item) => apply(item, before));
+		const applied = changes.map((item) => apply(item, before)).every(Boolean);
 		if (applied && token) syncToken = token;
 		render();
-		document.body.dataset.synced = syncToken;
+		document.body.dataset.caughtUp = String(++caughtUp); // the page's signal: a catch-up is in
+
 	})()
 		.catch(() => {})
 		.finally(() => (catching = null));

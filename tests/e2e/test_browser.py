@@ -475,3 +475,22 @@ def test_two_devices_of_one_person_stay_in_step_and_a_delete_can_be_undone(
     bob.signed_in()
     assert bob.titles() == []
     assert bob.stored() == []
+
+
+def test_another_devices_change_never_overwrites_an_edit_in_progress(person: Callable[[], Person]) -> None:
+    phone, laptop = person(), person()
+    phone.sign_up()
+    phone.add("milk")
+    laptop.sign_in(phone.email)
+    laptop.page.dblclick(".todo-list li:nth-child(1) label")
+    laptop.page.fill(".todo-list li.editing .edit", "oat milk")
+    [todo] = phone.stored()
+    assert phone.api("PATCH", f"/todos/{todo['id']}", {"title": "whole milk"})[0] == 200
+    laptop.caught_up(after=laptop.caught_up() + 1)  # two catch-ups: one began after the rename
+    assert laptop.page.input_value(".todo-list li.editing .edit") == "oat milk"  # still as typed
+    laptop.page.press(".todo-list li.editing .edit", "Enter")
+    laptop.page.locator("#notice:not(:empty)").wait_for(state="attached")
+    laptop.settled()
+    assert "changed elsewhere" in laptop.notice()  # its save met the other device's version
+    assert laptop.titles() == ["whole milk"]
+    assert [t["title"] for t in phone.stored()] == ["whole milk"]
