@@ -351,9 +351,9 @@ def report(
             )
     lines += [
         "",
-        "DynamoDB requests per operation (botocore event hooks, on moto), and for those in the "
-        "traffic mix the request units `make cost` charges (AWS's sizing rules on the items as the "
-        "store writes them, `benchmark/cost.py`):",
+        "DynamoDB requests per operation (botocore event hooks, on moto), and for single todos the "
+        "request units `make cost` charges (AWS's sizing rules on the items as the store writes "
+        "them, `benchmark/cost.py`; its section has the list's and the clear's, for pages of 20):",
         "",
         "| operation | requests | read units | write units |",
         "|---|---|---|---|",
@@ -361,7 +361,7 @@ def report(
     model = cost.operation_units()
     for label, calls in requests.items():
         summary = ", ".join(f"{calls.count(op)} {op}" for op in dict.fromkeys(calls)) or "none"
-        charged = model.get(label.split(" (")[0])
+        charged = model.get(label)
         units = f"{charged.reads:g} | {charged.writes:g}" if charged else " | "
         lines.append(f"| {label} | {len(calls)}: {summary} | {units} |")
     scans = sum(calls.count("Scan") for calls in requests.values())
