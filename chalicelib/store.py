@@ -213,6 +213,19 @@ class TodoStore:
                 raise
         raise ServiceUnavailable("the data store is busy; retry later")
 
+    def _change_of(
+        self, owner: str, key: Item, build: Callable[[int, list[Item | None]], list[Any]], *, watched: int = 1
+    ) -> int:
+        """`_change` of the item at `key`, as read with the counter (the counter first in the
+        transaction): read again if it changed before the write (item `watched`'s condition)."""
+        return self._change(
+            owner,
+            build,
+            reading=[key],
+            counter_at=0,
+            stale=lambda c: _reason(c, watched) == "ConditionalCheckFailed",
+        )
+
     @staticmethod
     def _number_taken(cancelled: _Cancelled, counter_at: int, seen: int) -> bool:
         """The counter's condition failed because another change moved it (not the limit)."""
@@ -381,13 +394,7 @@ class TodoStore:
             put["Put"].update(schema.is_version(current.version).condition_args())
             return [self._sequenced(owner, seen), put, self._log(seen + 1, new, expires)]
 
-        self._change(
-            owner,
-            build,
-            reading=[key],
-            counter_at=0,
-            stale=lambda c: _reason(c, 1) == "ConditionalCheckFailed",
-        )
+        self._change_of(owner, key, build)
         return changed[0]
 
     @staticmethod
@@ -418,13 +425,7 @@ class TodoStore:
                 self._log(seen + 1, current, expires, deleted=True),
             ]
 
-        self._change(
-            owner,
-            build,
-            reading=[key],
-            counter_at=0,
-            stale=lambda c: _reason(c, 1) == "ConditionalCheckFailed",
-        )
+        self._change_of(owner, key, build)
 
     def restore(self, owner: str, todo_id: str, *, now: datetime) -> Todo:
         """Bring a deleted todo back from its tombstone, one version on, counted again (within
@@ -458,13 +459,7 @@ class TodoStore:
             ]
 
         try:
-            self._change(
-                owner,
-                build,
-                reading=[stone_key],
-                counter_at=0,
-                stale=lambda c: _reason(c, 2) == "ConditionalCheckFailed",
-            )
+            self._change_of(owner, stone_key, build, watched=2)
         except _Cancelled as cancelled:
             self._raise_limit(cancelled, 0)
             raise TodoNotFound() from cancelled  # the todo is back already (a racing restore)
