@@ -168,7 +168,6 @@ class TodoStore:
     def _read(self, keys: Sequence[Item]) -> list[Item | None]:
         """The items at `keys` (None where there is none), strongly consistent, in one
         BatchGetItem (keys it leaves unprocessed are asked for again)."""
-        wanted = {(k["owner"]["S"], k["id"]["S"]) for k in keys}
         found: dict[tuple[str, str], Item] = {}
         request: dict[str, Any] = {self._table: {"Keys": list(keys), "ConsistentRead": True}}
         for attempt in range(_BATCH_ATTEMPTS):
@@ -181,7 +180,6 @@ class TodoStore:
             request = dict(response.get("UnprocessedKeys") or {})
             if not request:
                 return [found.get((k["owner"]["S"], k["id"]["S"])) for k in keys]
-        del wanted
         raise ServiceUnavailable("the data store is busy; retry later")
 
     def _change(
