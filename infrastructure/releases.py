@@ -1,7 +1,7 @@
 """Gradual releases: every function runs on a published alias, and the API's new version
 takes traffic on CodeDeploy's schedule, rolled back by CodeDeploy itself when that version's
 own alarms fire (AWS SAM Developer Guide, "Deploying serverless applications gradually with
-AWS SAM"; Chalice cannot declare any of it, so the merge template does).
+AWS SAM", read 2026-12-08; Chalice cannot declare any of it, so the merge template does).
 
 - SAM's `AutoPublishAlias` publishes a version for each change of code or configuration and
   points the alias `live` at it; API Gateway (REST and HTTP API) invokes the alias, never

@@ -940,6 +940,9 @@ def _principal_is(statement: Mapping[str, Any], service: str) -> bool:
 
 
 # --- gradual releases (CodeDeploy, through SAM's DeploymentPreference) ----------------------
+# Sources read 2026-12-08: the SAM Developer Guide (DeploymentPreference; "Deploying serverless
+# applications gradually with AWS SAM"), CloudFormation's DeploymentPreference and
+# CodeDeployLambdaAliasUpdate, and the CodeDeploy User Guide and API Reference named below.
 
 # CodeDeploy's limit on a deployment group's alarms (CodeDeploy API Reference,
 # CreateDeploymentGroup: AlarmsLimitExceededException, "more than 10 alarms").
