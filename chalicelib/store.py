@@ -473,8 +473,8 @@ class TodoStore:
         Numbers are dense (each taken by a change that committed), but a Query is only
         read-committed against transactions: it may meet a later change's entry and not yet an
         earlier one's, committing meanwhile (DynamoDB Developer Guide, "Isolation levels for
-        DynamoDB transactions", read 2026-12-08). So the answer stops at the first missing number, and the
-        next `since` starts there."""
+        DynamoDB transactions", read 2026-12-08). So the answer stops at the first missing
+        number, and the next `since` starts there."""
         args = {"TableName": self._table, **schema.changes_query(owner, after), "Limit": limit + 1}
         with _dynamodb_errors():
             response = self._client.query(**args)
