@@ -80,6 +80,18 @@ class Person:
         connection would: what it shows changes only by its own hand."""
         self.page.route(re.compile(r".*/todos\?since=.*"), lambda route: route.abort())
 
+    def reconnect(self) -> int:
+        """Off the network and back, as a phone leaving a tunnel: the page catches up with its
+        other devices at once ("online"). The count of catch-ups before it."""
+        before = self.caught_up()
+        self.context.set_offline(True)
+        self.context.set_offline(False)
+        return before
+
+    def catches_up(self) -> None:
+        """Reconnect, and wait for the page's own signal that the catch-up is in."""
+        self.caught_up(after=self.reconnect())
+
     def caught_up(self, after: int | None = None) -> int:
         """The page's count of finished catch-ups with its other devices; with `after`, once it
         has gone past it (the page catches up every few seconds while shown)."""
