@@ -183,7 +183,6 @@ def _count_size() -> int:
         {
             **schema.usage_key(owner),
             schema.COUNT: {"N": "9999"},
-            schema.CHANGES: {"N": "99999"},
             schema.SEQ: {"N": "999999"},
         }
     )

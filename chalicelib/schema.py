@@ -271,13 +271,12 @@ def record_free(now_epoch: int) -> Expression:
 # --- per-owner counters ---------------------------------------------------------------
 #
 # An owner's todo count lives in one item ("<sub>#usage", "todos"), changed by the same
-# transaction as each create or delete of a todo: a create adds one on the condition that
-# the count is below the limit, so two creates at the limit cannot both pass (DynamoDB
-# serializes conditional writes on one item), and no read precedes the write. `changes`
-# counts every change, so `make migrate`'s count of existing todos can tell that none
-# happened while it counted. Reads (GET) never touch it.
+# transaction as each create, restore or delete of a todo: a create adds one on the condition
+# that the count is below the limit, so two creates at the limit cannot both pass (DynamoDB
+# serializes conditional writes on one item). The same item holds the number of the owner's
+# last change (`seq`, below), which every change moves: `make migrate`'s count of existing
+# todos can tell by it that none happened while it counted. Reads (GET) never change it.
 COUNT = "todoCount"
-CHANGES = "changes"
 
 
 def usage_key(owner: str, counter: str = "todos") -> Item:
@@ -290,9 +289,9 @@ def count_change(owner: str, delta: int, *, below: int | None = None) -> dict[st
     sequenced (`sequenced`, below), which builds on this."""
     update: dict[str, Any] = {
         "Key": usage_key(owner),
-        "UpdateExpression": "ADD #count :delta, #changes :one",
-        "ExpressionAttributeNames": {"#count": COUNT, "#changes": CHANGES},
-        "ExpressionAttributeValues": {":delta": {"N": str(delta)}, ":one": {"N": "1"}},
+        "UpdateExpression": "ADD #count :delta",
+        "ExpressionAttributeNames": {"#count": COUNT},
+        "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
     }
     if below is not None:
         update["ConditionExpression"] = "attribute_not_exists(#count) OR #count < :below"

@@ -17,10 +17,10 @@ todos and are left as they are. Run one migration at a time per table.
 
 Then it counts: each owner's todo count (the per-user limit's, `schema.count_change`) is
 set to the number of todos they hold, for owners whose todos predate counts. Exactly,
-while the API runs: it reads the count item (and its `changes`), counts the owner's todos
-with a strongly consistent Query, and writes the number only if `changes` is still what
-it read. Every create and delete moves `changes` in its own transaction, so a write that
-landed while it counted makes it count again. A rerun recounts; it never double-counts.
+while the API runs: it reads the count item (and its `seq`, the owner's last change), counts
+the owner's todos with a strongly consistent Query, and writes the number only if `seq` is
+still what it read. Every change moves `seq` in its own transaction, so a write that landed
+while it counted makes it count again. A rerun recounts; it never double-counts.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.schema import (
-    CHANGES,
     COUNT,
     MIGRATION_PARTITION,
     RESERVED_MARK,
     SCHEMA_KEY,
     SCHEMA_VERSION,
+    SEQ,
     schema_version,
     upgrade,
     usage_key,
@@ -254,13 +254,13 @@ class Counter:
             if dry_run:
                 report.corrected += 1
                 return
-            names = {"#count": COUNT, "#changes": CHANGES}
+            names = {"#count": COUNT, "#seq": SEQ}
             values: dict[str, Any] = {":held": {"N": str(held)}}
-            if CHANGES in stored:
-                unchanged = "#changes = :seen"
-                values[":seen"] = stored[CHANGES]
+            if SEQ in stored:  # every change moves it (schema.sequenced)
+                unchanged = "#seq = :seen"
+                values[":seen"] = stored[SEQ]
             else:
-                unchanged = "attribute_not_exists(#changes)"
+                unchanged = "attribute_not_exists(#seq)"
             try:
                 self._client.update_item(
                     TableName=self._table,
