@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from chalicelib.store import MAX_IDEMPOTENCY_KEYS_PER_DAY, MAX_TODOS
+from chalicelib.store import MAX_IDEMPOTENCY_KEYS_PER_DAY, MAX_TODOS, SYNC_DAYS
 
 # --- the environment -------------------------------------------------------------------
 
@@ -44,7 +44,9 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("TODO_COGNITO_CLIENT_ID", "", "the pool's app client the web app signs in with"),
     Variable("TODO_KEEP_COMPLETED_DAYS", "30", "days a completed todo is kept before the hourly purge"),
     Variable(
-        "TODO_SYNC_DAYS", "30", "days changes and deleted todos are kept: sync tokens and undo last that long"
+        "TODO_SYNC_DAYS",
+        str(SYNC_DAYS),
+        "days changes and deleted todos are kept: sync tokens and undo last that long",
     ),
     Variable("TODO_SETTINGS_PATH", "", "the Parameter Store path of the runtime settings (/todo-api/STAGE)"),
     Variable("TODO_SETTINGS_SECONDS", "60", "the most seconds a runtime setting's change takes to apply"),

@@ -49,7 +49,7 @@ _BATCH_SIZE = 25
 # counter again): enough for a handful of one person's devices writing at the same moment.
 _SEQ_ATTEMPTS = 12
 _BULK_ATTEMPTS = 12  # a bulk delete's chunk: it reads the counter again each time
-SYNC_WINDOW = timedelta(days=30)  # default of the stage's TODO_SYNC_DAYS
+SYNC_DAYS = 30  # how long changes and tombstones are kept, unless the stage's TODO_SYNC_DAYS says
 # Defaults of the runtime settings max-todos and max-idempotency-keys (chalicelib/settings.py).
 MAX_TODOS = 10_000
 MAX_IDEMPOTENCY_KEYS_PER_DAY = 10_000
@@ -149,7 +149,7 @@ class TodoStore:
         *,
         max_todos: int = MAX_TODOS,
         max_keys_per_day: int = MAX_IDEMPOTENCY_KEYS_PER_DAY,
-        sync_window: timedelta = SYNC_WINDOW,
+        sync_window: timedelta = timedelta(days=SYNC_DAYS),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
