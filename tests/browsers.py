@@ -128,15 +128,16 @@ class Person:
         )
         return held
 
-    def hold_changes(self) -> list[Any]:
-        """Hold each change of one todo (PATCH or DELETE) the page sends, as a slow connection
-        would, until the test lets it go (`let_go`): the page's other requests go at once."""
+    def hold_changes(
+        self, methods: tuple[str, ...] = ("PATCH", "DELETE"), path: str = "**/todos/*"
+    ) -> list[Any]:
+        """Hold each change of one todo (PATCH or DELETE; or `methods` on `path`) the page
+        sends, as a slow connection would, until the test lets it go (`let_go`): the page's
+        other requests go at once."""
         held: list[Any] = []
+        self.held_path = path
         self.page.route(
-            "**/todos/*",
-            lambda route: (
-                held.append(route) if route.request.method in ("PATCH", "DELETE") else route.continue_()
-            ),
+            path, lambda route: held.append(route) if route.request.method in methods else route.continue_()
         )
         return held
 
@@ -149,7 +150,7 @@ class Person:
                     break
                 self.page.wait_for_timeout(25)
             held[sent].continue_()
-        self.page.unroute("**/todos/*")
+        self.page.unroute(self.held_path)
         self.settled()
 
     def shows(self, route: str) -> None:

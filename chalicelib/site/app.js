@@ -651,16 +651,25 @@ function offerUndo(message, removed) {
 async function undo() {
 	const back = undoable;
 	clearNotice();
-	for (const todo of back) {
-		const response = await call("POST", `${todo.url}/restore`);
-		if (!response.ok) {
-			failed(await errorOf(response));
-			continue;
+	back.forEach((todo) => touch(todo.id));
+	const ids = new Set(back.map((todo) => todo.id));
+	todos = inOrder([...todos.filter((todo) => !ids.has(todo.id)), ...back]); // shown at once
+	render();
+	busy(+1); // until every one is back, or said not to be
+	try {
+		for (const todo of back) {
+			try {
+				const response = await call("POST", `${todo.url}/restore`);
+				if (!response.ok) throw await errorOf(response);
+				replace(todo.id, tagged(await response.json(), response));
+			} catch (problem) {
+				todos = todos.filter((shown) => shown.id !== todo.id);
+				failed(problem);
+			}
+			render();
 		}
-		const restored = tagged(await response.json(), response);
-		touch(restored.id);
-		if (!todos.some((shown) => shown.id === restored.id)) todos = inOrder([...todos, keyed(restored)]);
-		render();
+	} finally {
+		busy(-1);
 	}
 }
 

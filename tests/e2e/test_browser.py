@@ -500,3 +500,20 @@ def test_another_devices_change_never_overwrites_an_edit_in_progress(person: Cal
     assert "changed elsewhere" in laptop.notice()  # its save met the other device's version
     assert laptop.titles() == ["whole milk"]
     assert [t["title"] for t in phone.stored()] == ["whole milk"]
+
+
+def test_an_undo_shows_at_once_and_lands_on_a_slow_connection(person: Callable[[], Person]) -> None:
+    ann = person()
+    ann.sign_up()
+    ann.add("keep", "gone by mistake")
+    ann.page.hover(".todo-list li:nth-child(2)")
+    ann.page.click(".todo-list li:nth-child(2) .destroy")
+    ann.settled()
+    held = ann.hold_changes(("POST",), "**/todos/*/restore")
+    ann.page.click("#undo")
+    assert ann.titles() == ["keep", "gone by mistake"]  # back on screen before any answer
+    assert [t["title"] for t in ann.stored()] == ["keep"]
+    ann.let_go(held, 1)
+    assert ann.titles() == ["keep", "gone by mistake"]
+    assert [t["title"] for t in ann.stored()] == ["keep", "gone by mistake"]
+    assert ann.notice() == ""
