@@ -76,16 +76,17 @@ def main(argv: list[str] | None = None) -> int:
             "chalice deploy makes REST APIs only: release an HTTP API with make release API=http "
             "(its CloudFormation stack has the HTTP API, the JWT authorizer and the routes)"
         )
+    print(
+        "make deploy is all at once: the new code takes every request the moment it lands, with no "
+        f"canary and no automatic rollback (make release STAGE={args.stage} shifts traffic and rolls "
+        "back by itself)"
+    )
     made = bootstrap(clients.session(), stage)
     print(f"table {made.table_arn}\nuser pool {made.user_pool_arn}\napp client {made.app_client_id}")
     for path in configure(args.project_dir, args.stage, made):
         print(f"updated {path.relative_to(args.project_dir)}: commit it with the deploy")
     if args.bootstrap_only:
         return 0
-    print(
-        "chalice deploy: the new code takes every request at once, with no canary and no automatic "
-        f"rollback (make release STAGE={args.stage} shifts traffic and rolls back by itself)"
-    )
     chalice = str(Path(sys.executable).parent / "chalice")
     command = [chalice, "deploy", "--stage", args.stage]
     deployed = subprocess.run(command, cwd=args.project_dir, check=False)  # noqa: S603

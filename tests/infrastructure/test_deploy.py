@@ -250,6 +250,7 @@ def test_the_command_bootstraps_and_configures_then_stops_when_asked(
 ) -> None:
     assert main(["--stage", "dev", "--bootstrap-only", "--project-dir", str(project)]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("make deploy is all at once: the new code takes every request the moment it lands")
     assert "updated .chalice/config.json" in out
     config = stages.document(project)
     assert config["stages"]["dev"]["environment_variables"]["TODO_USER_POOL_ARN"] in out
