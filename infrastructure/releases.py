@@ -42,8 +42,8 @@ _INVOKE_ALIAS = {
 VERSION_5XX_METRIC = "ServerErrorsByVersion"
 # Over a minute, twice in a row: a version whose p99 passes this is far off its measured warm
 # duration (a few milliseconds of CPU, a few DynamoDB round trips) and even a cold
-# environment's first request (client creation included, under 300 ms in make bench), yet
-# well inside the 15 s timeout a client would otherwise wait out.
+# environment's first request (client creation included: benchmark/README.md), yet well inside
+# the 15 s timeout a client would otherwise wait out.
 LATENCY_P99_MS = 1000
 
 

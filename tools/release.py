@@ -47,8 +47,8 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 # Kinds whose replacement loses data: a change set that replaces one is refused.
 STATEFUL = frozenset({"AWS::DynamoDB::Table", "AWS::Cognito::UserPool"})
 ARTIFACT_DAYS = 90  # a release's zip and template are read by CloudFormation only while it runs
-HISTORY = 10  # releases remembered for rollback
-WAIT_SECONDS = 2 * 3600  # CloudFormation's own default stack timeout is none; a canary is minutes
+HISTORY = 10  # releases remembered for rollback (about 1.5 KB: a standard parameter's value)
+WAIT_SECONDS = 2 * 3600  # how long to follow a release here; a canary takes minutes
 # What CloudFormation says when a change set would change nothing (it fails the change set).
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
